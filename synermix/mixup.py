@@ -1,0 +1,104 @@
+"""Intra-class mixup (SynerMix-Intra, Eq. 1) and inter-class MixUp / Manifold MixUp (Eq. 3-4)."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LAM_MODES = ("batch", "elem")
+
+
+def _uniform(shape: Tuple[int, ...], like: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+    """U(0,1) draws shaped `shape` on `like`'s device and dtype, from `generator` wherever it lives."""
+    device = generator.device if generator is not None else like.device
+    r = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+    return r.to(device=like.device, dtype=like.dtype, non_blocking=True)
+
+
+def synthesize_per_class(
+    features: Tensor,
+    membership: Tensor,
+    num_per_class: int = 1,
+    generator: Optional[torch.Generator] = None,
+) -> Tuple[Tensor, Tensor]:
+    """Eq. 1 for a fixed list of classes: returns (syn (P, C, D), present (C,) bool).
+
+    `membership` is a (C, N) 0/1 matrix saying which rows belong to which class. Each synthesized
+    row is sum_j w_j f_j over the class's rows with w_j = r_j / sum_i r_i, r ~ U(0, 1), computed
+    as one batched matmul so there is no loop over classes and no host synchronisation. Rows of
+    a class absent from the batch are zero and flagged by `present`.
+    """
+    if num_per_class < 1:
+        raise ValueError(f"num_per_class must be an integer >= 1, got {num_per_class!r}.")
+    membership = membership.to(features.dtype)
+    r = _uniform((num_per_class, 1, features.shape[0]), features, generator)
+    raw = membership.unsqueeze(0) * r  # (P, C, N)
+    total = raw.sum(dim=-1, keepdim=True)
+    present = membership.sum(dim=-1) > 0
+    # r is in [0, 1): guard the (measure-zero) all-zero draw and the empty classes alike.
+    weights = raw / total.clamp_min(torch.finfo(features.dtype).tiny)
+    return weights @ features, present
+
+
+def intra_class_mixup(
+    features: Tensor,
+    labels: Tensor,
+    num_per_class: int = 1,
+    generator: Optional[torch.Generator] = None,
+) -> Tuple[Tensor, Tensor]:
+    """Eq. 1: `num_per_class` random convex combinations of each present class's feature rows.
+
+    Returns (syn_features (C*P, D), syn_labels (C*P,)), rows sorted by class label ascending,
+    the P rows of one class consecutive. A class with a single row yields that row.
+    """
+    if features.dim() != 2 or labels.dim() != 1 or features.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"intra_class_mixup expects features (N, D) and labels (N,), got {tuple(features.shape)}"
+            f" and {tuple(labels.shape)}."
+        )
+    classes = torch.unique(labels, sorted=True)
+    membership = labels.unsqueeze(0) == classes.unsqueeze(1)
+    syn, _ = synthesize_per_class(features, membership, num_per_class, generator)
+    syn = syn.transpose(0, 1).reshape(-1, features.shape[1])
+    return syn, classes.repeat_interleave(num_per_class)
+
+
+def sample_lam(
+    alpha: float,
+    batch_size: int,
+    lam_mode: str,
+    generator: torch.Generator,
+) -> Tensor:
+    """Draw MixUp coefficients from Beta(alpha, alpha): shape () for `batch`, (batch_size,) for `elem`."""
+    if alpha <= 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}.")
+    if lam_mode not in LAM_MODES:
+        raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}.")
+    # torch's Beta sampler cannot take a Generator; a seed drawn from ours keeps one RNG in charge.
+    seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
+    size = None if lam_mode == "batch" else batch_size
+    return torch.as_tensor(np.random.default_rng(seed).beta(alpha, alpha, size=size), dtype=torch.float32)
+
+
+def mix(x: Tensor, y: Tensor, lam: Tensor, perm: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Mix_lam(x, x[perm]) = lam * x + (1 - lam) * x[perm]; returns (mixed, y_a, y_b).
+
+    `lam` is a scalar tensor (one coefficient per batch) or a (N,) tensor (one per pair),
+    broadcast over the remaining dimensions of `x` (images or hidden states alike).
+    """
+    lam = lam.to(device=x.device, dtype=x.dtype, non_blocking=True)
+    if lam.dim() == 1:
+        lam = lam.view(-1, *([1] * (x.dim() - 1)))
+    mixed = lam * x + (1 - lam) * x[perm]
+    return mixed, y, y[perm]
+
+
+def mixup_cross_entropy(logits: Tensor, y_a: Tensor, y_b: Tensor, lam: Tensor) -> Tensor:
+    """Mean over the batch of lam_i * CE(logits_i, y_a_i) + (1 - lam_i) * CE(logits_i, y_b_i)."""
+    lam = lam.to(device=logits.device, dtype=torch.float32, non_blocking=True)
+    ce_a = F.cross_entropy(logits.float(), y_a, reduction="none")
+    ce_b = F.cross_entropy(logits.float(), y_b, reduction="none")
+    return (lam * ce_a + (1 - lam) * ce_b).mean()

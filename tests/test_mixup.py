@@ -1,0 +1,122 @@
+"""Eq. 1 (intra-class mixup), lambda sampling and Eq. 3 mixing on hand-computed and random cases."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from synermix.mixup import intra_class_mixup, mix, mixup_cross_entropy, sample_lam
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_weights_are_normalised_uniform_draws_of_each_class():
+    # With features = identity, each synthesized row IS its weight vector over the batch.
+    labels = torch.tensor([2, 0, 2, 1, 0, 2])
+    syn, syn_labels = intra_class_mixup(torch.eye(6), labels, generator=gen(3))
+    assert syn_labels.tolist() == [0, 1, 2]
+    r = torch.rand((1, 1, 6), generator=gen(3)).flatten()  # the draws the function made
+    for row, c in zip(syn, syn_labels.tolist()):
+        members = labels == c
+        expected = torch.where(members, r, torch.zeros(6)) / r[members].sum()
+        torch.testing.assert_close(row, expected)
+        assert row.sum().item() == pytest.approx(1.0)
+        assert (row[~members] == 0).all() and (row[members] > 0).all()
+
+
+def test_hand_computed_two_member_class():
+    f = torch.tensor([[1.0, 0.0], [3.0, 4.0], [10.0, 10.0]])
+    labels = torch.tensor([5, 5, 7])
+    syn, syn_labels = intra_class_mixup(f, labels, generator=gen(1))
+    r1, r2, _ = torch.rand((1, 1, 3), generator=gen(1)).flatten().tolist()
+    w1, w2 = r1 / (r1 + r2), r2 / (r1 + r2)
+    torch.testing.assert_close(syn[0], torch.tensor([w1 * 1 + w2 * 3, w2 * 4]))
+    torch.testing.assert_close(syn[1], f[2])  # a single-member class yields its own row
+    assert syn_labels.tolist() == [5, 7]
+
+
+def test_num_per_class_rows_are_grouped_by_ascending_class():
+    labels = torch.tensor([3, 1, 3, 1, 1])
+    f = torch.randn(5, 4, generator=gen(0))
+    syn, syn_labels = intra_class_mixup(f, labels, num_per_class=3, generator=gen(0))
+    assert syn.shape == (6, 4)
+    assert syn_labels.tolist() == [1, 1, 1, 3, 3, 3]
+    assert not torch.allclose(syn[0], syn[1])  # independent draws per synthesized row
+
+
+def test_convex_combination_invariant_on_random_inputs():
+    g = gen(7)
+    for _ in range(20):
+        n, d, k = 40, 8, 6
+        f = torch.randn(n, d, generator=g)
+        labels = torch.randint(k, (n,), generator=g)
+        syn, syn_labels = intra_class_mixup(f, labels, num_per_class=2, generator=g)
+        assert torch.equal(syn_labels, torch.unique(labels).repeat_interleave(2))
+        for row, c in zip(syn, syn_labels):
+            members = f[labels == c]
+            assert (row >= members.min(0).values - 1e-5).all() and (row <= members.max(0).values + 1e-5).all()
+
+
+def test_weights_follow_normalised_uniforms_not_dirichlet():
+    # Two members: w1 = r1 / (r1 + r2). P(w1 < 1/4) = P(r2 > 3 r1) = 1/6 (a Dirichlet(1,1) would give 1/4).
+    labels = torch.zeros(2, dtype=torch.long)
+    syn, _ = intra_class_mixup(torch.eye(2), labels, num_per_class=60000, generator=gen(11))
+    frac = (syn[:, 0] < 0.25).float().mean().item()
+    assert abs(frac - 1 / 6) < 0.01
+
+
+def test_gradients_reach_every_member_row():
+    f = torch.randn(8, 3, requires_grad=True)
+    labels = torch.tensor([0, 1, 0, 2, 1, 1, 2, 0])
+    syn, _ = intra_class_mixup(f, labels, generator=gen(0))
+    syn.pow(2).sum().backward()
+    assert (f.grad.abs().sum(dim=1) > 0).all()
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="features"):
+        intra_class_mixup(torch.randn(4, 2), torch.zeros(3, dtype=torch.long))
+
+
+def test_sample_lam_shapes_range_and_distribution():
+    assert sample_lam(1.0, 16, "batch", gen(0)).shape == ()
+    lam = sample_lam(1.0, 50000, "elem", gen(0))
+    assert lam.shape == (50000,) and (lam >= 0).all() and (lam <= 1).all()
+    assert lam.var().item() == pytest.approx(1 / 12, abs=0.003)  # Beta(1,1) = U(0,1)
+    lam = sample_lam(0.2, 50000, "elem", gen(1))
+    assert lam.var().item() == pytest.approx(1 / (4 * (2 * 0.2 + 1)), abs=0.005)  # Beta(a,a) variance
+    assert torch.equal(sample_lam(0.4, 5, "elem", gen(9)), sample_lam(0.4, 5, "elem", gen(9)))
+    with pytest.raises(ValueError, match="alpha"):
+        sample_lam(0.0, 4, "batch", gen(0))
+    with pytest.raises(ValueError, match="lam_mode"):
+        sample_lam(1.0, 4, "pair", gen(0))
+
+
+def test_mix_hand_computed_batch_and_elementwise():
+    x = torch.tensor([[0.0], [10.0]])
+    y = torch.tensor([0, 1])
+    perm = torch.tensor([1, 0])
+    mixed, y_a, y_b = mix(x, y, torch.tensor(0.3), perm)
+    torch.testing.assert_close(mixed, torch.tensor([[7.0], [3.0]]))
+    assert y_a.tolist() == [0, 1] and y_b.tolist() == [1, 0]
+    mixed, _, _ = mix(x, y, torch.tensor([0.3, 0.9]), perm)
+    torch.testing.assert_close(mixed, torch.tensor([[7.0], [9.0]]))
+    img = torch.ones(2, 3, 4, 4)
+    img[1] = 5
+    mixed, _, _ = mix(img, y, torch.tensor([0.25, 1.0]), perm)
+    assert torch.allclose(mixed[0], torch.full((3, 4, 4), 0.25 + 0.75 * 5)) and torch.allclose(mixed[1], img[1])
+
+
+def test_mixup_cross_entropy_matches_definition():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    y_a, y_b = torch.tensor([0, 2]), torch.tensor([1, 0])
+    lsm = F.log_softmax(logits, dim=1)
+    for lam in (torch.tensor(0.3), torch.tensor([0.2, 0.9])):
+        lam_e = lam.expand(2)
+        expected = -(lam_e * lsm[[0, 1], y_a] + (1 - lam_e) * lsm[[0, 1], y_b]).mean()
+        assert mixup_cross_entropy(logits, y_a, y_b, lam).item() == pytest.approx(expected.item())
+    # lam = 1 is plain cross-entropy on y_a
+    ce = -(math.log(math.exp(2) / (math.exp(2) + 1 + math.exp(-1))) + math.log(math.exp(3) / (2 * math.exp(0.5) + math.exp(3)))) / 2
+    assert mixup_cross_entropy(logits, y_a, y_b, torch.tensor(1.0)).item() == pytest.approx(ce)
