@@ -1,0 +1,158 @@
+"""The one SynerMix loss: Eq. 2-8 as presets of three switches (intra, inter, beta)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from synermix.mixup import LAM_MODES, mix, mixup_cross_entropy, sample_lam, synthesize_per_class
+
+INTRA_CHOICES = ("none", "original", "augmented")
+INTER_CHOICES = ("none", "mixup", "manifold")
+
+
+class MixableClassifier(Protocol):
+    """What the loss needs of a model: penultimate features with an optional mix point, and a head."""
+
+    head: nn.Module
+    mix_points: Sequence[str]
+
+    def features(self, x: Tensor, mix_at: Optional[str] = None, mix_fn=None) -> Tensor: ...
+
+
+@dataclass
+class LossTerms:
+    """The differentiable total loss and the detached terms it was made of (None when not computed)."""
+
+    total: Tensor
+    intra: Optional[Tensor]
+    inter: Optional[Tensor]
+
+
+def intra_class_loss(
+    head: nn.Module,
+    features: Tensor,
+    labels: Tensor,
+    num_per_class: int,
+    generator: Optional[torch.Generator],
+    num_classes: Optional[int] = None,
+) -> Tensor:
+    """Eq. 2: mean over the classes present of CE(head(f_syn^c), c), f_syn from Eq. 1.
+
+    With `num_classes` the classes are 0..K-1 and absent ones are masked out, which needs no
+    host synchronisation; without it the classes are `unique(labels)`.
+    """
+    if num_classes is None:
+        classes = torch.unique(labels, sorted=True)
+    else:
+        classes = torch.arange(num_classes, device=labels.device)
+    membership = labels.unsqueeze(0) == classes.unsqueeze(1)
+    syn, present = synthesize_per_class(features, membership, num_per_class, generator)
+    logits = head(syn)  # (P, C, K)
+    ce = F.cross_entropy(
+        logits.flatten(0, 1).float(), classes.repeat(num_per_class), reduction="none"
+    ).view(num_per_class, -1)
+    weight = present.to(ce.dtype)
+    return (ce * weight).sum() / (weight.sum() * num_per_class)
+
+
+class SynerMixLoss:
+    """total = beta * L_intra + (1 - beta) * L_inter  (Eq. 5; Eq. 6, 7, 8, 3, 4 as special cases).
+
+    intra: `none` (no L_intra), `original` (Eq. 1-2 on the unaugmented view's features, w-RA) or
+    `augmented` (on the augmented view's features, w-RA(aug), Eq. 7).
+    inter: `none` (plain CE on the augmented view, L_augment), `mixup` (Eq. 3, mix at the input)
+    or `manifold` (Eq. 4, one mix point of `model.mix_points` drawn per batch).
+    Random draws, all from `generator` in this order: partner permutation, lambda, mix point
+    (inter), then the intra-class weights.
+    """
+
+    def __init__(
+        self,
+        intra: str = "original",
+        inter: str = "mixup",
+        beta: float = 0.1,
+        alpha: float = 1.0,
+        lam_mode: str = "batch",
+        num_per_class: int = 1,
+        num_classes: Optional[int] = None,
+    ) -> None:
+        if intra not in INTRA_CHOICES:
+            raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
+        if inter not in INTER_CHOICES:
+            raise ValueError(f"inter must be one of {INTER_CHOICES}, got {inter!r}.")
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must lie in [0, 1], got {beta!r}.")
+        if intra == "none" and beta != 0:
+            raise ValueError(f"beta={beta} weights an intra-class loss that intra='none' disables; use beta=0.")
+        if alpha <= 0:
+            raise ValueError(f"alpha must be > 0, got {alpha!r}.")
+        if lam_mode not in LAM_MODES:
+            raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}.")
+        if num_per_class < 1:
+            raise ValueError(f"num_per_class must be an integer >= 1, got {num_per_class!r}.")
+        self.intra, self.inter, self.beta = intra, inter, float(beta)
+        self.alpha, self.lam_mode = float(alpha), lam_mode
+        self.num_per_class, self.num_classes = int(num_per_class), num_classes
+
+    @property
+    def uses_intra(self) -> bool:
+        """Whether L_intra is computed (an intra source is set and beta > 0)."""
+        return self.intra != "none" and self.beta > 0
+
+    @property
+    def uses_inter(self) -> bool:
+        """Whether L_inter is computed (its weight 1 - beta is non-zero, or nothing else is)."""
+        return self.beta < 1 or not self.uses_intra
+
+    @property
+    def needs_original(self) -> bool:
+        """Whether the unaugmented view must be provided."""
+        return self.uses_intra and self.intra == "original"
+
+    def _inter_loss(self, model, x_aug: Tensor, y: Tensor, generator) -> tuple[Tensor, Optional[Tensor]]:
+        """L_inter and, when inter='none', the unmixed augmented-view features (reusable by intra)."""
+        if self.inter == "none":
+            feats = model.features(x_aug)
+            return F.cross_entropy(model.head(feats).float(), y), feats
+        points = ("input",) if self.inter == "mixup" else tuple(model.mix_points)
+        perm = torch.randperm(y.shape[0], generator=generator).to(y.device, non_blocking=True)
+        lam = sample_lam(self.alpha, y.shape[0], self.lam_mode, generator)
+        mix_at = points[int(torch.randint(len(points), (1,), generator=generator))]
+        feats = model.features(x_aug, mix_at=mix_at, mix_fn=lambda h: mix(h, y, lam, perm)[0])
+        return mixup_cross_entropy(model.head(feats), y, y[perm], lam), None
+
+    def __call__(
+        self,
+        model: MixableClassifier,
+        x_orig: Optional[Tensor],
+        x_aug: Tensor,
+        y: Tensor,
+        generator: Optional[torch.Generator] = None,
+    ) -> LossTerms:
+        """Compute the loss of one (supplemented) mini-batch; `x_orig` is needed only for intra='original'."""
+        total = x_aug.new_zeros((), dtype=torch.float32)
+        inter = intra = None
+        aug_feats = None
+        if self.uses_inter:
+            inter, aug_feats = self._inter_loss(model, x_aug, y, generator)
+            total = total + (1 - self.beta) * inter
+        if self.uses_intra:
+            if self.intra == "original":
+                if x_orig is None:
+                    raise ValueError("intra='original' needs the unaugmented view x_orig.")
+                feats = model.features(x_orig)
+            else:
+                feats = aug_feats if aug_feats is not None else model.features(x_aug)
+            intra = intra_class_loss(
+                model.head, feats, y, self.num_per_class, generator, self.num_classes
+            )
+            total = total + self.beta * intra
+        return LossTerms(
+            total=total,
+            intra=None if intra is None else intra.detach(),
+            inter=None if inter is None else inter.detach(),
+        )

@@ -1,0 +1,161 @@
+"""The one SynerMix loss: every preset against a direct computation of Eq. 2-8."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from synermix.losses import SynerMixLoss, intra_class_loss
+from synermix.mixup import sample_lam
+
+from conftest import tiny_model
+
+PRESETS = {
+    "baseline": ("none", "none", 0.0),
+    "intra": ("original", "none", 0.5),
+    "intra_aug": ("augmented", "none", 0.5),
+    "mixup": ("none", "mixup", 0.0),
+    "manifold_mixup": ("none", "manifold", 0.0),
+    "synermix": ("original", "mixup", 0.1),
+    "synermix_mm": ("original", "manifold", 0.1),
+}
+
+
+def batch(seed=0, n=10, d=4, k=3):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % k
+    return torch.randn(n, d, generator=g), torch.randn(n, d, generator=g), y
+
+
+def direct_intra(model, x, y, g, P=1):
+    """Eq. 1-2 written out with an explicit loop over classes."""
+    f = model.features(x)
+    r = torch.rand((P, 1, len(y)), generator=g)[:, 0]
+    losses = []
+    for c in sorted(set(y.tolist())):
+        m = y == c
+        for p in range(P):
+            w = r[p][m] / r[p][m].sum()
+            f_syn = (w[:, None] * f[m]).sum(0)
+            losses.append(F.cross_entropy(model.head(f_syn)[None], torch.tensor([c])))
+    return torch.stack(losses).mean()
+
+
+def direct_inter(model, x, y, inter, g, alpha=1.0, lam_mode="batch"):
+    """Eq. 3/4 (or plain CE when inter='none'), with the loss's documented draw order."""
+    if inter == "none":
+        return F.cross_entropy(model(x), y)
+    perm = torch.randperm(len(y), generator=g)
+    lam = sample_lam(alpha, len(y), lam_mode, g)
+    points = ("input",) if inter == "mixup" else model.mix_points
+    point = points[int(torch.randint(len(points), (1,), generator=g))]
+    lam_b = lam.view(-1, 1) if lam.dim() else lam
+    h = x
+    if point == "input":
+        h = lam_b * h + (1 - lam_b) * h[perm]
+    for name, stage in model.stages.items():
+        h = stage(h)
+        if name == point:
+            h = lam_b * h + (1 - lam_b) * h[perm]
+    logp = F.log_softmax(model.head(h), dim=1)
+    n = torch.arange(len(y))
+    return -(lam * logp[n, y] + (1 - lam) * logp[n, y[perm]]).mean()
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("lam_mode", ["batch", "elem"])
+def test_every_preset_matches_direct_computation(preset, lam_mode):
+    intra, inter, beta = PRESETS[preset]
+    model = tiny_model()
+    x_orig, x_aug, y = batch()
+    loss = SynerMixLoss(intra, inter, beta, alpha=0.7, lam_mode=lam_mode, num_classes=3)
+    terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(42))
+
+    g = torch.Generator().manual_seed(42)
+    l_inter = direct_inter(model, x_aug, y, inter, g, alpha=0.7, lam_mode=lam_mode)
+    expected = (1 - beta) * l_inter
+    if intra != "none":
+        l_intra = direct_intra(model, x_orig if intra == "original" else x_aug, y, g)
+        expected = expected + beta * l_intra
+        assert terms.intra.item() == pytest.approx(l_intra.item(), rel=1e-5)
+    else:
+        assert terms.intra is None
+    assert terms.inter.item() == pytest.approx(l_inter.item(), rel=1e-5)
+    assert terms.total.item() == pytest.approx(expected.item(), rel=1e-5)
+    terms.total.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_intra_only_with_single_rows_is_mean_class_cross_entropy():
+    # beta = 1, one row per class: f_syn^c = f_c, so L_total = L_intra = mean_c CE(head(f_c), c).
+    model = tiny_model()
+    x, _, _ = batch(n=3)
+    y = torch.tensor([2, 0, 1])
+    terms = SynerMixLoss("original", "none", beta=1.0, num_classes=3)(model, x, x, y, torch.Generator())
+    assert terms.inter is None
+    assert terms.total.item() == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
+
+
+def test_num_per_class_averages_all_synthesized_rows():
+    model = tiny_model()
+    x, _, y = batch(n=9)
+    got = intra_class_loss(model.head, model.features(x), y, 4, torch.Generator().manual_seed(5), num_classes=3)
+    want = direct_intra(model, x, y, torch.Generator().manual_seed(5), P=4)
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_fixed_class_list_equals_unique_classes_when_some_are_absent():
+    # num_classes=7 masks the absent classes 1, 3-6; the result equals the unique-label path.
+    model = tiny_model(classes=7)
+    x, _, _ = batch(n=6)
+    y = torch.tensor([0, 2, 0, 2, 2, 0])
+    f = model.features(x)
+    a = intra_class_loss(model.head, f, y, 2, torch.Generator().manual_seed(1), num_classes=7)
+    b = intra_class_loss(model.head, f, y, 2, torch.Generator().manual_seed(1), num_classes=None)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_manifold_mixup_draws_every_mix_point():
+    model = tiny_model()
+    seen = []
+    original = model.features
+
+    def spy(x, mix_at=None, mix_fn=None):
+        seen.append(mix_at)
+        return original(x, mix_at, mix_fn)
+
+    model.features = spy
+    loss = SynerMixLoss("none", "manifold", 0.0)
+    g = torch.Generator().manual_seed(0)
+    x, _, y = batch()
+    for _ in range(60):
+        loss(model, None, x, y, g)
+    assert set(seen) == {"input", "l1"}
+    seen.clear()
+    SynerMixLoss("none", "mixup", 0.0)(model, None, x, y, g)
+    assert seen == ["input"]
+
+
+def test_original_view_is_required_only_for_intra_original():
+    model = tiny_model()
+    _, x, y = batch()
+    with pytest.raises(ValueError, match="x_orig"):
+        SynerMixLoss("original", "mixup", 0.1)(model, None, x, y, torch.Generator())
+    assert not SynerMixLoss("augmented", "mixup", 0.1).needs_original
+    assert not SynerMixLoss("original", "mixup", 0.0).needs_original  # beta = 0: intra not computed
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(intra="orig"), "intra"),
+        (dict(inter="cutmix"), "inter"),
+        (dict(beta=1.5), "beta"),
+        (dict(beta=-0.1), "beta"),
+        (dict(intra="none", beta=0.3), "beta=0.3"),
+        (dict(alpha=0.0), "alpha"),
+        (dict(lam_mode="x"), "lam_mode"),
+        (dict(num_per_class=0), "num_per_class"),
+    ],
+)
+def test_bad_switches_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SynerMixLoss(**kwargs)
