@@ -1,0 +1,22 @@
+"""scikit-learn's bundled `digits` (1,797 8x8 grey images, 10 classes): the offline default dataset."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+def load_digits_splits() -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_images, train_labels, test_images, test_labels), uint8 (N, 1, 8, 8); fixed stratified 80/20."""
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    labels = bunch.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        images, labels, test_size=TEST_FRACTION, stratify=labels, random_state=SPLIT_SEED
+    )
+    return x_tr, y_tr, x_te, y_te

@@ -1,0 +1,73 @@
+"""A dataset held as one uint8 tensor; both views of a batch are made with batched tensor ops."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from synermix.data.augment import cutout, normalize, random_crop, random_hflip
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """Table 1's augmentations for small images: rc (crop padding), hf (flip prob.), co (cutout size)."""
+
+    crop_padding: int = 0
+    hflip: float = 0.0
+    cutout: int = 0
+
+
+class InMemoryTwoViewData:
+    """uint8 images (N, C, H, W) + labels; `batch(idx)` returns (original view, augmented view, labels).
+
+    The original view is the normalised image (the unaugmented input of SynerMix-Intra); the
+    augmented view is crop -> flip -> normalise -> cutout of the same decoded pixels.
+    """
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: AugmentSpec = AugmentSpec(),
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}.")
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
+        self.images = images.to(device)
+        self.labels = labels.to(device=device, dtype=torch.long)
+        self.labels_cpu = labels.to(dtype=torch.long).cpu()
+        self.mean, self.std, self.augment = tuple(mean), tuple(std), augment
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def original(self, idx: Tensor) -> Tensor:
+        """Normalised, unaugmented images at `idx`."""
+        return normalize(self.images[idx], self.mean, self.std)
+
+    def augmented(self, idx: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+        """Augmented, normalised images at `idx`."""
+        spec = self.augment
+        x = random_crop(self.images[idx], spec.crop_padding, generator)
+        x = random_hflip(x, spec.hflip, generator)
+        return cutout(normalize(x, self.mean, self.std), spec.cutout, generator)
+
+    def batch(
+        self, idx: Sequence[int] | Tensor, generator: Optional[torch.Generator] = None, with_original: bool = True
+    ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
+        """(original view or None, augmented view, labels) of the samples at `idx`."""
+        idx = torch.as_tensor(idx, dtype=torch.long).to(self.images.device, non_blocking=True)
+        x_orig = self.original(idx) if with_original else None
+        return x_orig, self.augmented(idx, generator), self.labels[idx]
+
+    def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
+        """Sequential (normalised image, label) batches for evaluation."""
+        for start in range(0, len(self), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(self)), device=self.images.device)
+            yield self.original(idx), self.labels[idx]

@@ -1,0 +1,61 @@
+"""The CIFAR ResNet of He et al. (2016, Sec. 4.2): 6n+2 layers, three stages of 16/32/64 x width.
+
+Written here because neither timm nor torchvision ships this small-input family; it is the
+CPU-friendly default model. Stages: stem, layer1, layer2, layer3, pool. Mix points (S) as the
+paper's ResNets: the input and the outputs of the first and second residual stages.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from synermix.models.staged import StagedClassifier
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers with an identity or 1x1-projection shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Residual block output."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+def cifar_resnet(num_classes: int, in_channels: int = 3, depth: int = 20, width: int = 16) -> StagedClassifier:
+    """Build a CIFAR ResNet-`depth` (depth = 6n + 2) as a StagedClassifier."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"model.depth must be 6n+2 with n >= 1 (8, 14, 20, 32, ...), got {depth!r}.")
+    n = (depth - 2) // 6
+    widths = (width, 2 * width, 4 * width)
+
+    def stage(cin: int, cout: int, stride: int) -> nn.Sequential:
+        blocks = [BasicBlock(cin, cout, stride)] + [BasicBlock(cout, cout, 1) for _ in range(n - 1)]
+        return nn.Sequential(*blocks)
+
+    stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+    model = StagedClassifier(
+        stages=[
+            ("stem", stem),
+            ("layer1", stage(width, widths[0], 1)),
+            ("layer2", stage(widths[0], widths[1], 2)),
+            ("layer3", stage(widths[1], widths[2], 2)),
+            ("pool", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
+        ],
+        head=nn.Linear(widths[2], num_classes),
+        mix_points=("input", "layer1", "layer2"),
+    )
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return model

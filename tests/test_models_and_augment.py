@@ -1,0 +1,72 @@
+"""The default model's stage split and mix points, and the batched augmentations."""
+import pytest
+import torch
+
+from synermix.data.augment import cutout, normalize, random_crop, random_hflip
+from synermix.models import cifar_resnet
+
+
+def test_cifar_resnet_shapes_and_depth():
+    model = cifar_resnet(num_classes=10, in_channels=1, depth=14, width=8)
+    x = torch.randn(4, 1, 8, 8)
+    assert model.features(x).shape == (4, 32)
+    assert model(x).shape == (4, 10)
+    assert model.mix_points == ("input", "layer1", "layer2")
+    assert len(model.stages["layer1"]) == 2
+    with pytest.raises(ValueError, match="6n\\+2"):
+        cifar_resnet(10, depth=10)
+
+
+@pytest.mark.parametrize("point", ["input", "layer1", "layer2"])
+def test_mixing_at_a_point_changes_exactly_what_comes_after_it(point):
+    model = cifar_resnet(num_classes=5, in_channels=3, depth=8).eval()
+    outputs = {}
+    hooks = [s.register_forward_hook(lambda m, i, o, n=n: outputs.__setitem__(n, o.clone())) for n, s in model.stages.items()]
+    x = torch.randn(3, 3, 16, 16)
+    model.features(x)
+    clean = dict(outputs)
+    model.features(x, mix_at=point, mix_fn=lambda h: h.flip(0))
+    for h in hooks:
+        h.remove()
+    names = list(model.stages)
+    first_changed = 0 if point == "input" else names.index(point) + 1
+    for i, name in enumerate(names):
+        same = torch.equal(clean[name], outputs[name])
+        assert same == (i < first_changed), (point, name)
+    with pytest.raises(ValueError, match="mix point"):
+        model.features(x, mix_at="layer3", mix_fn=lambda h: h)
+
+
+def test_random_crop_is_a_shifted_window_of_the_padded_image():
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).view(2, 3, 5, 5)
+    g = torch.Generator().manual_seed(0)
+    out = random_crop(x, 2, g)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        matches = [
+            (dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out[i], padded[i, :, dy:dy + 5, dx:dx + 5])
+        ]
+        assert matches
+    offsets = []
+    for seed in range(400):
+        o = random_crop(torch.ones(1, 1, 4, 4), 1, torch.Generator().manual_seed(seed))
+        offsets.append(int(o[0, 0, 0, :].sum() < 4) + int(o[0, 0, :, 0].sum() < 4))
+    assert 0 < sum(offsets) < 800  # sometimes shifted, sometimes not
+
+
+def test_flip_rate_and_cutout_area():
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(8.0).repeat(4000, 1, 8, 1)
+    flipped = random_hflip(x, 0.5, g)[:, 0, 0, 0] == 7
+    assert abs(flipped.float().mean().item() - 0.5) < 0.03
+    ones = torch.ones(2000, 1, 32, 32)
+    holes = (cutout(ones, 16, g) == 0).sum(dim=(1, 2, 3)).float()
+    assert holes.max() == 256 and holes.min() >= 64  # a 16x16 square clipped by at most half per side
+    # Centre uniform over the image, axes independent: mean area = (mean clipped side length)^2.
+    per_axis = sum(min(c + 8, 32) - max(c - 8, 0) for c in range(32)) / 32
+    assert holes.mean().item() == pytest.approx(per_axis**2, rel=0.05)
+
+
+def test_normalize():
+    x = torch.tensor([[[[0, 255]]]], dtype=torch.uint8)
+    torch.testing.assert_close(normalize(x, [0.5], [0.5]), torch.tensor([[[[-1.0, 1.0]]]]))
