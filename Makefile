@@ -1,0 +1,44 @@
+# SynerMix: `make quickstart` (install + train every method on the bundled dataset), `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
+QUICKSTART_DIR ?= outputs/quickstart
+QUICKSTART_SEEDS ?= 0,1,2
+
+.PHONY: install quickstart test test-all tensorboard clean help
+
+help:
+	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
+	@echo "make test         install into $(VENV), run the test suite (slow tests excluded)"
+	@echo "make test-all     the test suite including tests marked slow"
+	@echo "make tensorboard  TensorBoard over outputs/"
+	@echo "make clean        remove $(VENV) and outputs/"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+quickstart: $(STAMP)
+	$(PY) scripts/train.py --multirun method=$(METHODS) seed=$(QUICKSTART_SEEDS) out_root=$(QUICKSTART_DIR)
+	@echo
+	@echo "Final accuracy (mean of the last train.average_last epochs, over seeds $(QUICKSTART_SEEDS)):"
+	$(PY) scripts/report.py $(QUICKSTART_DIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean:
+	rm -rf $(VENV) outputs/runs outputs/quickstart

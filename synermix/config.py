@@ -1,0 +1,130 @@
+"""Start-up validation of the composed Hydra config: every bad value is named before data is touched."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, List
+
+from omegaconf import DictConfig, OmegaConf
+
+from synermix.data import DATASET_NAMES
+from synermix.losses import INTER_CHOICES, INTRA_CHOICES
+from synermix.mixup import LAM_MODES
+from synermix.models import MODEL_NAMES
+
+METHOD_NAMES = ("baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm")
+PHASES = ("val", "test")
+DEVICES = ("auto", "cpu", "cuda")
+MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
+
+# Keys that may change between a run and its resumption without changing its results' meaning.
+RESUME_FREE_KEYS = ("device", "train.num_workers", "dataset.root", "dataset.download", "out_root")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and what is allowed."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _checks(cfg: DictConfig) -> List[tuple]:
+    """(key, predicate, allowed-description) for every user-facing key."""
+    epochs = cfg.train.epochs
+    return [
+        ("dataset.name", lambda v: v in DATASET_NAMES, f"one of {list(DATASET_NAMES)}"),
+        ("dataset.num_classes", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+        ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("dataset.download", lambda v: isinstance(v, bool), "true or false"),
+        ("model.name", lambda v: v in MODEL_NAMES, f"one of {list(MODEL_NAMES)}"),
+        ("model.pretrained", lambda v: isinstance(v, bool), "true or false"),
+        ("method.name", lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name (presets: " + ", ".join(METHOD_NAMES) + ")"),
+        ("method.intra", lambda v: v in INTRA_CHOICES, f"one of {list(INTRA_CHOICES)}"),
+        ("method.inter", lambda v: v in INTER_CHOICES, f"one of {list(INTER_CHOICES)}"),
+        ("method.beta", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+        ("method.alpha", lambda v: _is_num(v) and v > 0, "a number > 0"),
+        ("method.lam_mode", lambda v: v in LAM_MODES, f"one of {list(LAM_MODES)}"),
+        ("method.num_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("train.batch_size", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+        ("train.epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("train.lr", lambda v: _is_num(v) and v > 0, "a number > 0"),
+        ("train.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+        ("train.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+        ("train.nesterov", lambda v: isinstance(v, bool), "true or false"),
+        ("train.step_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("train.gamma", lambda v: _is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
+        (
+            "train.average_last",
+            lambda v: _is_int(v) and 1 <= v <= (epochs if _is_int(epochs) else v),
+            f"an integer in [1, train.epochs={epochs}]",
+        ),
+        ("train.num_workers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        ("train.supplement", lambda v: isinstance(v, bool), "true or false"),
+        ("train.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
+        ("phase", lambda v: v in PHASES, f"one of {list(PHASES)}"),
+        ("val_ratio", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
+        ("val_seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+        ("device", lambda v: v in DEVICES, f"one of {list(DEVICES)}"),
+        ("amp", lambda v: isinstance(v, bool), "true or false"),
+    ]
+
+
+def _cross_checks(cfg: DictConfig) -> List[str]:
+    """Problems that involve more than one key."""
+    problems = []
+    method = cfg.method
+    if method.intra == "none" and _is_num(method.beta) and method.beta != 0:
+        problems.append(
+            f"method.beta={method.beta} weights the intra-class loss, but method.intra=none disables it "
+            f"(method {method.name}); use method.beta=0 or a method with an intra-class term "
+            "(intra, intra_aug, synermix, synermix_mm)"
+        )
+    if cfg.model.pretrained is True and cfg.model.name in MODELS_WITHOUT_WEIGHTS:
+        problems.append(
+            f"model.pretrained=true but no pretrained weights exist for model.name={cfg.model.name}; "
+            "set model.pretrained=false"
+        )
+    return problems
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError (one paragraph listing every problem) if any value is out of its allowed set."""
+    problems = []
+    for key, ok, allowed in _checks(cfg):
+        value = OmegaConf.select(cfg, key, default="<missing>", throw_on_missing=False)
+        try:
+            good = value != "<missing>" and bool(ok(value))
+        except TypeError:
+            good = False
+        if not good:
+            problems.append(f"{key}={value!r} is invalid: it must be {allowed}")
+    if not problems:
+        problems = _cross_checks(cfg)
+    if problems:
+        raise ConfigError("Invalid configuration: " + "; ".join(problems) + ".")
+
+
+def config_differences(saved: dict, current: dict, ignore=RESUME_FREE_KEYS) -> List[str]:
+    """Dotted keys whose values differ between two plain config dicts (keys in `ignore` skipped)."""
+
+    def flatten(d: Any, prefix: str = "") -> dict:
+        if not isinstance(d, dict):
+            return {prefix: d}
+        out = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+
+    a, b = flatten(saved), flatten(current)
+    keys = sorted(set(a) | set(b))
+    return [
+        f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}"
+        for k in keys
+        if a.get(k, "<absent>") != b.get(k, "<absent>") and not any(k == i or k.startswith(i + ".") for i in ignore)
+    ]
+

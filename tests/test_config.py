@@ -1,0 +1,111 @@
+"""Start-up validation: each bad value is refused with a message naming the key, value and allowed set."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from synermix.config import ConfigError, config_differences, validate_config
+from synermix.run import resolve_device
+
+from conftest import ROOT, make_cfg
+
+METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_preset_composes_and_validates(method):
+    cfg = make_cfg(f"method={method}")
+    validate_config(cfg)
+    assert cfg.method.name == method
+    assert cfg.dataset.name == "digits" and cfg.train.epochs == 15  # the dataset's settings win over defaults
+
+
+def test_preset_switches_match_the_paper_table():
+    table = {m: (make_cfg(f"method={m}").method.intra, make_cfg(f"method={m}").method.inter) for m in METHODS}
+    assert table == {
+        "baseline": ("none", "none"),
+        "intra": ("original", "none"),
+        "intra_aug": ("augmented", "none"),
+        "mixup": ("none", "mixup"),
+        "manifold_mixup": ("none", "manifold"),
+        "synermix": ("original", "mixup"),
+        "synermix_mm": ("original", "manifold"),
+    }
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("method.beta=1.5", "method.beta=1.5 is invalid: it must be a number in [0, 1]"),
+        ("method.beta=-0.2", "method.beta=-0.2"),
+        ("method.alpha=0", "method.alpha=0 is invalid: it must be a number > 0"),
+        ("method.intra=orig", "method.intra='orig' is invalid: it must be one of ['none', 'original', 'augmented']"),
+        ("method.inter=cutmix", "method.inter='cutmix'"),
+        ("method.lam_mode=pair", "method.lam_mode='pair'"),
+        ("method.num_per_class=0", "method.num_per_class=0 is invalid: it must be an integer >= 1"),
+        ("train.batch_size=1", "train.batch_size=1 is invalid: it must be an integer >= 2"),
+        ("train.epochs=0", "train.epochs=0 is invalid"),
+        ("train.average_last=20", "train.average_last=20 is invalid: it must be an integer in [1, train.epochs=15]"),
+        ("train.lr=0", "train.lr=0"),
+        ("train.gamma=1.5", "train.gamma=1.5"),
+        ("train.supplement=maybe", "train.supplement='maybe'"),
+        ("phase=train", "phase='train' is invalid: it must be one of ['val', 'test']"),
+        ("val_ratio=1.0", "val_ratio=1.0"),
+        ("device=tpu", "device='tpu'"),
+        ("seed=-1", "seed=-1"),
+    ],
+)
+def test_bad_values_are_named(override, expected):
+    with pytest.raises(ConfigError) as info:
+        validate_config(make_cfg(override))
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_cross_key_problems():
+    with pytest.raises(ConfigError, match="method.beta=0.3 weights the intra-class loss"):
+        validate_config(make_cfg("method=mixup", "method.beta=0.3"))
+    with pytest.raises(ConfigError, match="no pretrained weights exist for model.name=cifar_resnet"):
+        validate_config(make_cfg("model.pretrained=true"))
+
+
+def test_several_problems_are_reported_together():
+    with pytest.raises(ConfigError) as info:
+        validate_config(make_cfg("method.beta=2", "train.batch_size=1"))
+    assert "method.beta=2" in str(info.value) and "train.batch_size=1" in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU messages")
+def test_device_and_amp_without_gpu():
+    with pytest.raises(ConfigError, match="device='cuda' but no CUDA device"):
+        resolve_device("cuda", False)
+    with pytest.raises(ConfigError, match="amp=true needs a CUDA device"):
+        resolve_device("auto", True)
+    assert resolve_device("auto", False).type == "cpu"
+
+
+def test_config_differences_names_changed_keys_and_ignores_free_ones():
+    a = {"train": {"lr": 0.1, "num_workers": 0}, "seed": 0, "device": "cpu"}
+    b = {"train": {"lr": 0.2, "num_workers": 4}, "seed": 0, "device": "cuda"}
+    assert config_differences(a, b) == ["train.lr: 0.1 -> 0.2"]
+
+
+def test_cli_refuses_bad_value_with_one_paragraph_and_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "method.beta=1.5", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "method.beta=1.5 is invalid" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_cli_unknown_preset_lists_choices(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "method=synermixx", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "synermixx" in proc.stderr and "synermix_mm" in proc.stderr

@@ -1,0 +1,132 @@
+"""End-to-end runs on the bundled digits data: files written, numbers in range, determinism, resume."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+import synermix.run as run_module
+from synermix.run import METRIC_COLUMNS, RunError, run_training
+
+from conftest import ROOT, make_cfg
+
+METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
+FAST = ("train.epochs=2", "train.average_last=2", "train.batch_size=64")
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_preset_trains_and_writes_its_files(method, tmp_path):
+    cfg = make_cfg(f"method={method}", *FAST)
+    summary = run_training(cfg, tmp_path)
+    rows = read_metrics(tmp_path)
+    assert list(rows[0].keys()) == list(METRIC_COLUMNS) and len(rows) == 2
+    for r in rows:
+        assert 0 <= float(r["eval_acc"]) <= 100 and float(r["train_loss"]) > 0 and float(r["epoch_seconds"]) > 0
+        assert float(r["lr"]) == pytest.approx(0.05)
+        assert (r["train_loss_intra"] != "") == (method in ("intra", "intra_aug", "synermix", "synermix_mm"))
+        assert r["train_loss_inter"] != ""
+    assert float(rows[-1]["eval_acc"]) > 30  # well above chance (10%) after two epochs
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved == summary
+    accs = [float(r["eval_acc"]) for r in rows]
+    assert saved["final_acc"] == pytest.approx(sum(accs) / 2)
+    assert saved["best_acc"] == pytest.approx(max(accs))
+    assert (saved["epochs_completed"], saved["method"], saved["seed"], saved["phase"], saved["status"]) == (
+        2, method, 0, "test", "complete",
+    )
+    assert saved["beta"] == cfg.method.beta
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert (tmp_path / "checkpoint.pt").stat().st_size > 0
+    assert "name: " + method in (tmp_path / "config.yaml").read_text()
+
+
+def test_same_seed_gives_identical_metrics_and_other_seed_differs(tmp_path):
+    def run(seed, name):
+        run_training(make_cfg("method=synermix_mm", f"seed={seed}", *FAST), tmp_path / name)
+        rows = [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in read_metrics(tmp_path / name)]
+        return rows, (tmp_path / name / "summary.json").read_bytes()
+
+    a, b, c = run(1, "a"), run(1, "b"), run(2, "c")
+    assert a == b
+    assert a[0] != c[0]
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    cfg = make_cfg("method=synermix", "train.epochs=3", "train.average_last=2", "train.batch_size=64")
+    run_training(cfg, tmp_path / "full")
+
+    calls = {"n": 0}
+    real_evaluate = run_module.evaluate
+
+    def dying_evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed during epoch 2, after epoch 1 was checkpointed
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "evaluate", dying_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg, tmp_path / "cut")
+    assert len(read_metrics(tmp_path / "cut")) == 1
+    monkeypatch.setattr(run_module, "evaluate", real_evaluate)
+    run_training(cfg, tmp_path / "cut")
+
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(tmp_path / "cut")) == strip(read_metrics(tmp_path / "full"))
+    assert (tmp_path / "cut" / "summary.json").read_bytes() == (tmp_path / "full" / "summary.json").read_bytes()
+
+
+def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path, monkeypatch):
+    cfg = make_cfg("method=intra", "train.epochs=1", "train.average_last=1")
+    first = run_training(cfg, tmp_path)
+    monkeypatch.setattr(run_module, "train_one_epoch", lambda *a, **k: pytest.fail("a finished run was retrained"))
+    assert run_training(cfg, tmp_path) == first
+    with pytest.raises(RunError, match=r"train.lr: 0.05 -> 0.2"):
+        run_training(make_cfg("method=intra", "train.epochs=1", "train.average_last=1", "train.lr=0.2"), tmp_path)
+
+
+def test_phase_val_evaluates_on_a_stratified_tenth_of_the_training_set(tmp_path):
+    from synermix.data import build_data
+
+    test = build_data(make_cfg().dataset, "test", 0.1, 0, "cpu")
+    val = build_data(make_cfg().dataset, "val", 0.1, 0, "cpu")
+    assert len(test.train) == 1437 and len(test.eval) == 360
+    assert len(val.train) + len(val.eval) == 1437 and len(val.eval) == 144
+    counts = val.eval.labels.bincount(minlength=10)
+    assert counts.min() >= 13 and counts.max() <= 16  # stratified: ~14.4 per class
+    summary = run_training(make_cfg("phase=val", "train.epochs=1", "train.average_last=1"), tmp_path)
+    assert summary["phase"] == "val"
+
+
+def test_cli_single_run_and_sweep(tmp_path):
+    script = str(ROOT / "scripts" / "train.py")
+    run_dir = tmp_path / "one"
+    subprocess.run(
+        [sys.executable, script, "method=mixup", "train.epochs=1", "train.average_last=1", f"hydra.run.dir={run_dir}"],
+        check=True, cwd=ROOT, timeout=300, capture_output=True,
+    )
+    assert json.loads((run_dir / "summary.json").read_text())["method"] == "mixup"
+
+    out = tmp_path / "sweep"
+    subprocess.run(
+        [sys.executable, script, "-m", "method=baseline,synermix", "train.epochs=1", "train.average_last=1",
+         f"out_root={out}"],
+        check=True, cwd=ROOT, timeout=300, capture_output=True,
+    )
+    dirs = sorted(p.parent.relative_to(out).as_posix() for p in out.rglob("summary.json"))
+    assert dirs == [
+        "digits/cifar_resnet/baseline/bs32_beta0/test_seed0",
+        "digits/cifar_resnet/synermix/bs32_beta0.1/test_seed0",
+    ]
+    report = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "report.py"), str(out)],
+        check=True, cwd=ROOT, timeout=120, capture_output=True, text=True,
+    )
+    assert "baseline" in report.stdout and "synermix" in report.stdout
+    assert (out / "results.csv").exists() and (out / "results.md").exists()
