@@ -110,11 +110,16 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     epochs = cfg.train.epochs
     if state and len(rows) >= epochs:
         log.info("Run %s is already complete (%d epochs); nothing to do.", run_dir, len(rows))
+        # A kill between the checkpoint and the result files leaves them one epoch behind: rewrite both.
+        write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
         summary = _summary(cfg, rows, "complete")
         write_json_atomic(run_dir / "summary.json", summary)
         return summary
 
-    data = build_data(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed, device)
+    try:
+        data = build_data(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed, device)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid configuration: {exc}") from None
     torch.manual_seed(derive_seed(cfg.seed, _MODEL_INIT))
     model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
     optimizer = torch.optim.SGD(

@@ -109,3 +109,10 @@ def test_cli_unknown_preset_lists_choices(tmp_path):
     )
     assert proc.returncode != 0
     assert "synermixx" in proc.stderr and "synermix_mm" in proc.stderr
+
+
+def test_image_size_must_match_the_data(tmp_path):
+    from synermix.run import run_training
+
+    with pytest.raises(ConfigError, match="dataset.image_size=32 but digits images are 8x8"):
+        run_training(make_cfg("dataset.image_size=32"), tmp_path)

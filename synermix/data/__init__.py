@@ -43,6 +43,11 @@ def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device)
     seen = int(max(y_tr.max(), y_te.max())) + 1
     if seen > num_classes:
         raise ValueError(f"dataset.num_classes={num_classes} but the labels of {cfg_dataset.name} go up to {seen - 1}.")
+    if int(cfg_dataset.image_size) != x_tr.shape[-1]:
+        raise ValueError(
+            f"dataset.image_size={cfg_dataset.image_size} but {cfg_dataset.name} images are "
+            f"{x_tr.shape[-1]}x{x_tr.shape[-2]}; set dataset.image_size={x_tr.shape[-1]}."
+        )
     aug = cfg_dataset.augment
     spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout))
     mean, std = list(cfg_dataset.mean), list(cfg_dataset.std)
