@@ -20,6 +20,9 @@ MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 RESUME_FREE_KEYS = ("device", "train.num_workers", "dataset.root", "dataset.download", "out_root")
 
 
+OPTIONAL = "optional"  # marks a key that only some config group options define
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key, the value and what is allowed."""
 
@@ -33,15 +36,19 @@ def _is_num(v: Any) -> bool:
 
 
 def _checks(cfg: DictConfig) -> List[tuple]:
-    """(key, predicate, allowed-description) for every user-facing key."""
+    """(key, predicate, allowed-description[, OPTIONAL]) for every user-facing key."""
     epochs = cfg.train.epochs
     return [
         ("dataset.name", lambda v: v in DATASET_NAMES, f"one of {list(DATASET_NAMES)}"),
         ("dataset.num_classes", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
         ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("dataset.download", lambda v: isinstance(v, bool), "true or false"),
+        ("dataset.max_per_class", lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2", OPTIONAL),
         ("model.name", lambda v: v in MODEL_NAMES, f"one of {list(MODEL_NAMES)}"),
         ("model.pretrained", lambda v: isinstance(v, bool), "true or false"),
+        ("model.weights", lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or the path of a weights file"),
+        ("model.download", lambda v: isinstance(v, bool), "true or false", OPTIONAL),
+        ("model.small_input_below", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
         ("method.name", lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name (presets: " + ", ".join(METHOD_NAMES) + ")"),
         ("method.intra", lambda v: v in INTRA_CHOICES, f"one of {list(INTRA_CHOICES)}"),
         ("method.inter", lambda v: v in INTER_CHOICES, f"one of {list(INTER_CHOICES)}"),
@@ -95,8 +102,10 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError (one paragraph listing every problem) if any value is out of its allowed set."""
     problems = []
-    for key, ok, allowed in _checks(cfg):
+    for key, ok, allowed, *optional in _checks(cfg):
         value = OmegaConf.select(cfg, key, default="<missing>", throw_on_missing=False)
+        if optional and value == "<missing>":
+            continue
         try:
             good = value != "<missing>" and bool(ok(value))
         except TypeError:

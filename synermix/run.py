@@ -121,7 +121,10 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     except ValueError as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from None
     torch.manual_seed(derive_seed(cfg.seed, _MODEL_INIT))
-    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    try:
+        model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    except ValueError as exc:  # WeightsError and bad architecture settings: already one clear paragraph
+        raise ConfigError(str(exc)) from None
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=cfg.train.lr,

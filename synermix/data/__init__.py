@@ -31,6 +31,14 @@ def split_train_val(labels: np.ndarray, val_ratio: float, seed: int):
     return np.sort(tr), np.sort(va)
 
 
+def first_per_class(labels: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the first `n` samples of every class, in their original order (for tiny subsets)."""
+    keep = np.zeros(labels.size, dtype=bool)
+    for c in np.unique(labels):
+        keep[np.flatnonzero(labels == c)[:n]] = True
+    return np.flatnonzero(keep)
+
+
 def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device) -> DataBundle:
     """Load `cfg_dataset.name`; phase=test evaluates on the test split, phase=val on a held-out split."""
     if cfg_dataset.name != "digits":
@@ -39,6 +47,10 @@ def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device)
     if phase == "val":
         tr, va = split_train_val(y_tr, val_ratio, val_seed)
         x_tr, y_tr, x_te, y_te = x_tr[tr], y_tr[tr], x_tr[va], y_tr[va]
+    limit = cfg_dataset.get("max_per_class")
+    if limit is not None:
+        tr, te = first_per_class(y_tr, int(limit)), first_per_class(y_te, int(limit))
+        x_tr, y_tr, x_te, y_te = x_tr[tr], y_tr[tr], x_te[te], y_te[te]
     num_classes = int(cfg_dataset.num_classes)
     seen = int(max(y_tr.max(), y_te.max())) + 1
     if seen > num_classes:

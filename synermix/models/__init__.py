@@ -1,17 +1,50 @@
-"""Model registry: `model.name` -> a StagedClassifier with features(), head and mix points."""
+"""Model registry: `model.name` -> a StagedClassifier with features(), a linear head and mix points."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.staged import StagedClassifier
+from synermix.models.torchvision_models import ARCHS, build_torchvision_model
+from synermix.models.weights import WeightsError, load_backbone_weights, pretrained_state_dict, read_state_dict
 
-MODEL_NAMES = ("cifar_resnet",)
+MODEL_NAMES = ("cifar_resnet", *ARCHS)
+PRETRAINED_NAMES = tuple(ARCHS)
+
+
+def _is_staged_state(state) -> bool:
+    """Whether a state_dict was saved from a StagedClassifier (e.g. a run's checkpoint) rather than a backbone."""
+    return any(k.startswith("stages.") for k in state)
 
 
 def build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> StagedClassifier:
-    """Instantiate the model named by `cfg.name` for the dataset's classes, channels and size."""
-    if cfg.name == "cifar_resnet":
-        return cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width))
-    raise ValueError(f"model.name={cfg.name!r} is unknown; choose one of {list(MODEL_NAMES)}.")
+    """Instantiate `cfg.name` for the data's classes/channels/size, with weights from `model.weights` or
+    (when `model.pretrained`) ImageNet weights from torchvision's cache; the head is always new."""
+    name = cfg.name
+    if name not in MODEL_NAMES:
+        raise ValueError(f"model.name={name!r} is unknown; choose one of {list(MODEL_NAMES)}.")
+    path = Path(str(cfg.weights)).expanduser() if cfg.get("weights") else None
+    state = read_state_dict(path) if path else None
+    source = str(path)
+    if state is None and cfg.pretrained:
+        _, _, weights, _ = ARCHS[name]
+        state = pretrained_state_dict(name, weights, bool(cfg.get("download", False)))
+        source = f"torchvision's {weights}"
+
+    def build(load_backbone=None) -> StagedClassifier:
+        if name == "cifar_resnet":
+            return cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width))
+        small = image_size < int(cfg.small_input_below)
+        return build_torchvision_model(name, num_classes, in_channels, small, load_backbone)
+
+    if state is None:
+        return build()
+    if _is_staged_state(state) or name == "cifar_resnet":
+        model = build()
+        load_backbone_weights(model, state, "head.", name, source)
+        return model
+    head_prefix = ARCHS[name][3]
+    return build(lambda net: load_backbone_weights(net, state, head_prefix, name, source))
 
 
-__all__ = ["MODEL_NAMES", "StagedClassifier", "build_model", "cifar_resnet"]
+__all__ = ["MODEL_NAMES", "PRETRAINED_NAMES", "StagedClassifier", "WeightsError", "build_model", "cifar_resnet"]

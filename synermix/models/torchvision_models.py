@@ -1,0 +1,121 @@
+"""The paper's backbones from torchvision, split into named stages with the paper's mix points S.
+
+Sec. 4.1.2 of the paper defines the Manifold MixUp layer sets:
+- ResNet: the input, the outputs of the first and of the second residual stage;
+- MobileNetV3-Large: the input, the output after the first hardswish, after the first and after
+  the second inverted residual block;
+- Swin-T: the input, the output after the first layer norm, after the 2nd and after the 4th
+  transformer block.
+The wrappers reuse torchvision's modules as they are (no copies, no patching): they only call
+the backbone's children in order, so torchvision state_dicts load into the backbone before
+wrapping.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+from synermix.models.staged import StagedClassifier
+
+
+def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A copy of `conv` taking `in_channels` inputs; RGB weights are summed for grey input (as timm)."""
+    if conv.in_channels == in_channels:
+        return conv
+    new = nn.Conv2d(
+        in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None
+    )
+    with torch.no_grad():
+        if in_channels == 1:
+            new.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
+
+
+def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool) -> StagedClassifier:
+    """ResNet stages stem, layer1..layer4, pool; small inputs get a 3x3 stride-1 stem and no max-pool."""
+    if small_input:
+        net.conv1 = nn.Conv2d(in_channels, net.conv1.out_channels, 3, 1, 1, bias=False)
+        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        net.maxpool = nn.Identity()
+    else:
+        net.conv1 = adapt_first_conv(net.conv1, in_channels)
+    return StagedClassifier(
+        stages=[
+            ("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)),
+            ("layer1", net.layer1),
+            ("layer2", net.layer2),
+            ("layer3", net.layer3),
+            ("layer4", net.layer4),
+            ("pool", nn.Sequential(net.avgpool, nn.Flatten())),
+        ],
+        head=nn.Linear(net.fc.in_features, num_classes),
+        mix_points=("input", "layer1", "layer2"),
+    )
+
+
+def wrap_mobilenet_v3(net: tvm.MobileNetV3, num_classes: int, in_channels: int, small_input: bool) -> StagedClassifier:
+    """Stages stem (conv-BN-hardswish), block1, block2 (inverted residuals), blocks, pool (to the last linear)."""
+    feats = net.features
+    feats[0][0] = adapt_first_conv(feats[0][0], in_channels)
+    return StagedClassifier(
+        stages=[
+            ("stem", feats[0]),
+            ("block1", feats[1]),
+            ("block2", feats[2]),
+            ("blocks", feats[3:]),
+            ("pool", nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier[:-1])),
+        ],
+        head=nn.Linear(net.classifier[-1].in_features, num_classes),
+        mix_points=("input", "stem", "block1", "block2"),
+    )
+
+
+def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, small_input: bool) -> StagedClassifier:
+    """Stages patch_embed (conv, permute, first layer norm), block2, merge1, block4, blocks, pool."""
+    feats = net.features
+    feats[0][0] = adapt_first_conv(feats[0][0], in_channels)
+    return StagedClassifier(
+        stages=[
+            ("patch_embed", feats[0]),
+            ("block2", feats[1]),  # transformer blocks 1-2 (stage 1)
+            ("merge1", feats[2]),
+            ("block4", feats[3]),  # transformer blocks 3-4 (stage 2)
+            ("blocks", feats[4:]),
+            ("pool", nn.Sequential(net.norm, net.permute, net.avgpool, net.flatten)),
+        ],
+        head=nn.Linear(net.head.in_features, num_classes),
+        mix_points=("input", "patch_embed", "block2", "block4"),
+    )
+
+
+# name -> (torchvision constructor, wrapper, torchvision weights enum member, key prefix of its classifier)
+ARCHS: Dict[str, tuple] = {
+    "resnet18": (tvm.resnet18, wrap_resnet, tvm.ResNet18_Weights.IMAGENET1K_V1, "fc."),
+    "resnet34": (tvm.resnet34, wrap_resnet, tvm.ResNet34_Weights.IMAGENET1K_V1, "fc."),
+    "resnet50": (tvm.resnet50, wrap_resnet, tvm.ResNet50_Weights.IMAGENET1K_V1, "fc."),
+    "resnet101": (tvm.resnet101, wrap_resnet, tvm.ResNet101_Weights.IMAGENET1K_V1, "fc."),
+    "mobilenetv3_large": (
+        tvm.mobilenet_v3_large, wrap_mobilenet_v3, tvm.MobileNet_V3_Large_Weights.IMAGENET1K_V1, "classifier.3."
+    ),
+    "swin_t": (tvm.swin_t, wrap_swin, tvm.Swin_T_Weights.IMAGENET1K_V1, "head."),
+}
+
+
+def build_torchvision_model(
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    small_input: bool,
+    load_backbone: Callable[[nn.Module], None] | None = None,
+) -> StagedClassifier:
+    """Build torchvision's `name`, let `load_backbone` fill its weights, then wrap it with a new head."""
+    ctor, wrap, _, _ = ARCHS[name]
+    net = ctor()  # ImageNet-shaped, so torchvision/ImageNet state_dicts load before the head is replaced
+    if load_backbone is not None:
+        load_backbone(net)
+    return wrap(net, num_classes, in_channels, small_input)
