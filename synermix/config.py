@@ -40,6 +40,11 @@ def _checks(cfg: DictConfig) -> List[tuple]:
     epochs = cfg.train.epochs
     return [
         ("dataset.name", lambda v: v in DATASET_NAMES, f"one of {list(DATASET_NAMES)}"),
+        (
+            "dataset.root",
+            lambda v: cfg.dataset.name == "digits" or (isinstance(v, str) and v.strip() != ""),
+            f"the folder holding the data set (dataset.root=/path/to/{cfg.dataset.name})",
+        ),
         ("dataset.num_classes", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
         ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("dataset.download", lambda v: isinstance(v, bool), "true or false"),
@@ -111,7 +116,8 @@ def validate_config(cfg: DictConfig) -> None:
         except TypeError:
             good = False
         if not good:
-            problems.append(f"{key}={value!r} is invalid: it must be {allowed}")
+            shown = f"{key} is not set" if value == "<missing>" else f"{key}={value!r} is invalid"
+            problems.append(f"{shown}: it must be {allowed}")
     if not problems:
         problems = _cross_checks(cfg)
     if problems:

@@ -9,7 +9,6 @@ from typing import Iterable, Optional
 import torch
 from tqdm import tqdm
 
-from synermix.data.in_memory import InMemoryTwoViewData
 from synermix.losses import SynerMixLoss
 
 
@@ -32,23 +31,21 @@ def autocast_context(device: torch.device, amp: bool):
 
 def train_one_epoch(
     model: torch.nn.Module,
-    data: InMemoryTwoViewData,
     batches: Iterable,
     loss_fn: SynerMixLoss,
     optimizer: torch.optim.Optimizer,
     mix_generator: torch.Generator,
-    aug_generator: torch.Generator,
     amp: bool = False,
     desc: str = "train",
+    total: Optional[int] = None,
 ) -> EpochStats:
-    """Train over `batches` (index lists); losses are summed on the device and read once at the end."""
+    """Train over `batches` of (x_orig or None, x_aug, y); losses are summed on the device and read once."""
     model.train()
-    device = data.images.device
+    device = next(model.parameters()).device
     sums = torch.zeros(3, device=device)
     steps = 0
-    bar = tqdm(batches, desc=desc, leave=False, disable=not sys.stderr.isatty(), dynamic_ncols=True)
-    for idx in bar:
-        x_orig, x_aug, y = data.batch(idx, aug_generator, with_original=loss_fn.needs_original)
+    bar = tqdm(batches, total=total, desc=desc, leave=False, disable=not sys.stderr.isatty(), dynamic_ncols=True)
+    for x_orig, x_aug, y in bar:
         with autocast_context(device, amp):
             terms = loss_fn(model, x_orig, x_aug, y, mix_generator)
         optimizer.zero_grad(set_to_none=True)
@@ -74,10 +71,10 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: InMemoryTwoViewData, batch_size: int, amp: bool = False) -> float:
-    """Top-1 accuracy (percent) of `model` on the unaugmented images of `data`."""
+def evaluate(model: torch.nn.Module, data, batch_size: int, amp: bool = False) -> float:
+    """Top-1 accuracy (percent) of `model` on the evaluation view of `data`."""
     model.eval()
-    device = data.images.device
+    device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     for x, y in data.eval_batches(batch_size):
         with autocast_context(device, amp):

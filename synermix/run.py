@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from synermix.config import ConfigError, config_differences, validate_config
-from synermix.data import build_data
+from synermix.data import DatasetFormatError, DatasetNotFound, build_data
 from synermix.engine import evaluate, train_one_epoch
 from synermix.io import save_checkpoint_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from synermix.losses import SynerMixLoss
@@ -116,8 +116,13 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         write_json_atomic(run_dir / "summary.json", summary)
         return summary
 
+    m = cfg.method
+    loss_fn = SynerMixLoss(m.intra, m.inter, m.beta, m.alpha, m.lam_mode, m.num_per_class, cfg.dataset.num_classes)
     try:
-        data = build_data(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed, device)
+        data = build_data(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed, device, cfg.train.num_workers,
+                          with_original=loss_fn.needs_original)
+    except (DatasetNotFound, DatasetFormatError) as exc:
+        raise RunError(str(exc)) from None
     except ValueError as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from None
     torch.manual_seed(derive_seed(cfg.seed, _MODEL_INIT))
@@ -133,14 +138,15 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         nesterov=cfg.train.nesterov,
     )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.train.step_size, gamma=cfg.train.gamma)
-    m = cfg.method
-    loss_fn = SynerMixLoss(m.intra, m.inter, m.beta, m.alpha, m.lam_mode, m.num_per_class, data.num_classes)
-    sampler = SupplementedBatchSampler(
-        data.train.labels_cpu.numpy(),
-        cfg.train.batch_size,
-        seed=derive_seed(cfg.seed, _SAMPLER),
-        supplement=cfg.train.supplement,
-    )
+    try:
+        sampler = SupplementedBatchSampler(
+            data.train.labels_cpu.numpy(),
+            cfg.train.batch_size,
+            seed=derive_seed(cfg.seed, _SAMPLER),
+            supplement=cfg.train.supplement,
+        )
+    except ValueError as exc:  # a class with one training image, or a batch larger than the data
+        raise RunError(f"Cannot build training batches for {cfg.dataset.name} ({cfg.phase} phase): {exc}") from None
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -150,7 +156,7 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter  # imported late: slow, and only runs need it
 
     mix_gen = torch.Generator()
-    aug_gen = torch.Generator(device=device)
+    aug_gen = torch.Generator(device=data.train.generator_device)
     with SummaryWriter(log_dir=str(run_dir / "tb")) as writer:
         for epoch in range(len(rows), epochs):
             # Every stream is re-seeded from (seed, epoch): a resumed run draws what an uninterrupted one would.
@@ -160,9 +166,10 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             sampler.set_epoch(epoch)
             lr = optimizer.param_groups[0]["lr"]
             start = time.perf_counter()
+            batches = data.train.iterate(sampler, aug_gen, with_original=loss_fn.needs_original)
             stats = train_one_epoch(
-                model, data.train, sampler, loss_fn, optimizer, mix_gen, aug_gen, cfg.amp,
-                desc=f"epoch {epoch + 1}/{epochs}",
+                model, batches, loss_fn, optimizer, mix_gen, cfg.amp, desc=f"epoch {epoch + 1}/{epochs}",
+                total=len(sampler),
             )
             if not math.isfinite(stats.loss):
                 raise RunError(

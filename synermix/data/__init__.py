@@ -1,24 +1,37 @@
-"""Dataset registry: `dataset.name` -> train (two views) and evaluation data for a phase."""
+"""Dataset registry: `dataset.name` -> training data (two views) and evaluation data for a phase."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
 from synermix.data.digits import load_digits_splits
+from synermix.data.files import FileEvalData, FileTwoViewData, eval_transform, train_transform
 from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
+from synermix.data.sources import (
+    READERS,
+    ArraySplit,
+    DatasetFormatError,
+    DatasetNotFound,
+    FileSplit,
+    Source,
+    download,
+)
 
-DATASET_NAMES = ("digits",)
+DATASET_NAMES = ("digits", *READERS)
+IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
 
 
 @dataclass
 class DataBundle:
     """Training data (two views), evaluation data and the shape facts a model needs."""
 
-    train: InMemoryTwoViewData
-    eval: InMemoryTwoViewData
+    train: Any
+    eval: Any
     num_classes: int
     in_channels: int
     image_size: int
@@ -27,7 +40,10 @@ class DataBundle:
 def split_train_val(labels: np.ndarray, val_ratio: float, seed: int):
     """Stratified (train_idx, val_idx) carving `val_ratio` of the training set (Sec. 4.1.3)."""
     idx = np.arange(labels.size)
-    tr, va = train_test_split(idx, test_size=val_ratio, stratify=labels, random_state=seed)
+    try:
+        tr, va = train_test_split(idx, test_size=val_ratio, stratify=labels, random_state=seed)
+    except ValueError as exc:  # e.g. a class with a single image cannot be stratified
+        raise DatasetFormatError(f"Cannot carve a stratified val_ratio={val_ratio} split: {exc}") from None
     return np.sort(tr), np.sort(va)
 
 
@@ -39,38 +55,88 @@ def first_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device) -> DataBundle:
-    """Load `cfg_dataset.name`; phase=test evaluates on the test split, phase=val on a held-out split."""
-    if cfg_dataset.name != "digits":
-        raise ValueError(f"dataset.name={cfg_dataset.name!r} is unknown; choose one of {list(DATASET_NAMES)}.")
-    x_tr, y_tr, x_te, y_te = load_digits_splits()
+def load_source(cfg_dataset) -> Source:
+    """Read the dataset's official train/test splits from `dataset.root` (downloading only if asked)."""
+    name = cfg_dataset.name
+    if name == "digits":
+        x_tr, y_tr, x_te, y_te = load_digits_splits()
+        return Source(ArraySplit(x_tr, y_tr), ArraySplit(x_te, y_te), [str(i) for i in range(10)])
+    if cfg_dataset.root in (None, ""):
+        raise DatasetNotFound(f"dataset.root is not set for dataset={name}; pass dataset.root=/path/to/{name}.")
+    root = Path(str(cfg_dataset.root)).expanduser()
+    if cfg_dataset.download:
+        try:
+            READERS[name](root, **_reader_options(cfg_dataset))
+        except DatasetNotFound:
+            download(name, root)
+    return READERS[name](root, **_reader_options(cfg_dataset))
+
+
+def _reader_options(cfg_dataset) -> dict:
+    keys = ("image_size", "train_per_class", "test_per_class")
+    return {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
+
+
+def _check_labels(source: Source, num_classes: int, name: str) -> None:
+    for split_name, split in (("train", source.train), ("test", source.test)):
+        labels = split.labels
+        if labels.size == 0:
+            raise DatasetFormatError(f"The {split_name} split of {name} is empty.")
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise DatasetFormatError(
+                f"dataset.num_classes={num_classes} but the {split_name} labels of {name} span "
+                f"{labels.min()}..{labels.max()}; set dataset.num_classes={labels.max() + 1} or check the data."
+            )
+
+
+def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device, num_workers: int = 0,
+               with_original: bool = True) -> DataBundle:
+    """Load `cfg_dataset.name`; phase=test evaluates on the test split, phase=val on a held-out stratified split."""
+    name = cfg_dataset.name
+    if name not in DATASET_NAMES:
+        raise ValueError(f"dataset.name={name!r} is unknown; choose one of {list(DATASET_NAMES)}.")
+    source = load_source(cfg_dataset)
+    num_classes = int(cfg_dataset.num_classes)
+    _check_labels(source, num_classes, name)
+    train, test = source.train, source.test
     if phase == "val":
-        tr, va = split_train_val(y_tr, val_ratio, val_seed)
-        x_tr, y_tr, x_te, y_te = x_tr[tr], y_tr[tr], x_tr[va], y_tr[va]
+        tr, va = split_train_val(train.labels, val_ratio, val_seed)
+        train, test = train.subset(tr), train.subset(va)
     limit = cfg_dataset.get("max_per_class")
     if limit is not None:
-        tr, te = first_per_class(y_tr, int(limit)), first_per_class(y_te, int(limit))
-        x_tr, y_tr, x_te, y_te = x_tr[tr], y_tr[tr], x_te[te], y_te[te]
-    num_classes = int(cfg_dataset.num_classes)
-    seen = int(max(y_tr.max(), y_te.max())) + 1
-    if seen > num_classes:
-        raise ValueError(f"dataset.num_classes={num_classes} but the labels of {cfg_dataset.name} go up to {seen - 1}.")
-    if int(cfg_dataset.image_size) != x_tr.shape[-1]:
-        raise ValueError(
-            f"dataset.image_size={cfg_dataset.image_size} but {cfg_dataset.name} images are "
-            f"{x_tr.shape[-1]}x{x_tr.shape[-2]}; set dataset.image_size={x_tr.shape[-1]}."
-        )
+        train = train.subset(first_per_class(train.labels, int(limit)))
+        test = test.subset(first_per_class(test.labels, int(limit)))
     aug = cfg_dataset.augment
-    spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout))
-    mean, std = list(cfg_dataset.mean), list(cfg_dataset.std)
+    mean, std, size = list(cfg_dataset.mean), list(cfg_dataset.std), int(cfg_dataset.image_size)
 
-    def make(x, y, augment):
-        return InMemoryTwoViewData(torch.from_numpy(x), torch.from_numpy(y), mean, std, augment, device)
+    if isinstance(train, ArraySplit):
+        if train.images.shape[-1] != size:
+            raise ValueError(
+                f"dataset.image_size={size} but {name} images are {train.images.shape[-1]}x"
+                f"{train.images.shape[-2]}; set dataset.image_size={train.images.shape[-1]}."
+            )
+        spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout))
 
+        def make(split: ArraySplit, augment: AugmentSpec) -> InMemoryTwoViewData:
+            return InMemoryTwoViewData(torch.from_numpy(split.images), torch.from_numpy(split.labels), mean, std,
+                                       augment, device)
+
+        return DataBundle(make(train, spec), make(test, AugmentSpec()), num_classes, int(train.images.shape[1]), size)
+
+    assert isinstance(train, FileSplit)
+    if int(aug.crop_padding) or int(aug.cutout):
+        raise ValueError(
+            f"dataset.augment.crop_padding={aug.crop_padding} / dataset.augment.cutout={aug.cutout}: padded crops "
+            f"and cutout are implemented for the in-memory datasets {list(IN_MEMORY_NAMES)}; {name} uses "
+            "RandomResizedCrop + flip (Table 1), so set both to 0."
+        )
+    original = eval_transform(size, int(cfg_dataset.eval_resize), mean, std)
+    augmented = train_transform(size, float(aug.hflip), mean, std)
     return DataBundle(
-        train=make(x_tr, y_tr, spec),
-        eval=make(x_te, y_te, AugmentSpec()),
-        num_classes=num_classes,
-        in_channels=int(x_tr.shape[1]),
-        image_size=int(x_tr.shape[-1]),
+        FileTwoViewData(train, augmented, original, with_original, num_workers, device),
+        FileEvalData(test, original, num_workers, device),
+        num_classes, 3, size,
     )
+
+
+__all__ = ["DATASET_NAMES", "DataBundle", "DatasetFormatError", "DatasetNotFound", "build_data", "split_train_val"]

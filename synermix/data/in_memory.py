@@ -66,6 +66,16 @@ class InMemoryTwoViewData:
         x_orig = self.original(idx) if with_original else None
         return x_orig, self.augmented(idx, generator), self.labels[idx]
 
+    @property
+    def generator_device(self) -> torch.device:
+        """Augmentation draws happen where the images are."""
+        return self.images.device
+
+    def iterate(self, batch_sampler, generator: Optional[torch.Generator] = None, with_original: bool = True) -> Iterator:
+        """(x_orig or None, x_aug, y) for each index batch of `batch_sampler`."""
+        for idx in batch_sampler:
+            yield self.batch(idx, generator, with_original)
+
     def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
         """Sequential (normalised image, label) batches for evaluation."""
         for start in range(0, len(self), batch_size):

@@ -1,0 +1,143 @@
+"""File-based datasets (Food-101, Caltech-256, Pets): one decode per image feeds both views."""
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import v2
+from torchvision.transforms.v2.functional import pil_to_tensor
+
+from synermix.data.sources import DatasetFormatError, FileSplit
+
+
+def decode_rgb(path: str) -> Tensor:
+    """uint8 (3, H, W) tensor of the image at `path`; a corrupt or missing file names itself."""
+    # Pillow (libjpeg-turbo) rather than torchvision.io, whose decoders are deprecated since 0.29.
+    try:
+        with Image.open(path) as image:
+            return pil_to_tensor(image.convert("RGB"))
+    except (OSError, ValueError, UnidentifiedImageError) as exc:
+        raise DatasetFormatError(f"Cannot decode image {path} ({type(exc).__name__}: {str(exc).splitlines()[0]}).") from None
+
+
+def eval_transform(image_size: int, resize: int, mean, std) -> v2.Compose:
+    """Resize(resize) + CenterCrop(image_size) + normalise: the original view and evaluation."""
+    return v2.Compose([
+        v2.Resize(resize, antialias=True), v2.CenterCrop(image_size),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std),
+    ])
+
+
+def train_transform(image_size: int, hflip: float, mean, std) -> v2.Compose:
+    """RandomResizedCrop(image_size) + horizontal flip + normalise: the augmented view."""
+    return v2.Compose([
+        v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip(hflip),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std),
+    ])
+
+
+class FileTwoViewDataset(Dataset):
+    """Items (original view or empty, augmented view, label) from one decode; keys are (index, seed).
+
+    The seed (drawn per sample from the run seed and the epoch) seeds the augmentation, so the
+    views do not depend on the number of workers or on where a resumed run restarted.
+    """
+
+    def __init__(self, split: FileSplit, augment: v2.Compose, original: v2.Compose, with_original: bool):
+        self.split, self.augment, self.original, self.with_original = split, augment, original, with_original
+
+    def __len__(self) -> int:
+        return len(self.split.paths)
+
+    def __getitem__(self, key: Tuple[int, int]):
+        index, seed = key
+        image = decode_rgb(self.split.paths[index])
+        torch.manual_seed(seed)
+        orig = self.original(image) if self.with_original else torch.empty(0)
+        return orig, self.augment(image), int(self.split.labels[index])
+
+
+class FileEvalDataset(Dataset):
+    """Items (evaluation view, label)."""
+
+    def __init__(self, split: FileSplit, transform: v2.Compose):
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split.paths)
+
+    def __getitem__(self, index: int):
+        return self.transform(decode_rgb(self.split.paths[index])), int(self.split.labels[index])
+
+
+class SeededBatches(Sampler[List[Tuple[int, int]]]):
+    """Wrap a batch sampler so each index carries a per-sample augmentation seed for the current epoch."""
+
+    def __init__(self, batch_sampler):
+        self.batch_sampler = batch_sampler
+        self.generator: Optional[torch.Generator] = None
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for batch in self.batch_sampler:
+            seeds = torch.randint(0, 2**62, (len(batch),), generator=self.generator).tolist()
+            yield list(zip(batch, seeds))
+
+
+class FileTwoViewData:
+    """Training data read from files through a DataLoader (workers, pinned memory)."""
+
+    def __init__(self, split: FileSplit, augment, original, with_original: bool, num_workers: int, device):
+        self.dataset = FileTwoViewDataset(split, augment, original, with_original)
+        self.labels_cpu = torch.as_tensor(split.labels)
+        self.num_workers, self.device = num_workers, torch.device(device)
+        self._loader: Optional[DataLoader] = None
+        self._seeded: Optional[SeededBatches] = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def generator_device(self) -> torch.device:
+        """Augmentation seeds are drawn on the CPU (the workers augment on the CPU)."""
+        return torch.device("cpu")
+
+    def iterate(self, batch_sampler, generator: torch.Generator, with_original: bool = True) -> Iterator:
+        """(x_orig or None, x_aug, y) on the device for each batch of `batch_sampler`."""
+        if self._loader is None:
+            self._seeded = SeededBatches(batch_sampler)
+            self._loader = DataLoader(
+                self.dataset, batch_sampler=self._seeded, num_workers=self.num_workers,
+                pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
+            )
+        self._seeded.batch_sampler = batch_sampler
+        self._seeded.generator = generator  # a CPU generator the caller re-seeds every epoch
+        for orig, aug, y in self._loader:
+            nb = self.device.type == "cuda"
+            x_orig = orig.to(self.device, non_blocking=nb) if with_original and orig.numel() else None
+            yield x_orig, aug.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)
+
+
+class FileEvalData:
+    """Evaluation data read from files."""
+
+    def __init__(self, split: FileSplit, transform, num_workers: int, device):
+        self.dataset = FileEvalDataset(split, transform)
+        self.labels = torch.as_tensor(split.labels)
+        self.num_workers, self.device = num_workers, torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
+        """Sequential (image, label) batches on the device."""
+        loader = DataLoader(self.dataset, batch_size=batch_size, num_workers=self.num_workers,
+                            pin_memory=self.device.type == "cuda")
+        nb = self.device.type == "cuda"
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)

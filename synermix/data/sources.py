@@ -1,0 +1,354 @@
+"""Readers for each dataset's standard on-disk layout -> train/test splits (arrays or file lists).
+
+torchvision's dataset classes read one fixed folder name under `root` (and CIFAR's checks file
+hashes), and return one transformed PIL view per item; here the same files are read with the
+same conventions, so `dataset.root` may be the dataset folder itself or its parent, one decode
+can feed both views, and small test fixtures in the same layout load. torchvision's classes are
+used to download (`dataset.download=true`) wherever torchvision can.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+class DatasetNotFound(FileNotFoundError):
+    """The dataset is not where the config says; the message names the path, layout and remedy."""
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file exists but cannot be read as the expected format; the message names the file."""
+
+
+@dataclass
+class ArraySplit:
+    """A split held in memory: uint8 images (N, C, H, W) and int64 labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> "ArraySplit":
+        """The samples at `idx`."""
+        return ArraySplit(self.images[idx], self.labels[idx])
+
+
+@dataclass
+class FileSplit:
+    """A split of image files (decoded lazily) and int64 labels."""
+
+    paths: List[str]
+    labels: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> "FileSplit":
+        """The samples at `idx`."""
+        return FileSplit([self.paths[i] for i in idx], self.labels[idx])
+
+
+@dataclass
+class Source:
+    """Both official splits of a dataset and its class names."""
+
+    train: ArraySplit | FileSplit
+    test: ArraySplit | FileSplit
+    classes: List[str] = field(default_factory=list)
+
+
+def not_found(name: str, root: Path, looked: Sequence[Path], layout: str, how: str) -> DatasetNotFound:
+    """The one-paragraph error for a dataset that is not on disk."""
+    where = ", ".join(str(p) for p in looked)
+    return DatasetNotFound(
+        f"{name} not found under dataset.root={root} (looked for {where}). Expected layout: {layout}. {how}"
+    )
+
+
+def _first_existing(candidates: Sequence[Path], marker: str) -> Optional[Path]:
+    """The first candidate folder containing `marker`."""
+    for c in candidates:
+        if (c / marker).exists():
+            return c
+    return None
+
+
+def _unpickle(path: Path):
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except Exception as exc:
+        raise DatasetFormatError(f"{path} is not a readable pickle of the expected format ({type(exc).__name__}: {exc}).") from None
+
+
+# ---------------------------------------------------------------- CIFAR-100 (python pickles)
+def read_cifar100(root: Path, **_) -> Source:
+    """`cifar-100-python/{train,test,meta}` as torchvision downloads it (fine labels, 100 classes)."""
+    base = _first_existing([root / "cifar-100-python", root], "train")
+    if base is None:
+        raise not_found(
+            "CIFAR-100", root, [root / "cifar-100-python" / "train", root / "train"],
+            "cifar-100-python/{train,test,meta} (the python pickles)",
+            "Set dataset.download=true to fetch it with torchvision, or unpack cifar-100-python.tar.gz there.",
+        )
+
+    def split(name: str) -> ArraySplit:
+        d = _unpickle(base / name)
+        try:
+            images = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            labels = np.asarray(d["fine_labels"], dtype=np.int64)
+        except (KeyError, ValueError) as exc:
+            raise DatasetFormatError(f"{base / name} is not a CIFAR-100 pickle (no usable 'data'/'fine_labels': {exc}).") from None
+        return ArraySplit(images, labels)
+
+    meta = _unpickle(base / "meta") if (base / "meta").exists() else {}
+    return Source(split("train"), split("test"), list(meta.get("fine_label_names", [])))
+
+
+# ---------------------------------------------------------------- Fashion-MNIST (IDX files)
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX (MNIST-format) file, gzip-compressed or not, as a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+        zero, dtype_code, ndim = data[0] * 256 + data[1], data[2], data[3]
+        if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 3:
+            raise ValueError(f"magic bytes {data[:4].hex()} are not an unsigned-byte IDX header")
+        shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetFormatError(f"{path} is not a readable IDX file ({type(exc).__name__}: {exc}).") from None
+
+
+def read_fashion_mnist(root: Path, **_) -> Source:
+    """The four IDX files, `.gz` or not, in `root` (Debian's package) or `root/FashionMNIST/raw` (torchvision)."""
+    folders = [root, root / "FashionMNIST" / "raw"]
+
+    def find(stem: str) -> Path:
+        for folder in folders:
+            for name in (stem + ".gz", stem):
+                if (folder / name).is_file():
+                    return folder / name
+        raise not_found(
+            "Fashion-MNIST", root, [f / (stem + "[.gz]") for f in folders],
+            "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+            "(optionally .gz) directly in the root or in FashionMNIST/raw/",
+            "Install Debian's package (apt-get install dataset-fashion-mnist; root /usr/share/datasets/fashion-mnist) "
+            "or set dataset.download=true.",
+        )
+
+    def split(prefix: str) -> ArraySplit:
+        images = read_idx(find(f"{prefix}-images-idx3-ubyte"))
+        labels = read_idx(find(f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
+        if images.ndim != 3 or labels.shape != (images.shape[0],):
+            raise DatasetFormatError(f"Fashion-MNIST {prefix} images {images.shape} and labels {labels.shape} do not match.")
+        return ArraySplit(images[:, None], labels)
+
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    return Source(split("train"), split("t10k"), classes)
+
+
+# ---------------------------------------------------------------- per-class train/test cut
+def split_per_class(
+    labels: np.ndarray, train_per_class: int, test_per_class: int, class_names: Sequence[str], name: str
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Per class, in the given order: the first `train_per_class` indices train, the next `test_per_class` test."""
+    train, test = [], []
+    for c in range(len(class_names)):
+        idx = np.flatnonzero(labels == c)
+        if idx.size < train_per_class + test_per_class:
+            raise DatasetFormatError(
+                f"{name}: class {class_names[c]!r} has {idx.size} images, fewer than the "
+                f"{train_per_class} train + {test_per_class} test the split needs "
+                "(dataset.train_per_class / dataset.test_per_class)."
+            )
+        train.append(idx[:train_per_class])
+        test.append(idx[train_per_class : train_per_class + test_per_class])
+    return np.concatenate(train), np.concatenate(test)
+
+
+# ---------------------------------------------------------------- mini-ImageNet
+MINI_LAYOUT = (
+    "either mini-imagenet-cache-{train,val,test}.pkl (dicts with 'image_data' (N,84,84,3) uint8 and "
+    "'class_dict' {wnid: [indices]}) or the Ravi-Larochelle train.csv/val.csv/test.csv (filename,label) + images/"
+)
+
+
+def _decode_resized(path: Path, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DatasetFormatError(f"Cannot decode image {path} ({type(exc).__name__}: {exc}).") from None
+
+
+def read_mini_imagenet(root: Path, image_size: int = 84, train_per_class: int = 500, test_per_class: int = 100, **_) -> Source:
+    """All 100 classes pooled (classes sorted by WordNet id), then per class 500 train / 100 test in file order."""
+    parts = ("train", "val", "test")
+    pkls = [root / f"mini-imagenet-cache-{p}.pkl" for p in parts]
+    csvs = [root / f"{p}.csv" for p in parts]
+    images: List[np.ndarray] = []
+    wnids: List[str] = []
+    if all(p.is_file() for p in pkls):
+        for p in pkls:
+            d = _unpickle(p)
+            try:
+                data = np.asarray(d["image_data"], dtype=np.uint8)
+                for wnid, idx in d["class_dict"].items():
+                    images.append(data[np.asarray(idx)])
+                    wnids += [wnid] * len(idx)
+            except (KeyError, TypeError, IndexError) as exc:
+                raise DatasetFormatError(f"{p} is not a mini-ImageNet cache pickle ({type(exc).__name__}: {exc}).") from None
+    elif all(p.is_file() for p in csvs) and (root / "images").is_dir():
+        for p in csvs:
+            lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+            if not lines or lines[0].replace(" ", "") != "filename,label":
+                raise DatasetFormatError(f"{p} does not start with the header 'filename,label'.")
+            for ln in lines[1:]:
+                fname, wnid = ln.split(",")[:2]
+                images.append(_decode_resized(root / "images" / fname, image_size)[None])
+                wnids.append(wnid)
+    else:
+        raise not_found(
+            "mini-ImageNet", root, [*pkls, *csvs, root / "images"], MINI_LAYOUT,
+            "torchvision cannot download it; obtain it from the few-shot-learning releases and unpack it there.",
+        )
+    data = np.concatenate(images).transpose(0, 3, 1, 2)
+    if data.shape[-1] != image_size:
+        data = np.stack([_resize_array(im, image_size) for im in data])
+    classes = sorted(set(wnids))
+    lookup = {w: i for i, w in enumerate(classes)}
+    labels = np.array([lookup[w] for w in wnids], dtype=np.int64)
+    tr, te = split_per_class(labels, train_per_class, test_per_class, classes, "mini-ImageNet")
+    return Source(ArraySplit(data[tr], labels[tr]), ArraySplit(data[te], labels[te]), classes)
+
+
+def _resize_array(image_chw: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    im = Image.fromarray(image_chw.transpose(1, 2, 0)).resize((size, size), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+# ---------------------------------------------------------------- Food-101
+def read_food101(root: Path, **_) -> Source:
+    """`food-101/images/<class>/<id>.jpg` + `meta/{train,test}.json`: the official split (classes sorted)."""
+    base = _first_existing([root / "food-101", root], "meta/train.json")
+    if base is None:
+        raise not_found(
+            "Food-101", root, [root / "food-101" / "meta" / "train.json", root / "meta" / "train.json"],
+            "food-101/images/<class>/<id>.jpg with food-101/meta/{train.json,test.json,classes.txt}",
+            "Set dataset.download=true to fetch it with torchvision, or unpack food-101.tar.gz there.",
+        )
+
+    def split(name: str, classes: Optional[List[str]] = None) -> Tuple[FileSplit, List[str]]:
+        path = base / "meta" / f"{name}.json"
+        try:
+            meta: Dict[str, List[str]] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetFormatError(f"{path} is not a readable Food-101 split file ({exc}).") from None
+        classes = classes or sorted(meta)
+        lookup = {c: i for i, c in enumerate(classes)}
+        paths, labels = [], []
+        for cls, items in meta.items():
+            if cls not in lookup:
+                raise DatasetFormatError(f"{path} lists class {cls!r} that train.json does not have.")
+            paths += [str(base / "images" / f"{item}.jpg") for item in items]
+            labels += [lookup[cls]] * len(items)
+        return FileSplit(paths, np.array(labels, dtype=np.int64)), classes
+
+    train, classes = split("train")
+    test, _ = split("test", classes)
+    return Source(train, test, classes)
+
+
+# ---------------------------------------------------------------- Caltech-256
+def read_caltech256(root: Path, train_per_class: int = 60, test_per_class: int = 20, **_) -> Source:
+    """`256_ObjectCategories/NNN.name/NNN_XXXX.jpg`; per class (sorted files) first 60 train, next 20 test."""
+    base = _first_existing([root / "caltech256", root], "256_ObjectCategories")
+    if base is None:
+        raise not_found(
+            "Caltech-256", root, [root / "256_ObjectCategories", root / "caltech256" / "256_ObjectCategories"],
+            "256_ObjectCategories/NNN.name/NNN_XXXX.jpg (257 class folders including 257.clutter)",
+            "Set dataset.download=true to fetch it with torchvision, or unpack 256_ObjectCategories.tar there.",
+        )
+    folder = base / "256_ObjectCategories"
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    paths, labels = [], []
+    for i, c in enumerate(classes):
+        files = sorted(p.name for p in (folder / c).iterdir() if p.suffix.lower() == ".jpg")
+        paths += [str(folder / c / f) for f in files]
+        labels += [i] * len(files)
+    labels = np.array(labels, dtype=np.int64)
+    tr, te = split_per_class(labels, train_per_class, test_per_class, classes, "Caltech-256")
+    split = FileSplit(paths, labels)
+    return Source(split.subset(tr), split.subset(te), classes)
+
+
+# ---------------------------------------------------------------- Oxford-IIIT Pet
+def read_oxford_pet(root: Path, **_) -> Source:
+    """`images/<Name>_<n>.jpg` + `annotations/{trainval,test}.txt` (name, class id 1-37, species, breed id)."""
+    base = _first_existing([root / "oxford-iiit-pet", root], "annotations/trainval.txt")
+    if base is None:
+        raise not_found(
+            "Oxford-IIIT Pet", root,
+            [root / "annotations" / "trainval.txt", root / "oxford-iiit-pet" / "annotations" / "trainval.txt"],
+            "images/<Breed>_<n>.jpg and annotations/{trainval.txt,test.txt}",
+            "Set dataset.download=true to fetch it with torchvision, or unpack images.tar.gz and annotations.tar.gz there.",
+        )
+    names: Dict[int, str] = {}
+
+    def split(name: str) -> FileSplit:
+        path = base / "annotations" / f"{name}.txt"
+        paths, labels = [], []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            fields = line.split()
+            try:
+                image_id, class_id = fields[0], int(fields[1])
+            except (IndexError, ValueError):
+                raise DatasetFormatError(f"{path}:{n}: expected '<image> <class id> <species> <breed id>', got {line!r}.") from None
+            names[class_id - 1] = image_id.rsplit("_", 1)[0].replace("_", " ")
+            paths.append(str(base / "images" / f"{image_id}.jpg"))
+            labels.append(class_id - 1)
+        return FileSplit(paths, np.array(labels, dtype=np.int64))
+
+    train, test = split("trainval"), split("test")
+    return Source(train, test, [names[i] for i in sorted(names)])
+
+
+# ---------------------------------------------------------------- downloads (torchvision)
+def download(name: str, root: Path) -> None:
+    """Fetch `name` into `root` with torchvision's dataset class (raises if torchvision cannot)."""
+    from torchvision import datasets as tvd
+
+    fetchers: Dict[str, Callable[[], object]] = {
+        "cifar100": lambda: tvd.CIFAR100(str(root), train=True, download=True),
+        "fashion_mnist": lambda: tvd.FashionMNIST(str(root), train=True, download=True),
+        "food101": lambda: tvd.Food101(str(root), split="train", download=True),
+        "caltech256": lambda: tvd.Caltech256(str(root), download=True),
+        "oxford_pet": lambda: tvd.OxfordIIITPet(str(root), split="trainval", download=True),
+    }
+    if name not in fetchers:
+        raise DatasetNotFound(f"dataset.download=true: torchvision cannot download {name}; place it under {root} by hand.")
+    root.mkdir(parents=True, exist_ok=True)
+    fetchers[name]()
+
+
+READERS: Dict[str, Callable[..., Source]] = {
+    "cifar100": read_cifar100,
+    "fashion_mnist": read_fashion_mnist,
+    "mini_imagenet": read_mini_imagenet,
+    "food101": read_food101,
+    "caltech256": read_caltech256,
+    "oxford_pet": read_oxford_pet,
+}
