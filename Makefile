@@ -7,13 +7,14 @@ METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
 QUICKSTART_DIR ?= outputs/quickstart
 QUICKSTART_SEEDS ?= 0,1,2
 
-.PHONY: install quickstart test test-all tensorboard clean help
+.PHONY: install quickstart test test-all tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
 	@echo "make test         install into $(VENV), run the test suite (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make tensorboard  TensorBoard over outputs/"
+	@echo "make data-fashion-mnist  install Debian's Fashion-MNIST package (root) for dataset=fashion_mnist"
 	@echo "make clean        remove $(VENV) and outputs/"
 
 install: $(STAMP)
@@ -39,6 +40,9 @@ test-all: $(STAMP)
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs
+
+data-fashion-mnist:
+	test -d /usr/share/datasets/fashion-mnist || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }
 
 clean:
 	rm -rf $(VENV) outputs/runs outputs/quickstart
