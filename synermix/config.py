@@ -7,6 +7,7 @@ from typing import Any, List
 from omegaconf import DictConfig, OmegaConf
 
 from synermix.data import DATASET_NAMES
+from synermix.errors import ConfigError
 from synermix.losses import INTER_CHOICES, INTRA_CHOICES
 from synermix.mixup import LAM_MODES
 from synermix.models import MODEL_NAMES
@@ -17,14 +18,13 @@ DEVICES = ("auto", "cpu", "cuda")
 MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 
 # Keys that may change between a run and its resumption without changing its results' meaning.
-RESUME_FREE_KEYS = ("device", "train.num_workers", "dataset.root", "dataset.download", "out_root")
+RESUME_FREE_KEYS = (
+    "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps",
+    "dataset.root", "dataset.download", "out_root",
+)
 
 
 OPTIONAL = "optional"  # marks a key that only some config group options define
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the key, the value and what is allowed."""
 
 
 def _is_int(v: Any) -> bool:
@@ -77,6 +77,8 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("train.num_workers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         ("train.supplement", lambda v: isinstance(v, bool), "true or false"),
         ("train.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("train.log_interval", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("train.checkpoint_every_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: epoch ends only)"),
         ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
         ("phase", lambda v: v in PHASES, f"one of {list(PHASES)}"),
         ("val_ratio", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),

@@ -6,8 +6,10 @@ from typing import Iterator, List, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
+from synermix.errors import SynerMixError
 
-class SupplementationError(ValueError):
+
+class SupplementationError(SynerMixError, ValueError):
     """A class has too few training samples for supplemented batches."""
 
 

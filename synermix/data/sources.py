@@ -17,13 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-
-class DatasetNotFound(FileNotFoundError):
-    """The dataset is not where the config says; the message names the path, layout and remedy."""
-
-
-class DatasetFormatError(ValueError):
-    """A dataset file exists but cannot be read as the expected format; the message names the file."""
+from synermix.errors import DatasetFormatError, DatasetNotFound
 
 
 @dataclass

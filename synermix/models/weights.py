@@ -7,9 +7,7 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
-
-class WeightsError(ValueError):
-    """Weights are missing, unreadable or of another architecture; the message says what to do."""
+from synermix.errors import WeightsError
 
 
 def torchvision_cache_file(weights) -> Path:

@@ -1,0 +1,34 @@
+"""The errors a user can act on: each carries one paragraph saying what is wrong and what to do."""
+from __future__ import annotations
+
+
+class SynerMixError(Exception):
+    """Base class: the entry point prints the message (no traceback) and exits non-zero."""
+
+
+class ConfigError(SynerMixError, ValueError):
+    """A configuration value is invalid; the message names the key, the value and what is allowed."""
+
+
+class RunError(SynerMixError, RuntimeError):
+    """The run cannot continue; the message says why and what to do."""
+
+
+class Interrupted(RunError):
+    """A SIGTERM/SIGINT stopped the run after a checkpoint was written."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+class DatasetNotFound(SynerMixError, FileNotFoundError):
+    """The dataset is not where the config says; the message names the path, layout and remedy."""
+
+
+class DatasetFormatError(SynerMixError, ValueError):
+    """A dataset file exists but cannot be read as the expected format; the message names the file."""
+
+
+class WeightsError(SynerMixError, ValueError):
+    """Weights are missing, unreadable or of another architecture; the message says what to do."""
