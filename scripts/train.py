@@ -9,9 +9,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from synermix.config import ConfigError
+from synermix.errors import Interrupted, SynerMixError
 from synermix.io import write_text_atomic
-from synermix.run import RunError, run_training
+from synermix.run import run_training
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
@@ -23,7 +23,10 @@ def main(cfg: DictConfig) -> float:
     (run_dir / "error.txt").unlink(missing_ok=True)  # a previous attempt's failure no longer applies
     try:
         summary = run_training(cfg, run_dir)
-    except (ConfigError, RunError) as exc:
+    except Interrupted as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(128 + exc.signum) from None
+    except SynerMixError as exc:
         # A clear one-paragraph message, not a traceback from deep inside the code; kept in the run dir too.
         write_text_atomic(run_dir / "error.txt", f"{type(exc).__name__}: {exc}\n")
         print(f"error: {exc}", file=sys.stderr)

@@ -1,15 +1,43 @@
-"""One training epoch and one evaluation pass."""
+"""One training epoch (resumable at any step) and one evaluation pass."""
 from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import dataclass
-from typing import Iterable, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
 
 import torch
 from tqdm import tqdm
 
+from synermix.errors import RunError
 from synermix.losses import SynerMixLoss
+from synermix.seeding import derive_seed
+
+TERMS = ("total", "L_intra", "L_inter")
+
+
+class NonFiniteLoss(RunError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class EpochProgress:
+    """How far an epoch got: completed steps, summed loss terms, seconds spent. Saved in mid-epoch checkpoints."""
+
+    step: int = 0
+    sums: torch.Tensor = field(default_factory=lambda: torch.zeros(3))
+    seconds: float = 0.0
+
+    def state_dict(self) -> dict:
+        """Plain state for a weights_only checkpoint."""
+        return {"step": self.step, "sums": self.sums.detach().cpu().clone(), "seconds": self.seconds}
+
+    @classmethod
+    def from_state(cls, state: Optional[dict]) -> "EpochProgress":
+        """Rebuild from `state_dict()` output (a fresh epoch when None)."""
+        if not state:
+            return cls()
+        return cls(int(state["step"]), state["sums"].float(), float(state["seconds"]))
 
 
 @dataclass
@@ -29,44 +57,87 @@ def autocast_context(device: torch.device, amp: bool):
     return contextlib.nullcontext()
 
 
+def _raise_non_finite(epoch: int, bad_step: torch.Tensor, bad_terms: torch.Tensor, total_steps: int) -> None:
+    step = int(bad_step)
+    if step < 0:
+        return
+    terms = [name for name, bad in zip(TERMS, bad_terms.tolist()) if bad]
+    raise NonFiniteLoss(
+        f"Non-finite training loss at epoch {epoch + 1}, step {step + 1} of {total_steps}: "
+        f"{', '.join(terms)} became NaN or infinite. Training stopped; the last good checkpoint is kept. "
+        "Lower train.lr, or check the data for NaN/inf values."
+    )
+
+
 def train_one_epoch(
     model: torch.nn.Module,
     batches: Iterable,
     loss_fn: SynerMixLoss,
     optimizer: torch.optim.Optimizer,
     mix_generator: torch.Generator,
-    amp: bool = False,
-    desc: str = "train",
+    seeds: tuple[int, int],
+    progress: EpochProgress,
+    *,
+    epoch: int = 0,
     total: Optional[int] = None,
-) -> EpochStats:
-    """Train over `batches` of (x_orig or None, x_aug, y); losses are summed on the device and read once."""
+    amp: bool = False,
+    log_interval: int = 50,
+    stop: Callable[[], bool] = lambda: False,
+    after_step: Callable[[EpochProgress], None] = lambda p: None,
+) -> Optional[EpochStats]:
+    """Train over `batches` of (step, x_orig or None, x_aug, y), continuing `progress` in place.
+
+    Before step b the mixing generator and torch's global RNG are seeded from (`seeds`, b), so a run
+    resumed at any step draws what an uninterrupted one would. Loss sums and the non-finite check
+    stay on the device; the host reads them every `log_interval` steps and at the end. Returns the
+    epoch's stats, or None when `stop()` asked to stop (progress then says how far it got).
+    """
     model.train()
     device = next(model.parameters()).device
-    sums = torch.zeros(3, device=device)
-    steps = 0
-    bar = tqdm(batches, total=total, desc=desc, leave=False, disable=not sys.stderr.isatty(), dynamic_ncols=True)
-    for x_orig, x_aug, y in bar:
+    # Sums live on the device (no per-step host sync); progress.sums refers to the same tensor.
+    sums = progress.sums = progress.sums.to(device=device, dtype=torch.float32)
+    bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    bad_terms = torch.zeros(3, dtype=torch.bool, device=device)
+    zero = torch.zeros((), device=device)
+    interactive = sys.stderr.isatty()
+    bar = tqdm(batches, total=total, initial=progress.step, desc=f"epoch {epoch + 1}", leave=False,
+               disable=not interactive, dynamic_ncols=True)
+    mix_seed, torch_seed = seeds
+    for step, x_orig, x_aug, y in bar:
+        mix_generator.manual_seed(derive_seed(mix_seed, step))
+        torch.manual_seed(derive_seed(torch_seed, step))
         with autocast_context(device, amp):
             terms = loss_fn(model, x_orig, x_aug, y, mix_generator)
         optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         optimizer.step()
-        zero = sums.new_zeros(())
-        sums += torch.stack(
-            (
-                terms.total.detach(),
-                zero if terms.intra is None else terms.intra,
-                zero if terms.inter is None else terms.inter,
-            )
-        )
-        steps += 1
+        values = torch.stack((
+            terms.total.detach().float(),
+            zero if terms.intra is None else terms.intra.float(),
+            zero if terms.inter is None else terms.inter.float(),
+        ))
+        finite = torch.isfinite(values)
+        first_bad = (bad_step < 0) & ~finite.all()
+        bad_step = torch.where(first_bad, step, bad_step)
+        bad_terms = torch.where(first_bad, ~finite, bad_terms)
+        sums += values
+        progress.step = step + 1
+        if log_interval and progress.step % log_interval == 0:
+            _raise_non_finite(epoch, bad_step, bad_terms, total or progress.step)
+            if interactive:
+                bar.set_postfix(loss=f"{(sums[0] / progress.step).item():.4f}")
+        after_step(progress)
+        if stop():
+            bar.close()
+            return None
     bar.close()
-    means = (sums / max(steps, 1)).tolist()
+    _raise_non_finite(epoch, bad_step, bad_terms, total or progress.step)
+    means = (sums / max(progress.step, 1)).tolist()
     return EpochStats(
         loss=means[0],
         intra=means[1] if loss_fn.uses_intra else None,
         inter=means[2] if loss_fn.uses_inter else None,
-        steps=steps,
+        steps=progress.step,
     )
 
 

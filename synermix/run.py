@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import logging
-import math
+import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -11,31 +14,26 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.config import ConfigError, config_differences, validate_config
-from synermix.data import DatasetFormatError, DatasetNotFound, build_data
-from synermix.engine import evaluate, train_one_epoch
+from synermix.config import config_differences, validate_config
+from synermix.data import build_data
+from synermix.engine import EpochProgress, evaluate, train_one_epoch
+from synermix.errors import ConfigError, DatasetFormatError, Interrupted, RunError, SynerMixError
 from synermix.io import save_checkpoint_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from synermix.losses import SynerMixLoss
 from synermix.models import build_model
 from synermix.sampling import SupplementedBatchSampler
+from synermix.seeding import AUG, MIX, MODEL_INIT, SAMPLER, TORCH, derive_seed
 
 log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ("epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds")
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+# Test hook: "EPOCH:STEP" (1-based) makes the loop stop after that step, write `paused` in the run
+# dir and wait (up to 120 s, or until a stop signal) so a test can kill it at a known point.
+PAUSE_ENV = "SYNERMIX_PAUSE_AT"
 
-
-class RunError(RuntimeError):
-    """The run cannot continue; the message says why and what to do."""
-
-
-def derive_seed(seed: int, *words: int) -> int:
-    """A 63-bit seed for one random stream, derived from the run seed (one seed drives everything)."""
-    return int(np.random.SeedSequence([seed, *words]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-# Stream identifiers for derive_seed.
-_MODEL_INIT, _SAMPLER, _TORCH, _MIX, _AUG = range(5)
+__all__ = ["METRIC_COLUMNS", "ConfigError", "RunError", "run_training", "resolve_device"]
 
 
 def resolve_device(name: str, amp: bool) -> torch.device:
@@ -54,11 +52,11 @@ def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
     return float(np.mean(accs[-average_last:])) if accs else None
 
 
-def _summary(cfg: DictConfig, rows: List[Dict[str, Any]], status: str) -> Dict[str, Any]:
+def _summary(cfg: DictConfig, rows: List[Dict[str, Any]], status: str, error: Optional[str] = None) -> Dict[str, Any]:
     accs = [r["eval_acc"] for r in rows]
-    return {
+    summary = {
         "status": status,
-        "final_acc": final_accuracy(accs, cfg.train.average_last),
+        "final_acc": final_accuracy(accs, cfg.train.average_last) if status == "complete" else None,
         "best_acc": max(accs) if accs else None,
         "last_acc": accs[-1] if accs else None,
         "epochs_completed": len(rows),
@@ -75,37 +73,109 @@ def _summary(cfg: DictConfig, rows: List[Dict[str, Any]], status: str) -> Dict[s
         "seed": cfg.seed,
         "phase": cfg.phase,
     }
+    if error is not None:
+        summary["error"] = error
+    return summary
 
 
-def _load_checkpoint(path: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The checkpoint at `path` if any, after checking it belongs to this exact configuration."""
-    if not path.exists():
+def _read_checkpoint(path: Path) -> Dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not {"config", "metrics", "model"} <= state.keys():
+        raise ValueError("not a checkpoint of this repository")
+    return state
+
+
+def _load_checkpoint(run_dir: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The newest readable checkpoint of `run_dir` (falling back to the previous one), checked against `config`."""
+    problems = []
+    state = None
+    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        try:
+            state = _read_checkpoint(path)
+        except Exception as exc:  # truncated or foreign file: try the previous checkpoint
+            problems.append(f"{path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+            continue
+        if problems:
+            log.warning("%s; resuming from %s instead.", problems[0], path)
+        break
+    if state is None:
+        if problems:
+            raise RunError("; ".join(problems) + ". Move the run directory away to restart this run from scratch.")
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt file must not pass for a fresh start
-        raise RunError(
-            f"The checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); move it away to restart this run from scratch."
-        ) from None
     diffs = config_differences(state.get("config", {}), config)
     if diffs:
         raise RunError(
-            f"The run directory {path.parent} holds a run with a different configuration, so it will not be "
+            f"The run directory {run_dir} holds a run with a different configuration, so it will not be "
             f"resumed into: {'; '.join(diffs)}. Use another hydra.run.dir (or out_root) or restore those values."
         )
     return state
 
 
+def _save_checkpoint(run_dir: Path, state: Dict[str, Any]) -> None:
+    """Write the new checkpoint, keeping the previous one as a fallback (each step an atomic rename)."""
+    current, previous = run_dir / CHECKPOINT, run_dir / PREVIOUS_CHECKPOINT
+    tmp = run_dir / f".{CHECKPOINT}.new"
+    save_checkpoint_atomic(tmp, state)
+    if current.exists():
+        os.replace(current, previous)
+    os.replace(tmp, current)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT while installed: the loop finishes its step, checkpoints and exits."""
+
+    def __init__(self) -> None:
+        self.signum: Optional[int] = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    @contextmanager
+    def installed(self):
+        """Catch SIGTERM and SIGINT for the duration (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum, frame):
+            if self.signum is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self.signum = signum
+            log.warning("Received %s: stopping after the current step.", signal.Signals(signum).name)
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def _pause_point() -> Optional[tuple]:
+    value = os.environ.get(PAUSE_ENV)
+    if not value:
+        return None
+    epoch, step = value.split(":")
+    return int(epoch) - 1, int(step)
+
+
 def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
-    """Train and evaluate as configured, resuming from `run_dir/checkpoint.pt`; returns the summary."""
+    """Train and evaluate as configured, resuming from `run_dir`'s checkpoint; returns the summary.
+
+    Raises a SynerMixError subclass (one-paragraph message) for anything the user must fix, and
+    Interrupted after writing a checkpoint when SIGTERM/SIGINT arrives.
+    """
     validate_config(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device, cfg.amp)
     config = OmegaConf.to_container(cfg, resolve=True)
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
-    state = _load_checkpoint(run_dir / CHECKPOINT, config)
+    state = _load_checkpoint(run_dir, config)
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     rows: List[Dict[str, Any]] = list(state["metrics"]) if state else []
     epochs = cfg.train.epochs
     if state and len(rows) >= epochs:
@@ -121,14 +191,16 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     try:
         data = build_data(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed, device, cfg.train.num_workers,
                           with_original=loss_fn.needs_original)
-    except (DatasetNotFound, DatasetFormatError) as exc:
-        raise RunError(str(exc)) from None
+    except SynerMixError:
+        raise
     except ValueError as exc:
         raise ConfigError(f"Invalid configuration: {exc}") from None
-    torch.manual_seed(derive_seed(cfg.seed, _MODEL_INIT))
+    torch.manual_seed(derive_seed(cfg.seed, MODEL_INIT))
     try:
         model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
-    except ValueError as exc:  # WeightsError and bad architecture settings: already one clear paragraph
+    except SynerMixError:
+        raise
+    except ValueError as exc:  # bad architecture settings
         raise ConfigError(str(exc)) from None
     optimizer = torch.optim.SGD(
         model.parameters(),
@@ -142,75 +214,107 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         sampler = SupplementedBatchSampler(
             data.train.labels_cpu.numpy(),
             cfg.train.batch_size,
-            seed=derive_seed(cfg.seed, _SAMPLER),
+            seed=derive_seed(cfg.seed, SAMPLER),
             supplement=cfg.train.supplement,
         )
     except ValueError as exc:  # a class with one training image, or a batch larger than the data
         raise RunError(f"Cannot build training batches for {cfg.dataset.name} ({cfg.phase} phase): {exc}") from None
+    progress = EpochProgress()
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        log.info("Resuming %s from epoch %d of %d.", run_dir, len(rows), epochs)
+        progress = EpochProgress.from_state(state.get("partial"))
+        log.info("Resuming %s at epoch %d, step %d.", run_dir, len(rows) + 1, progress.step)
+
+    def checkpoint(partial: Optional[EpochProgress]) -> None:
+        _save_checkpoint(run_dir, {
+            "config": config,
+            "metrics": rows,
+            "partial": partial.state_dict() if partial else None,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+        })
 
     from torch.utils.tensorboard import SummaryWriter  # imported late: slow, and only runs need it
 
+    stop = StopFlag()
+    pause = _pause_point()
+    every = cfg.train.checkpoint_every_steps
     mix_gen = torch.Generator()
-    aug_gen = torch.Generator(device=data.train.generator_device)
-    with SummaryWriter(log_dir=str(run_dir / "tb")) as writer:
-        for epoch in range(len(rows), epochs):
-            # Every stream is re-seeded from (seed, epoch): a resumed run draws what an uninterrupted one would.
-            torch.manual_seed(derive_seed(cfg.seed, _TORCH, epoch))
-            mix_gen.manual_seed(derive_seed(cfg.seed, _MIX, epoch))
-            aug_gen.manual_seed(derive_seed(cfg.seed, _AUG, epoch))
-            sampler.set_epoch(epoch)
-            lr = optimizer.param_groups[0]["lr"]
-            start = time.perf_counter()
-            batches = data.train.iterate(sampler, aug_gen, with_original=loss_fn.needs_original)
-            stats = train_one_epoch(
-                model, batches, loss_fn, optimizer, mix_gen, cfg.amp, desc=f"epoch {epoch + 1}/{epochs}",
-                total=len(sampler),
-            )
-            if not math.isfinite(stats.loss):
-                raise RunError(
-                    f"Non-finite training loss at epoch {epoch + 1} (total={stats.loss}, intra={stats.intra}, "
-                    f"inter={stats.inter}); the last good checkpoint in {run_dir} is kept. Lower train.lr or check the data."
+    try:
+        with stop.installed(), SummaryWriter(log_dir=str(run_dir / "tb")) as writer:
+            for epoch in range(len(rows), epochs):
+                sampler.set_epoch(epoch)
+                lr = optimizer.param_groups[0]["lr"]
+                start = time.perf_counter() - progress.seconds
+
+                def after_step(p: EpochProgress, epoch=epoch, start=start) -> None:
+                    if every and p.step % every == 0 and p.step < len(sampler):
+                        p.seconds = time.perf_counter() - start
+                        checkpoint(p)
+                    if pause == (epoch, p.step):
+                        (run_dir / "paused").write_text(f"{epoch + 1}:{p.step}\n")
+                        deadline = time.monotonic() + 120
+                        while not stop() and time.monotonic() < deadline:
+                            time.sleep(0.05)
+
+                batches = data.train.iterate(
+                    sampler, derive_seed(cfg.seed, AUG, epoch), progress.step, loss_fn.needs_original
                 )
-            acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp)
-            scheduler.step()
-            row = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": stats.loss,
-                "train_loss_intra": stats.intra,
-                "train_loss_inter": stats.inter,
-                "eval_acc": acc,
-                "epoch_seconds": round(time.perf_counter() - start, 3),
-            }
-            rows.append(row)
-            for key in ("lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds"):
-                if row[key] is not None:
-                    writer.add_scalar(key, row[key], epoch + 1)
-            writer.flush()
-            save_checkpoint_atomic(
-                run_dir / CHECKPOINT,
-                {
-                    "config": config,
-                    "metrics": rows,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                },
-            )
-            write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
-            status = "complete" if epoch + 1 == epochs else "running"
-            write_json_atomic(run_dir / "summary.json", _summary(cfg, rows, status))
-            intra = "" if stats.intra is None else f" intra {stats.intra:.4f}"
-            inter = "" if stats.inter is None else f" inter {stats.inter:.4f}"
-            log.info(
-                "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% (%.1fs)",
-                cfg.method.name, epoch + 1, epochs, lr, stats.loss, intra, inter, cfg.phase, acc, row["epoch_seconds"],
-            )
+                try:
+                    stats = train_one_epoch(
+                        model, batches, loss_fn, optimizer, mix_gen,
+                        (derive_seed(cfg.seed, MIX, epoch), derive_seed(cfg.seed, TORCH, epoch)), progress,
+                        epoch=epoch, total=len(sampler), amp=cfg.amp, log_interval=cfg.train.log_interval,
+                        stop=stop, after_step=after_step,
+                    )
+                except (RuntimeError, OSError) as exc:
+                    if not stop() or isinstance(exc, SynerMixError):
+                        raise
+                    stats = None  # the signal also reached the DataLoader workers: stop at the last full step
+                if stats is None:
+                    progress.seconds = time.perf_counter() - start
+                    checkpoint(progress)
+                    name = signal.Signals(stop.signum).name
+                    raise Interrupted(
+                        f"Interrupted by {name} at epoch {epoch + 1}, step {progress.step} of {len(sampler)}; "
+                        f"checkpoint saved in {run_dir}. Re-run the same command to resume.",
+                        stop.signum,
+                    )
+                acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp)
+                scheduler.step()
+                row = {
+                    "epoch": epoch + 1,
+                    "lr": lr,
+                    "train_loss": stats.loss,
+                    "train_loss_intra": stats.intra,
+                    "train_loss_inter": stats.inter,
+                    "eval_acc": acc,
+                    "epoch_seconds": round(time.perf_counter() - start, 3),
+                }
+                rows.append(row)
+                progress = EpochProgress()
+                checkpoint(None)
+                write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
+                status = "complete" if epoch + 1 == epochs else "running"
+                write_json_atomic(run_dir / "summary.json", _summary(cfg, rows, status))
+                for key in ("lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds"):
+                    if row[key] is not None:
+                        writer.add_scalar(key, row[key], epoch + 1)
+                writer.flush()
+                intra = "" if stats.intra is None else f" intra {stats.intra:.4f}"
+                inter = "" if stats.inter is None else f" inter {stats.inter:.4f}"
+                log.info(
+                    "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% (%.1fs)",
+                    cfg.method.name, epoch + 1, epochs, lr, stats.loss, intra, inter, cfg.phase, acc, row["epoch_seconds"],
+                )
+    except (RunError, DatasetFormatError) as exc:
+        if not isinstance(exc, Interrupted):
+            # Recorded in the run dir so reports flag the run; the last good checkpoint stays as it was.
+            write_json_atomic(run_dir / "summary.json", _summary(cfg, rows, "failed", error=str(exc)))
+        raise
     summary = _summary(cfg, rows, "complete")
     log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last, summary["final_acc"])
     return summary

@@ -24,7 +24,8 @@ def first_batch(bundle, batch_size=4):
     from synermix.sampling import SupplementedBatchSampler
 
     sampler = SupplementedBatchSampler(bundle.train.labels_cpu.numpy(), batch_size, seed=0)
-    return next(iter(bundle.train.iterate(sampler, torch.Generator(device=bundle.train.generator_device))))
+    _, x_orig, x_aug, y = next(iter(bundle.train.iterate(sampler, epoch_seed=7)))
+    return x_orig, x_aug, y
 
 
 CASES = {

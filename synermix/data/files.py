@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Iterator, List, Optional, Tuple
 
+import numpy as np
+
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -74,19 +76,21 @@ class FileEvalDataset(Dataset):
 
 
 class SeededBatches(Sampler[List[Tuple[int, int]]]):
-    """Wrap a batch sampler so each index carries a per-sample augmentation seed for the current epoch."""
+    """Wrap a batch sampler: from step `start` on, each index carries an augmentation seed derived
+    from (epoch_seed, step, position), so views do not depend on workers, prefetching or resumption."""
 
     def __init__(self, batch_sampler):
         self.batch_sampler = batch_sampler
-        self.generator: Optional[torch.Generator] = None
+        self.epoch_seed, self.start = 0, 0
 
     def __len__(self) -> int:
-        return len(self.batch_sampler)
+        return max(len(self.batch_sampler) - self.start, 0)
 
     def __iter__(self):
-        for batch in self.batch_sampler:
-            seeds = torch.randint(0, 2**62, (len(batch),), generator=self.generator).tolist()
-            yield list(zip(batch, seeds))
+        for step, batch in enumerate(self.batch_sampler):
+            if step >= self.start:
+                seeds = np.random.default_rng([self.epoch_seed, step]).integers(0, 2**62, len(batch)).tolist()
+                yield list(zip(batch, seeds))
 
 
 class FileTwoViewData:
@@ -102,25 +106,24 @@ class FileTwoViewData:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    @property
-    def generator_device(self) -> torch.device:
-        """Augmentation seeds are drawn on the CPU (the workers augment on the CPU)."""
-        return torch.device("cpu")
-
-    def iterate(self, batch_sampler, generator: torch.Generator, with_original: bool = True) -> Iterator:
-        """(x_orig or None, x_aug, y) on the device for each batch of `batch_sampler`."""
+    def iterate(self, batch_sampler, epoch_seed: int, start: int = 0, with_original: bool = True) -> Iterator:
+        """(step, x_orig or None, x_aug, y) on the device for the batches of `batch_sampler` from `start` on."""
         if self._loader is None:
             self._seeded = SeededBatches(batch_sampler)
             self._loader = DataLoader(
                 self.dataset, batch_sampler=self._seeded, num_workers=self.num_workers,
                 pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
             )
-        self._seeded.batch_sampler = batch_sampler
-        self._seeded.generator = generator  # a CPU generator the caller re-seeds every epoch
-        for orig, aug, y in self._loader:
-            nb = self.device.type == "cuda"
-            x_orig = orig.to(self.device, non_blocking=nb) if with_original and orig.numel() else None
-            yield x_orig, aug.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)
+        self._seeded.batch_sampler, self._seeded.epoch_seed, self._seeded.start = batch_sampler, epoch_seed, start
+        nb = self.device.type == "cuda"
+        try:
+            for step, (orig, aug, y) in enumerate(self._loader, start):
+                x_orig = orig.to(self.device, non_blocking=nb) if with_original and orig.numel() else None
+                yield step, x_orig, aug.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)
+        except DatasetFormatError as exc:
+            # A worker's error comes back wrapped with its traceback: keep only the message.
+            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+            raise DatasetFormatError(lines[-1].split("DatasetFormatError: ", 1)[-1]) from None
 
 
 class FileEvalData:

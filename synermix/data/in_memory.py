@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from synermix.data.augment import cutout, normalize, random_crop, random_hflip
+from synermix.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,18 @@ class InMemoryTwoViewData:
         x_orig = self.original(idx) if with_original else None
         return x_orig, self.augmented(idx, generator), self.labels[idx]
 
-    @property
-    def generator_device(self) -> torch.device:
-        """Augmentation draws happen where the images are."""
-        return self.images.device
+    def iterate(self, batch_sampler, epoch_seed: int, start: int = 0, with_original: bool = True) -> Iterator:
+        """(step, x_orig or None, x_aug, y) for the index batches of `batch_sampler` from step `start` on.
 
-    def iterate(self, batch_sampler, generator: Optional[torch.Generator] = None, with_original: bool = True) -> Iterator:
-        """(x_orig or None, x_aug, y) for each index batch of `batch_sampler`."""
-        for idx in batch_sampler:
-            yield self.batch(idx, generator, with_original)
+        The augmentation generator lives on the images' device and is seeded from (epoch_seed, step),
+        so any step's views can be reproduced without replaying the earlier ones.
+        """
+        generator = torch.Generator(device=self.images.device)
+        for step, idx in enumerate(batch_sampler):
+            if step < start:
+                continue
+            generator.manual_seed(derive_seed(epoch_seed, step))
+            yield (step, *self.batch(idx, generator, with_original))
 
     def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
         """Sequential (normalised image, label) batches for evaluation."""
