@@ -71,15 +71,16 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(reference, tmp_pat
     assert (run_dir / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
 
 
-def test_sigterm_checkpoints_exits_nonzero_and_resumes_identically(reference, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, reference, tmp_path):
     run_dir = tmp_path / "run"
     proc = cli(run_dir, env={"SYNERMIX_PAUSE_AT": "2:4"})
     wait_for(run_dir / "paused", proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM
+    assert proc.returncode == 128 + signum
     lines = [ln for ln in err.splitlines() if ln.startswith("Interrupted")]
-    assert len(lines) == 1 and "epoch 2, step 4" in lines[0] and "Re-run the same command to resume" in lines[0]
+    assert len(lines) == 1 and f"Interrupted by {signal.Signals(signum).name} at epoch 2, step 4" in lines[0] and "Re-run the same command to resume" in lines[0]
     assert "Traceback" not in err
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["partial"]["step"] == 4
     rerun = cli(run_dir)
