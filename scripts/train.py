@@ -3,34 +3,49 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
+from typing import Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from synermix.errors import Interrupted, SynerMixError
 from synermix.io import write_text_atomic
 from synermix.run import run_training
+from synermix.sweep import record_job
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float:
-    """Run the composed configuration in Hydra's run directory; returns final_acc (for sweepers)."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+def main(cfg: DictConfig) -> Optional[float]:
+    """Run the composed configuration in Hydra's run directory; returns final_acc (None if it failed)."""
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     (run_dir / "error.txt").unlink(missing_ok=True)  # a previous attempt's failure no longer applies
     try:
         summary = run_training(cfg, run_dir)
-    except Interrupted as exc:
+    except Interrupted as exc:  # Ctrl-C / pre-emption stops a sweep too
         print(str(exc), file=sys.stderr)
         raise SystemExit(128 + exc.signum) from None
-    except SynerMixError as exc:
-        # A clear one-paragraph message, not a traceback from deep inside the code; kept in the run dir too.
-        write_text_atomic(run_dir / "error.txt", f"{type(exc).__name__}: {exc}\n")
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except Exception as exc:
+        expected = isinstance(exc, SynerMixError)
+        # A user error is one paragraph; anything else keeps its traceback in the run dir.
+        detail = f"{type(exc).__name__}: {exc}\n" if expected else traceback.format_exc()
+        write_text_atomic(run_dir / "error.txt", detail)
+        record_job(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        print(f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / 'error.txt'})",
+              file=sys.stderr)
+        if in_sweep:
+            return None  # recorded; the other jobs of the sweep go on
+        if expected:
+            raise SystemExit(2) from None
+        raise
+    record_job(run_dir, "complete")
     return summary["final_acc"]
 
 
