@@ -1,4 +1,4 @@
-"""Collect run summaries (summary.json) into a pandas table: one row per configuration, mean ± std over seeds."""
+"""Collect run summaries into tables: mean ± std over seeds per configuration, flags, and SynerMix's gains."""
 from __future__ import annotations
 
 import json
@@ -9,43 +9,111 @@ import pandas as pd
 from synermix.config import METHOD_NAMES
 
 GROUP_KEYS = ["dataset", "model", "batch_size", "method", "beta", "phase"]
+SCENARIO_KEYS = ["dataset", "model", "batch_size"]
+# (SynerMix preset, its inter-class component) for Sec. 4.2.3's comparisons; the intra component is `intra`.
+SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"))
 
 
 def load_summaries(root: Path) -> pd.DataFrame:
-    """One row per summary.json found under `root` (with its run directory)."""
+    """One row per run directory under `root`: its summary.json, or a failed row for a run that left only error.txt."""
     rows = []
     for path in sorted(Path(root).rglob("summary.json")):
         with open(path) as f:
             rows.append({**json.load(f), "run_dir": str(path.parent)})
+    for path in sorted(Path(root).rglob("error.txt")):
+        if not (path.parent / "summary.json").exists():
+            lines = path.read_text().strip().splitlines()
+            rows.append({"status": "failed", "error": lines[-1] if lines else "", "run_dir": str(path.parent)})
     return pd.DataFrame(rows)
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of final_acc over seeds per configuration, with seed and incomplete-run counts."""
-    if runs.empty:
-        return pd.DataFrame(columns=[*GROUP_KEYS, "final_acc_mean", "final_acc_std", "n_seeds", "n_incomplete"])
-    runs = runs.assign(complete=runs["status"].eq("complete"))
-    done = runs[runs["complete"]]
-    table = (
-        done.groupby(GROUP_KEYS, dropna=False)["final_acc"]
-        .agg(final_acc_mean="mean", final_acc_std="std", n_seeds="count")
-        .reset_index()
-    )
-    incomplete = (~runs["complete"]).groupby([runs[k] for k in GROUP_KEYS], dropna=False).sum()
-    incomplete = incomplete.rename("n_incomplete").reset_index()
-    table = incomplete.merge(table, on=GROUP_KEYS, how="left")
-    table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
-    # Paper order for the presets, then any custom method names alphabetically.
+def _sort(table: pd.DataFrame) -> pd.DataFrame:
+    """Paper order for the presets, then any custom method names alphabetically."""
     order = {name: i for i, name in enumerate(METHOD_NAMES)}
-    table = table.sort_values(
-        by=[*GROUP_KEYS[:3], "method", "beta", "phase"],
+    return table.sort_values(
+        by=[*SCENARIO_KEYS, "method", "beta", "phase"],
         key=lambda col: col.map(lambda m: (order.get(m, len(order)), m)) if col.name == "method" else col,
     ).reset_index(drop=True)
-    return table[[*GROUP_KEYS, "final_acc_mean", "final_acc_std", "n_seeds", "n_incomplete"]]
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration: mean/std of final_acc over complete seeds, counts of incomplete/failed runs,
+    seeds missing relative to the other configurations of the same scenario and phase, and a flag."""
+    columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "n_seeds", "n_incomplete", "n_failed",
+               "missing_seeds", "flag"]
+    known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
+    if known.empty:
+        return pd.DataFrame(columns=columns)
+    known = known.astype({"batch_size": int, "seed": int}).assign(
+        complete=known["status"].eq("complete"),
+        failed=known["status"].eq("failed"),
+        incomplete=~known["status"].isin(["complete", "failed"]),
+    )
+    grouped = known.groupby(GROUP_KEYS, dropna=False)
+    table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum")).reset_index()
+    done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False)["final_acc"]
+    stats = done.agg(final_acc_mean="mean", final_acc_std="std", n_seeds="count").reset_index()
+    table = table.merge(stats, on=GROUP_KEYS, how="left")
+    table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
+    expected = known.groupby([*SCENARIO_KEYS, "phase"], dropna=False)["seed"].apply(set)
+    present = grouped["seed"].apply(set)
+
+    def missing(row) -> str:
+        want = expected[tuple(row[k] for k in [*SCENARIO_KEYS, "phase"])]
+        have = present[tuple(row[k] for k in GROUP_KEYS)]
+        return ",".join(str(s) for s in sorted(want - have))
+
+    table["missing_seeds"] = table.apply(missing, axis=1)
+
+    def flag(row) -> str:
+        parts = []
+        if row.n_failed:
+            parts.append(f"{row.n_failed} failed")
+        if row.n_incomplete:
+            parts.append(f"{row.n_incomplete} incomplete")
+        if row.missing_seeds:
+            parts.append(f"missing seeds {row.missing_seeds}")
+        return "; ".join(parts) or "ok"
+
+    table["flag"] = table.apply(flag, axis=1)
+    return _sort(table[columns])
+
+
+def gains(table: pd.DataFrame) -> pd.DataFrame:
+    """Sec. 4.2.3 on the test phase: SynerMix(M/MM) minus w-RA, minus w-ER, minus the better of the two,
+    and whether its gain over the baseline exceeds the sum of the two components' gains (synergy).
+    Where a method has test runs at several beta, its best mean accuracy is used."""
+    test = table[(table["phase"] == "test") & (table["n_seeds"] > 0)]
+    best = test.groupby([*SCENARIO_KEYS, "method"])["final_acc_mean"].max()
+    rows = []
+    for scenario in test[SCENARIO_KEYS].drop_duplicates().itertuples(index=False):
+        acc = {m: best.get((*scenario, m)) for m in METHOD_NAMES}
+        for combo, inter, tag in SYNERMIX_VARIANTS:
+            if acc[combo] is None or acc["intra"] is None or acc[inter] is None:
+                continue
+            row = dict(zip(SCENARIO_KEYS, scenario))
+            row.update(
+                variant=tag,
+                synermix_acc=acc[combo],
+                intra_acc=acc["intra"],
+                inter_acc=acc[inter],
+                gain_vs_intra=acc[combo] - acc["intra"],
+                gain_vs_inter=acc[combo] - acc[inter],
+                gain_vs_best=acc[combo] - max(acc["intra"], acc[inter]),
+            )
+            base = acc["baseline"]
+            row["synergy"] = (
+                None if base is None
+                else bool(acc[combo] - base > (acc["intra"] - base) + (acc[inter] - base))
+            )
+            rows.append(row)
+    columns = [*SCENARIO_KEYS, "variant", "synermix_acc", "intra_acc", "inter_acc", "gain_vs_intra",
+               "gain_vs_inter", "gain_vs_best", "synergy"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Human-readable view: final_acc as 'mean ± std' in percent."""
+    """Human-readable view: final_acc as 'mean ± std' in percent, with counts and the flag."""
     def cell(row) -> str:
         if pd.isna(row.final_acc_mean):
             return "—"
@@ -56,5 +124,12 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     view = table[GROUP_KEYS].copy()
     view["final_acc (%)"] = table.apply(cell, axis=1) if len(table) else []
     view["n_seeds"] = table["n_seeds"]
-    view["n_incomplete"] = table["n_incomplete"]
+    view["flag"] = table["flag"]
     return view
+
+
+def unattributed_failures(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs that failed before writing a summary (e.g. a bad config): run dir and error."""
+    if "method" not in runs:
+        return runs[["run_dir", "error"]] if not runs.empty else pd.DataFrame(columns=["run_dir", "error"])
+    return runs[runs["method"].isna()][["run_dir", "error"]]
