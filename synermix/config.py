@@ -19,7 +19,7 @@ MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 
 # Keys that may change between a run and its resumption without changing its results' meaning.
 RESUME_FREE_KEYS = (
-    "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps",
+    "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
     "dataset.root", "dataset.download", "out_root",
 )
 
@@ -61,6 +61,12 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("method.alpha", lambda v: _is_num(v) and v > 0, "a number > 0"),
         ("method.lam_mode", lambda v: v in LAM_MODES, f"one of {list(LAM_MODES)}"),
         ("method.num_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        (
+            "method.beta_grid",
+            lambda v: all(_is_num(b) and 0 <= b <= 1 for b in v),
+            "a list of numbers in [0, 1]",
+            OPTIONAL,
+        ),
         ("train.batch_size", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
         ("train.epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("train.lr", lambda v: _is_num(v) and v > 0, "a number > 0"),
