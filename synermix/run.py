@@ -154,6 +154,14 @@ class StopFlag:
                 signal.signal(s, h)
 
 
+def write_hparams(writer, hparams: Dict[str, Any]) -> None:
+    """Record the run's hyper-parameters in its own TensorBoard run (HPARAMS tab: eval_acc, final_acc)."""
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    for summary in hparams_summary(hparams, {"eval_acc": 0.0, "final_acc": 0.0}):
+        writer.file_writer.add_summary(summary)
+
+
 def _pause_point() -> Optional[tuple]:
     value = os.environ.get(PAUSE_ENV)
     if not value:
@@ -239,12 +247,19 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
 
     from torch.utils.tensorboard import SummaryWriter  # imported late: slow, and only runs need it
 
+    hparams = {
+        key: OmegaConf.select(cfg, key)
+        for key in ("dataset.name", "model.name", "method.name", "method.intra", "method.inter", "method.beta",
+                    "method.alpha", "method.lam_mode", "method.num_per_class", "train.batch_size", "train.lr",
+                    "train.epochs", "seed", "phase")
+    }
     stop = StopFlag()
     pause = _pause_point()
     every = cfg.train.checkpoint_every_steps
     mix_gen = torch.Generator()
     try:
         with stop.installed(), SummaryWriter(log_dir=str(run_dir / "tb")) as writer:
+            write_hparams(writer, hparams)
             for epoch in range(len(rows), epochs):
                 sampler.set_epoch(epoch)
                 lr = optimizer.param_groups[0]["lr"]
@@ -299,7 +314,10 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                 checkpoint(None)
                 write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
                 status = "complete" if epoch + 1 == epochs else "running"
-                write_json_atomic(run_dir / "summary.json", _summary(cfg, rows, status))
+                summary = _summary(cfg, rows, status)
+                write_json_atomic(run_dir / "summary.json", summary)
+                if status == "complete":
+                    writer.add_scalar("final_acc", summary["final_acc"], epoch + 1)
                 for key in ("lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds"):
                     if row[key] is not None:
                         writer.add_scalar(key, row[key], epoch + 1)

@@ -130,3 +130,17 @@ def test_cli_single_run_and_sweep(tmp_path):
     )
     assert "baseline" in report.stdout and "synermix" in report.stdout
     assert (out / "results.csv").exists() and (out / "results.md").exists()
+
+
+def test_tensorboard_has_scalars_and_hparams(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_training(make_cfg("method=synermix", *FAST), tmp_path)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"eval_acc", "train_loss", "train_loss_intra", "train_loss_inter", "lr", "final_acc"} <= scalars
+    assert [e.step for e in events.Scalars("eval_acc")] == [1, 2]
+    content = events.PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in content and "_hparams_/session_start_info" in content
+    assert b"synermix" in content["_hparams_/session_start_info"] and b"final_acc" in content["_hparams_/experiment"]
