@@ -9,6 +9,7 @@ from typing import Callable, Iterable, Optional
 import torch
 from tqdm import tqdm
 
+from synermix.distributed import DistEnv
 from synermix.errors import RunError
 from synermix.losses import SynerMixLoss
 from synermix.seeding import derive_seed
@@ -69,10 +70,20 @@ def _raise_non_finite(epoch: int, bad_step: torch.Tensor, bad_terms: torch.Tenso
     )
 
 
+def _flag(value: bool, device) -> torch.Tensor:
+    return torch.tensor(int(value), device=device)
+
+
+def _agree_bad(dist_env: DistEnv, bad_step: torch.Tensor, bad_terms: torch.Tensor):
+    """The first non-finite step and terms as seen by any process (all processes then stop together)."""
+    if not dist_env.enabled:
+        return bad_step, bad_terms
+    return dist_env.max(bad_step), dist_env.max(bad_terms.to(torch.uint8)).bool()
+
+
 def train_one_epoch(
-    model: torch.nn.Module,
+    objective: torch.nn.Module,
     batches: Iterable,
-    loss_fn: SynerMixLoss,
     optimizer: torch.optim.Optimizer,
     mix_generator: torch.Generator,
     seeds: tuple[int, int],
@@ -84,16 +95,22 @@ def train_one_epoch(
     log_interval: int = 50,
     stop: Callable[[], bool] = lambda: False,
     after_step: Callable[[EpochProgress], None] = lambda p: None,
+    dist_env: DistEnv = DistEnv(),
 ) -> Optional[EpochStats]:
     """Train over `batches` of (step, x_orig or None, x_aug, y), continuing `progress` in place.
+
+    `objective` is a SynerMixObjective, or one wrapped in DistributedDataParallel; with several
+    processes the stop request, the non-finite check and the epoch's loss means are agreed on
+    (collectives only at `log_interval` boundaries and at the end of the epoch).
 
     Before step b the mixing generator and torch's global RNG are seeded from (`seeds`, b), so a run
     resumed at any step draws what an uninterrupted one would. Loss sums and the non-finite check
     stay on the device; the host reads them every `log_interval` steps and at the end. Returns the
     epoch's stats, or None when `stop()` asked to stop (progress then says how far it got).
     """
-    model.train()
-    device = next(model.parameters()).device
+    objective.train()
+    loss_fn: SynerMixLoss = getattr(objective, "module", objective).loss_fn
+    device = next(objective.parameters()).device
     # Sums live on the device (no per-step host sync); progress.sums refers to the same tensor.
     sums = progress.sums = progress.sums.to(device=device, dtype=torch.float32)
     bad_step = torch.full((), -1, dtype=torch.long, device=device)
@@ -107,14 +124,14 @@ def train_one_epoch(
         mix_generator.manual_seed(derive_seed(mix_seed, step))
         torch.manual_seed(derive_seed(torch_seed, step))
         with autocast_context(device, amp):
-            terms = loss_fn(model, x_orig, x_aug, y, mix_generator)
+            total_loss, intra, inter = objective(x_orig, x_aug, y, mix_generator)
         optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        total_loss.backward()
         optimizer.step()
         values = torch.stack((
-            terms.total.detach().float(),
-            zero if terms.intra is None else terms.intra.float(),
-            zero if terms.inter is None else terms.inter.float(),
+            total_loss.detach().float(),
+            zero if intra is None else intra.detach().float(),
+            zero if inter is None else inter.detach().float(),
         ))
         finite = torch.isfinite(values)
         first_bad = (bad_step < 0) & ~finite.all()
@@ -122,17 +139,19 @@ def train_one_epoch(
         bad_terms = torch.where(first_bad, ~finite, bad_terms)
         sums += values
         progress.step = step + 1
-        if log_interval and progress.step % log_interval == 0:
-            _raise_non_finite(epoch, bad_step, bad_terms, total or progress.step)
+        boundary = bool(log_interval) and progress.step % log_interval == 0
+        if boundary:
+            _raise_non_finite(epoch, *_agree_bad(dist_env, bad_step, bad_terms), total or progress.step)
             if interactive:
                 bar.set_postfix(loss=f"{(sums[0] / progress.step).item():.4f}")
         after_step(progress)
-        if stop():
+        # Several processes must stop at the same step: they agree at the log_interval boundaries.
+        if (stop() if not dist_env.enabled else boundary and bool(dist_env.max(_flag(stop(), device)))):
             bar.close()
             return None
     bar.close()
-    _raise_non_finite(epoch, bad_step, bad_terms, total or progress.step)
-    means = (sums / max(progress.step, 1)).tolist()
+    _raise_non_finite(epoch, *_agree_bad(dist_env, bad_step, bad_terms), total or progress.step)
+    means = (dist_env.mean(sums) / max(progress.step, 1)).tolist()
     return EpochStats(
         loss=means[0],
         intra=means[1] if loss_fn.uses_intra else None,

@@ -59,6 +59,19 @@ def intra_class_loss(
     return (ce * weight).sum() / (weight.sum() * num_per_class)
 
 
+class SynerMixObjective(nn.Module):
+    """A model and its SynerMix loss as one module, so DistributedDataParallel wraps one forward per step."""
+
+    def __init__(self, model: nn.Module, loss_fn: "SynerMixLoss"):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor, generator=None):
+        """(total, intra or None, inter or None) for one batch."""
+        terms = self.loss_fn(self.model, x_orig, x_aug, y, generator)
+        return terms.total, terms.intra, terms.inter
+
+
 class SynerMixLoss:
     """total = beta * L_intra + (1 - beta) * L_inter  (Eq. 5; Eq. 6, 7, 8, 3, 4 as special cases).
 

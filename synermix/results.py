@@ -130,6 +130,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def unattributed_failures(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs that failed before writing a summary (e.g. a bad config): run dir and error."""
+    if runs.empty or "error" not in runs:
+        return pd.DataFrame(columns=["run_dir", "error"])
     if "method" not in runs:
-        return runs[["run_dir", "error"]] if not runs.empty else pd.DataFrame(columns=["run_dir", "error"])
+        return runs[["run_dir", "error"]]
     return runs[runs["method"].isna()][["run_dir", "error"]]

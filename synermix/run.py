@@ -14,12 +14,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from torch.nn.parallel import DistributedDataParallel
+
 from synermix.config import config_differences, validate_config
 from synermix.data import build_data
+from synermix.distributed import DistEnv, setup_distributed, teardown_distributed
 from synermix.engine import EpochProgress, evaluate, train_one_epoch
 from synermix.errors import ConfigError, DatasetFormatError, Interrupted, RunError, SynerMixError
 from synermix.io import save_checkpoint_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
-from synermix.losses import SynerMixLoss
+from synermix.losses import SynerMixLoss, SynerMixObjective
 from synermix.models import build_model
 from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import AUG, MIX, MODEL_INIT, SAMPLER, TORCH, derive_seed
@@ -179,19 +182,46 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     validate_config(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device, cfg.amp)
-    config = OmegaConf.to_container(cfg, resolve=True)
+    env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
+    if not env.is_main:
+        logging.getLogger("synermix").setLevel(logging.WARNING)  # rank 0 alone reports
+    try:
+        return _train(cfg, run_dir, env, device)
+    finally:
+        teardown_distributed(env)
 
+
+class _NoWriter:
+    """Stands in for TensorBoard's SummaryWriter on processes other than rank 0."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        """Discard."""
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+
+def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -> Dict[str, Any]:
+    """run_training's body, in one (of possibly several) processes; only rank 0 writes files."""
+    main = env.is_main
+    config = OmegaConf.to_container(cfg, resolve=True)
     state = _load_checkpoint(run_dir, config)
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if main:
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     rows: List[Dict[str, Any]] = list(state["metrics"]) if state else []
     epochs = cfg.train.epochs
     if state and len(rows) >= epochs:
         log.info("Run %s is already complete (%d epochs); nothing to do.", run_dir, len(rows))
-        # A kill between the checkpoint and the result files leaves them one epoch behind: rewrite both.
-        write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
         summary = _summary(cfg, rows, "complete")
-        write_json_atomic(run_dir / "summary.json", summary)
+        if main:  # a kill between the checkpoint and the result files leaves them behind: rewrite both
+            write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
+            write_json_atomic(run_dir / "summary.json", summary)
         return summary
 
     m = cfg.method
@@ -224,6 +254,8 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             cfg.train.batch_size,
             seed=derive_seed(cfg.seed, SAMPLER),
             supplement=cfg.train.supplement,
+            num_replicas=env.world_size,
+            rank=env.rank,
         )
     except ValueError as exc:  # a class with one training image, or a batch larger than the data
         raise RunError(f"Cannot build training batches for {cfg.dataset.name} ({cfg.phase} phase): {exc}") from None
@@ -235,7 +267,14 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         progress = EpochProgress.from_state(state.get("partial"))
         log.info("Resuming %s at epoch %d, step %d.", run_dir, len(rows) + 1, progress.step)
 
+    objective: torch.nn.Module = SynerMixObjective(model, loss_fn)
+    if env.enabled:
+        objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+    rank_words = (env.rank,) if env.enabled else ()  # independent draws per process; none added when alone
+
     def checkpoint(partial: Optional[EpochProgress]) -> None:
+        if not main:
+            return
         _save_checkpoint(run_dir, {
             "config": config,
             "metrics": rows,
@@ -258,8 +297,9 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     every = cfg.train.checkpoint_every_steps
     mix_gen = torch.Generator()
     try:
-        with stop.installed(), SummaryWriter(log_dir=str(run_dir / "tb")) as writer:
-            write_hparams(writer, hparams)
+        with stop.installed(), (SummaryWriter(log_dir=str(run_dir / "tb")) if main else _NoWriter()) as writer:
+            if main:
+                write_hparams(writer, hparams)
             for epoch in range(len(rows), epochs):
                 sampler.set_epoch(epoch)
                 lr = optimizer.param_groups[0]["lr"]
@@ -269,21 +309,21 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                     if every and p.step % every == 0 and p.step < len(sampler):
                         p.seconds = time.perf_counter() - start
                         checkpoint(p)
-                    if pause == (epoch, p.step):
+                    if pause == (epoch, p.step) and main:
                         (run_dir / "paused").write_text(f"{epoch + 1}:{p.step}\n")
                         deadline = time.monotonic() + 120
                         while not stop() and time.monotonic() < deadline:
                             time.sleep(0.05)
 
                 batches = data.train.iterate(
-                    sampler, derive_seed(cfg.seed, AUG, epoch), progress.step, loss_fn.needs_original
+                    sampler, derive_seed(cfg.seed, AUG, epoch, *rank_words), progress.step, loss_fn.needs_original
                 )
+                seeds = (derive_seed(cfg.seed, MIX, epoch, *rank_words), derive_seed(cfg.seed, TORCH, epoch, *rank_words))
                 try:
                     stats = train_one_epoch(
-                        model, batches, loss_fn, optimizer, mix_gen,
-                        (derive_seed(cfg.seed, MIX, epoch), derive_seed(cfg.seed, TORCH, epoch)), progress,
+                        objective, batches, optimizer, mix_gen, seeds, progress,
                         epoch=epoch, total=len(sampler), amp=cfg.amp, log_interval=cfg.train.log_interval,
-                        stop=stop, after_step=after_step,
+                        stop=stop, after_step=after_step, dist_env=env,
                     )
                 except (RuntimeError, OSError) as exc:
                     if not stop() or isinstance(exc, SynerMixError):
@@ -298,7 +338,9 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                         f"checkpoint saved in {run_dir}. Re-run the same command to resume.",
                         stop.signum,
                     )
-                acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp)
+                # Rank 0 evaluates (weights and buffers are identical across processes); the others wait
+                # for it at the next step's gradient all-reduce.
+                acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp) if main else None
                 scheduler.step()
                 row = {
                     "epoch": epoch + 1,
@@ -312,11 +354,12 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                 rows.append(row)
                 progress = EpochProgress()
                 checkpoint(None)
-                write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
                 status = "complete" if epoch + 1 == epochs else "running"
-                summary = _summary(cfg, rows, status)
-                write_json_atomic(run_dir / "summary.json", summary)
-                if status == "complete":
+                summary = _summary(cfg, rows, status) if main else {}
+                if main:
+                    write_csv_atomic(run_dir / "metrics.csv", rows, METRIC_COLUMNS)
+                    write_json_atomic(run_dir / "summary.json", summary)
+                if status == "complete" and main:
                     writer.add_scalar("final_acc", summary["final_acc"], epoch + 1)
                 for key in ("lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds"):
                     if row[key] is not None:
@@ -326,13 +369,16 @@ def run_training(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                 inter = "" if stats.inter is None else f" inter {stats.inter:.4f}"
                 log.info(
                     "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% (%.1fs)",
-                    cfg.method.name, epoch + 1, epochs, lr, stats.loss, intra, inter, cfg.phase, acc, row["epoch_seconds"],
+                    cfg.method.name, epoch + 1, epochs, lr, stats.loss, intra, inter, cfg.phase, acc or 0.0,
+                    row["epoch_seconds"],
                 )
     except (RunError, DatasetFormatError) as exc:
-        if not isinstance(exc, Interrupted):
+        if main and not isinstance(exc, Interrupted):
             # Recorded in the run dir so reports flag the run; the last good checkpoint stays as it was.
             write_json_atomic(run_dir / "summary.json", _summary(cfg, rows, "failed", error=str(exc)))
         raise
-    summary = _summary(cfg, rows, "complete")
+    summary = _summary(cfg, rows, "complete") if main else {"final_acc": None, "status": "complete"}
+    if not main:
+        return summary
     log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last, summary["final_acc"])
     return summary

@@ -23,6 +23,10 @@ class SupplementedBatchSampler(Sampler[List[int]]):
     ascending class order). With `supplement=False` the plain random batches are yielded, so
     presets can be compared on identical batches with and without supplementation.
     Deterministic for (seed, epoch); call `set_epoch` before iterating each epoch.
+
+    Distributed (`num_replicas` > 1, one sampler per process): every process cuts the same random
+    batch of `batch_size` (the global batch) into `num_replicas` equal shards, takes shard `rank`
+    and supplements that shard, so each process's part has >= 2 samples of every class in it.
     """
 
     def __init__(
@@ -33,6 +37,8 @@ class SupplementedBatchSampler(Sampler[List[int]]):
         seed: int = 0,
         drop_last: bool = True,
         supplement: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         labels = np.asarray(labels, dtype=np.int64)
         if labels.ndim != 1 or labels.size == 0:
@@ -46,6 +52,14 @@ class SupplementedBatchSampler(Sampler[List[int]]):
                 f"batch_size={batch_size} is larger than the training set ({labels.size} samples) "
                 "and drop_last=True would yield no batch; use a smaller batch size."
             )
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank={rank} must lie in [0, num_replicas={num_replicas}).")
+        if num_replicas > 1 and (batch_size % num_replicas or not drop_last):
+            raise ValueError(
+                f"batch_size={batch_size} must be divisible by the number of processes ({num_replicas}), "
+                "with drop_last=True, so that every process gets an equal shard of each batch."
+            )
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.labels = labels
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -93,9 +107,14 @@ class SupplementedBatchSampler(Sampler[List[int]]):
 
     def __iter__(self) -> Iterator[List[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        perm = rng.permutation(self.labels.size)
+        perm = rng.permutation(self.labels.size)  # the same on every process
+        if self.num_replicas > 1:
+            rng = np.random.default_rng([self.seed, self.epoch, self.rank])  # this shard's extras
+        shard = self.batch_size // self.num_replicas
         for b in range(len(self)):
             batch = perm[b * self.batch_size : (b + 1) * self.batch_size]
+            if self.num_replicas > 1:
+                batch = batch[self.rank * shard : (self.rank + 1) * shard]
             if self.supplement:
                 batch = np.concatenate((batch, self._extras(batch, rng)))
             yield batch.tolist()

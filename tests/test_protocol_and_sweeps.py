@@ -1,5 +1,6 @@
 """Sweeps that skip finished jobs and survive failing ones; the beta-selection protocol; launcher configs."""
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -107,3 +108,20 @@ def test_slurm_and_joblib_launcher_configs_compose():
     assert "timeout_min: 60" in slurm
     joblib = run_script("train.py", "hydra/launcher=joblib", "--cfg", "hydra").stdout
     assert "JoblibLauncher" in joblib
+
+
+def test_two_process_gloo_ddp_run_writes_one_set_of_results(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    run_dir = tmp_path / "ddp"
+    proc = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", str(ROOT / "scripts" / "train.py"), "method=synermix_mm",
+         "train.epochs=2", "train.average_last=1", "train.batch_size=64", "dataset.max_per_class=60",
+         f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["epochs_completed"] == 2 and 0 <= summary["final_acc"] <= 100
+    assert (run_dir / "metrics.csv").read_text().count("\n") == 3
+    assert proc.stdout.count("final_acc (mean of last") == 1  # rank 0 alone reports
+    assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1

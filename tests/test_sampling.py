@@ -94,3 +94,27 @@ def test_bad_arguments_are_refused():
         SupplementedBatchSampler([0, 0, 1, 1], 1)
     with pytest.raises(ValueError, match="larger than the training set"):
         SupplementedBatchSampler([0, 0, 1, 1], 8)
+
+
+def test_distributed_shards_partition_the_global_batch_and_are_each_supplemented():
+    labels = random_labels(np.random.default_rng(4), 400, 60)
+    single = SupplementedBatchSampler(labels, 32, seed=9)
+    ranks = [SupplementedBatchSampler(labels, 32, seed=9, num_replicas=4, rank=r) for r in range(4)]
+    for s in (single, *ranks):
+        s.set_epoch(1)
+    shards = [list(r) for r in ranks]
+    assert all(len(s) == len(single) == 400 // 32 for s in shards)
+    for b, batch in enumerate(single):
+        heads = [shards[r][b][:8] for r in range(4)]
+        assert [i for h in heads for i in h] == batch[:32]  # the same global random batch, cut in 4
+        for r in range(4):
+            shard = shards[r][b]
+            assert min(Counter(labels[shard]).values()) >= 2  # the guarantee holds per process
+            assert not set(shard[8:]) & set(shard[:8])
+
+
+def test_distributed_batch_must_split_evenly():
+    with pytest.raises(ValueError, match="divisible by the number of processes"):
+        SupplementedBatchSampler(np.repeat(np.arange(5), 10), 30, num_replicas=4, rank=0)
+    with pytest.raises(ValueError, match="rank=4"):
+        SupplementedBatchSampler(np.repeat(np.arange(5), 10), 32, num_replicas=4, rank=4)
