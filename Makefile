@@ -7,12 +7,13 @@ METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
 QUICKSTART_DIR ?= outputs/quickstart
 QUICKSTART_SEEDS ?= 0,1,2
 
-.PHONY: install quickstart test test-all tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart test test-all bench tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
 	@echo "make test         install into $(VENV), run the test suite (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
+	@echo "make bench        performance figures (about 5-10 minutes on 2 cores), outputs/bench/benchmark.csv"
 	@echo "make tensorboard  TensorBoard over outputs/"
 	@echo "make data-fashion-mnist  install Debian's Fashion-MNIST package (root) for dataset=fashion_mnist"
 	@echo "make clean        remove $(VENV) and outputs/"
@@ -37,6 +38,9 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(PY) scripts/benchmark.py --out outputs/bench/benchmark.csv
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs

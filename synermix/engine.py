@@ -51,10 +51,10 @@ class EpochStats:
     steps: int
 
 
-def autocast_context(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when `amp`, otherwise a no-op context."""
+def autocast_context(device: torch.device, amp: bool, dtype: str = "bfloat16"):
+    """Autocast to `dtype` (bfloat16 or float16) on CUDA when `amp`, otherwise a no-op context."""
     if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=getattr(torch, dtype))
     return contextlib.nullcontext()
 
 
@@ -68,6 +68,30 @@ def _raise_non_finite(epoch: int, bad_step: torch.Tensor, bad_terms: torch.Tenso
         f"{', '.join(terms)} became NaN or infinite. Training stopped; the last good checkpoint is kept. "
         "Lower train.lr, or check the data for NaN/inf values."
     )
+
+
+def training_step(objective, optimizer, x_orig, x_aug, y, generator, *, split_backward: bool = True,
+                  amp: bool = False, amp_dtype: str = "bfloat16", scaler=None):
+    """One optimisation step; returns the (detached or not) total and the detached loss terms.
+
+    With `split_backward` each loss term is back-propagated as soon as it is computed, so one view's
+    graph is alive at a time; DistributedDataParallel needs one backward per forward, so it passes False.
+    """
+    def backward(loss: torch.Tensor) -> None:
+        (loss if scaler is None else scaler.scale(loss)).backward()  # float16: scaled loss
+
+    device = y.device
+    optimizer.zero_grad(set_to_none=True)
+    with autocast_context(device, amp, amp_dtype):
+        total, intra, inter = objective(x_orig, x_aug, y, generator, backward if split_backward else None)
+    if not split_backward:
+        backward(total)
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
+    return total, intra, inter
 
 
 def _flag(value: bool, device) -> torch.Tensor:
@@ -92,6 +116,8 @@ def train_one_epoch(
     epoch: int = 0,
     total: Optional[int] = None,
     amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    scaler: Optional["torch.amp.GradScaler"] = None,
     log_interval: int = 50,
     stop: Callable[[], bool] = lambda: False,
     after_step: Callable[[EpochProgress], None] = lambda p: None,
@@ -123,11 +149,10 @@ def train_one_epoch(
     for step, x_orig, x_aug, y in bar:
         mix_generator.manual_seed(derive_seed(mix_seed, step))
         torch.manual_seed(derive_seed(torch_seed, step))
-        with autocast_context(device, amp):
-            total_loss, intra, inter = objective(x_orig, x_aug, y, mix_generator)
-        optimizer.zero_grad(set_to_none=True)
-        total_loss.backward()
-        optimizer.step()
+        total_loss, intra, inter = training_step(
+            objective, optimizer, x_orig, x_aug, y, mix_generator,
+            split_backward=not dist_env.enabled, amp=amp, amp_dtype=amp_dtype, scaler=scaler,
+        )
         values = torch.stack((
             total_loss.detach().float(),
             zero if intra is None else intra.detach().float(),
@@ -161,12 +186,15 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data, batch_size: int, amp: bool = False) -> float:
+def evaluate(model: torch.nn.Module, data, batch_size: int, amp: bool = False, amp_dtype: str = "bfloat16",
+             channels_last: bool = False) -> float:
     """Top-1 accuracy (percent) of `model` on the evaluation view of `data`."""
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     for x, y in data.eval_batches(batch_size):
-        with autocast_context(device, amp):
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast_context(device, amp, amp_dtype):
             correct += (model(x).argmax(dim=1) == y).sum()
     return 100.0 * int(correct) / len(data)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -62,13 +62,16 @@ def intra_class_loss(
 class SynerMixObjective(nn.Module):
     """A model and its SynerMix loss as one module, so DistributedDataParallel wraps one forward per step."""
 
-    def __init__(self, model: nn.Module, loss_fn: "SynerMixLoss"):
+    def __init__(self, model: nn.Module, loss_fn: "SynerMixLoss", channels_last: bool = False):
         super().__init__()
-        self.model, self.loss_fn = model, loss_fn
+        self.model, self.loss_fn, self.channels_last = model, loss_fn, channels_last
 
-    def forward(self, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor, generator=None):
-        """(total, intra or None, inter or None) for one batch."""
-        terms = self.loss_fn(self.model, x_orig, x_aug, y, generator)
+    def forward(self, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor, generator=None, backward=None):
+        """(total, intra or None, inter or None) for one batch; see SynerMixLoss for `backward`."""
+        if self.channels_last:
+            x_aug = x_aug.contiguous(memory_format=torch.channels_last)
+            x_orig = None if x_orig is None else x_orig.contiguous(memory_format=torch.channels_last)
+        terms = self.loss_fn(self.model, x_orig, x_aug, y, generator, backward)
         return terms.total, terms.intra, terms.inter
 
 
@@ -81,6 +84,8 @@ class SynerMixLoss:
     or `manifold` (Eq. 4, one mix point of `model.mix_points` drawn per batch).
     Random draws, all from `generator` in this order: partner permutation, lambda, mix point
     (inter), then the intra-class weights.
+    `concat_views`: run the original and augmented views as one forward of 2N images (only the
+    augmented half is mixed). Same draws and equations; BatchNorm then normalises over both views.
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class SynerMixLoss:
         lam_mode: str = "batch",
         num_per_class: int = 1,
         num_classes: Optional[int] = None,
+        concat_views: bool = False,
     ) -> None:
         if intra not in INTRA_CHOICES:
             raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
@@ -110,6 +116,8 @@ class SynerMixLoss:
         self.intra, self.inter, self.beta = intra, inter, float(beta)
         self.alpha, self.lam_mode = float(alpha), lam_mode
         self.num_per_class, self.num_classes = int(num_per_class), num_classes
+        self.concat_views = bool(concat_views)
+        self.intra_loss_fn = intra_class_loss  # swappable for a reference implementation (benchmark)
 
     @property
     def uses_intra(self) -> bool:
@@ -126,17 +134,22 @@ class SynerMixLoss:
         """Whether the unaugmented view must be provided."""
         return self.uses_intra and self.intra == "original"
 
-    def _inter_loss(self, model, x_aug: Tensor, y: Tensor, generator) -> tuple[Tensor, Optional[Tensor]]:
-        """L_inter and, when inter='none', the unmixed augmented-view features (reusable by intra)."""
+    def _draw_mix(self, model, y: Tensor, generator):
+        """(mix point or None, mixing function, partner labels, lambda): the inter-class draws of one batch."""
         if self.inter == "none":
-            feats = model.features(x_aug)
-            return F.cross_entropy(model.head(feats).float(), y), feats
+            return None, None, None, None
         points = ("input",) if self.inter == "mixup" else tuple(model.mix_points)
         perm = torch.randperm(y.shape[0], generator=generator).to(y.device, non_blocking=True)
         lam = sample_lam(self.alpha, y.shape[0], self.lam_mode, generator)
         mix_at = points[int(torch.randint(len(points), (1,), generator=generator))]
-        feats = model.features(x_aug, mix_at=mix_at, mix_fn=lambda h: mix(h, y, lam, perm)[0])
-        return mixup_cross_entropy(model.head(feats), y, y[perm], lam), None
+        return mix_at, (lambda h: mix(h, y, lam, perm)[0]), y[perm], lam
+
+    def _inter_from_features(self, model, feats: Tensor, y: Tensor, y_b, lam) -> Tensor:
+        """L_inter from the (mixed or plain) augmented-view features."""
+        logits = model.head(feats)
+        if lam is None:
+            return F.cross_entropy(logits.float(), y)
+        return mixup_cross_entropy(logits, y, y_b, lam)
 
     def __call__(
         self,
@@ -145,25 +158,48 @@ class SynerMixLoss:
         x_aug: Tensor,
         y: Tensor,
         generator: Optional[torch.Generator] = None,
+        backward: Optional[Callable[[Tensor], None]] = None,
     ) -> LossTerms:
-        """Compute the loss of one (supplemented) mini-batch; `x_orig` is needed only for intra='original'."""
+        """Compute the loss of one (supplemented) mini-batch; `x_orig` is needed only for intra='original'.
+
+        With `backward` (e.g. `Tensor.backward`), each weighted term is back-propagated as soon as it
+        is computed, so only one view's graph is alive at a time (less memory, faster on CPU); the
+        gradients are those of the total, which is then returned detached.
+        """
+        if self.needs_original and x_orig is None:
+            raise ValueError("intra='original' needs the unaugmented view x_orig.")
         total = x_aug.new_zeros((), dtype=torch.float32)
         inter = intra = None
-        aug_feats = None
+        mix_at, mix_fn, y_b, lam = self._draw_mix(model, y, generator) if self.uses_inter else (None,) * 4
+        orig_feats = aug_feats = None
+        if self.concat_views and self.needs_original and self.uses_inter:
+            # One forward of the 2N batch [original; augmented], mixing only the augmented half.
+            n = y.shape[0]
+            both_fn = None if mix_fn is None else (lambda h: torch.cat((h[:n], mix_fn(h[n:]))))
+            feats = model.features(torch.cat((x_orig, x_aug)), mix_at=mix_at, mix_fn=both_fn)
+            orig_feats, aug_feats = feats[:n], feats[n:]
         if self.uses_inter:
-            inter, aug_feats = self._inter_loss(model, x_aug, y, generator)
-            total = total + (1 - self.beta) * inter
+            if aug_feats is None:
+                aug_feats = model.features(x_aug, mix_at=mix_at, mix_fn=mix_fn)
+            inter = self._inter_from_features(model, aug_feats, y, y_b, lam)
+            weighted = (1 - self.beta) * inter
+            shares_graph = self.uses_intra and (
+                orig_feats is not None or (self.intra == "augmented" and mix_at is None)
+            )
+            if backward is not None and not shares_graph:
+                backward(weighted)
+                weighted = weighted.detach()
+            total = total + weighted
         if self.uses_intra:
             if self.intra == "original":
-                if x_orig is None:
-                    raise ValueError("intra='original' needs the unaugmented view x_orig.")
-                feats = model.features(x_orig)
-            else:
-                feats = aug_feats if aug_feats is not None else model.features(x_aug)
-            intra = intra_class_loss(
-                model.head, feats, y, self.num_per_class, generator, self.num_classes
-            )
+                feats = orig_feats if orig_feats is not None else model.features(x_orig)
+            else:  # augmented view, unmixed: shared with L_inter when that is plain cross-entropy
+                feats = aug_feats if (aug_feats is not None and mix_at is None) else model.features(x_aug)
+            intra = self.intra_loss_fn(model.head, feats, y, self.num_per_class, generator, self.num_classes)
             total = total + self.beta * intra
+        if backward is not None and total.requires_grad:
+            backward(total)  # what is left: the intra term, or terms that share one graph
+            total = total.detach()
         return LossTerms(
             total=total,
             intra=None if intra is None else intra.detach(),

@@ -83,16 +83,34 @@ def sample_lam(
     return torch.as_tensor(np.random.default_rng(seed).beta(alpha, alpha, size=size), dtype=torch.float32)
 
 
+class _PermuteRows(torch.autograd.Function):
+    """x[perm] for a permutation: its backward gathers with the inverse permutation instead of
+    scatter-adding (about twice as fast on large hidden states)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, perm: Tensor) -> Tensor:
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel(), device=perm.device)
+        ctx.save_for_backward(inverse)
+        return x[perm]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (inverse,) = ctx.saved_tensors
+        return grad[inverse], None
+
+
 def mix(x: Tensor, y: Tensor, lam: Tensor, perm: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """Mix_lam(x, x[perm]) = lam * x + (1 - lam) * x[perm]; returns (mixed, y_a, y_b).
 
     `lam` is a scalar tensor (one coefficient per batch) or a (N,) tensor (one per pair),
-    broadcast over the remaining dimensions of `x` (images or hidden states alike).
+    broadcast over the remaining dimensions of `x` (images or hidden states alike). `perm` must be
+    a permutation of the batch.
     """
     lam = lam.to(device=x.device, dtype=x.dtype, non_blocking=True)
     if lam.dim() == 1:
         lam = lam.view(-1, *([1] * (x.dim() - 1)))
-    mixed = lam * x + (1 - lam) * x[perm]
+    mixed = torch.lerp(_PermuteRows.apply(x, perm), x, lam)  # = lam * x + (1 - lam) * x[perm]
     return mixed, y, y[perm]
 
 

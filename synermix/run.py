@@ -225,7 +225,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
         return summary
 
     m = cfg.method
-    loss_fn = SynerMixLoss(m.intra, m.inter, m.beta, m.alpha, m.lam_mode, m.num_per_class, cfg.dataset.num_classes)
+    loss_fn = SynerMixLoss(m.intra, m.inter, m.beta, m.alpha, m.lam_mode, m.num_per_class, cfg.dataset.num_classes,
+                           concat_views=cfg.train.concat_views)
     try:
         data = build_data(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed, device, cfg.train.num_workers,
                           with_original=loss_fn.needs_original)
@@ -267,7 +268,12 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
         progress = EpochProgress.from_state(state.get("partial"))
         log.info("Resuming %s at epoch %d, step %d.", run_dir, len(rows) + 1, progress.step)
 
-    objective: torch.nn.Module = SynerMixObjective(model, loss_fn)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp and cfg.amp_dtype == "float16" else None
+    if scaler is not None and state and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    objective: torch.nn.Module = SynerMixObjective(model, loss_fn, channels_last=cfg.train.channels_last)
     if env.enabled:
         objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
     rank_words = (env.rank,) if env.enabled else ()  # independent draws per process; none added when alone
@@ -282,6 +288,7 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "scaler": None if scaler is None else scaler.state_dict(),
         })
 
     from torch.utils.tensorboard import SummaryWriter  # imported late: slow, and only runs need it
@@ -322,7 +329,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
                 try:
                     stats = train_one_epoch(
                         objective, batches, optimizer, mix_gen, seeds, progress,
-                        epoch=epoch, total=len(sampler), amp=cfg.amp, log_interval=cfg.train.log_interval,
+                        epoch=epoch, total=len(sampler), amp=cfg.amp, amp_dtype=cfg.amp_dtype, scaler=scaler,
+                        log_interval=cfg.train.log_interval,
                         stop=stop, after_step=after_step, dist_env=env,
                     )
                 except (RuntimeError, OSError) as exc:
@@ -340,7 +348,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
                     )
                 # Rank 0 evaluates (weights and buffers are identical across processes); the others wait
                 # for it at the next step's gradient all-reduce.
-                acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp) if main else None
+                acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp, cfg.amp_dtype,
+                               cfg.train.channels_last) if main else None
                 scheduler.step()
                 row = {
                     "epoch": epoch + 1,

@@ -50,3 +50,17 @@ def test_flip_rate_and_cutout_area():
 def test_normalize():
     x = torch.tensor([[[[0, 255]]]], dtype=torch.uint8)
     torch.testing.assert_close(normalize(x, [0.5], [0.5]), torch.tensor([[[[-1.0, 1.0]]]]))
+
+
+def test_crop_offsets_are_uniform_like_torchvisions_random_crop():
+    # A single bright pixel at the centre moves by the crop offset; every offset in [-p, p]^2 equally likely.
+    p, n = 2, 20000
+    x = torch.zeros(n, 1, 9, 9)
+    x[:, :, 4, 4] = 1
+    out = random_crop(x, p, torch.Generator().manual_seed(0))
+    flat = out.view(n, -1).argmax(dim=1)
+    rows, cols = flat // 9, flat % 9
+    counts = torch.bincount((rows - 2) * 5 + (cols - 2), minlength=25).float()
+    assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
+    expected = n / 25
+    assert ((counts - expected).abs() < 0.12 * expected).all(), counts

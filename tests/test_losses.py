@@ -159,3 +159,36 @@ def test_original_view_is_required_only_for_intra_original():
 def test_bad_switches_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SynerMixLoss(**kwargs)
+
+
+@pytest.mark.parametrize("preset", ["intra", "synermix", "synermix_mm"])
+def test_concatenated_views_give_the_same_loss_without_batchnorm(preset):
+    intra, inter, beta = PRESETS[preset]
+    model = tiny_model()
+    x_orig, x_aug, y = batch()
+    a = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+    b = SynerMixLoss(intra, inter, beta, num_classes=3, concat_views=True)(
+        model, x_orig, x_aug, y, torch.Generator().manual_seed(3)
+    )
+    torch.testing.assert_close(a.total, b.total)
+    torch.testing.assert_close(a.intra, b.intra)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_term_by_term_backward_gives_the_gradients_of_the_total(preset):
+    intra, inter, beta = PRESETS[preset]
+    x_orig, x_aug, y = batch()
+    grads = []
+    for early in (False, True):
+        model = tiny_model()
+        loss = SynerMixLoss(intra, inter, beta, num_classes=3)
+        terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(4),
+                     backward=(lambda t: t.backward()) if early else None)
+        if not early:
+            terms.total.backward()
+        else:
+            assert not terms.total.requires_grad
+        grads.append(([p.grad.clone() for p in model.parameters()], terms.total.item()))
+    for a, b in zip(grads[0][0], grads[1][0]):
+        torch.testing.assert_close(a, b)
+    assert grads[0][1] == pytest.approx(grads[1][1])

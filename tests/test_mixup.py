@@ -120,3 +120,18 @@ def test_mixup_cross_entropy_matches_definition():
     # lam = 1 is plain cross-entropy on y_a
     ce = -(math.log(math.exp(2) / (math.exp(2) + 1 + math.exp(-1))) + math.log(math.exp(3) / (2 * math.exp(0.5) + math.exp(3)))) / 2
     assert mixup_cross_entropy(logits, y_a, y_b, torch.tensor(1.0)).item() == pytest.approx(ce)
+
+
+def test_mix_gradient_matches_the_plain_expression():
+    x = torch.randn(6, 3, 4, 4, requires_grad=True)
+    y = torch.arange(6)
+    perm = torch.randperm(6, generator=gen(2))
+    for lam in (torch.tensor(0.3), torch.rand(6, generator=gen(3))):
+        w = torch.randn(6, 3, 4, 4)
+        (mix(x, y, lam, perm)[0] * w).sum().backward()
+        fast = x.grad.clone()
+        x.grad = None
+        lam_b = lam.view(-1, 1, 1, 1) if lam.dim() else lam
+        ((lam_b * x + (1 - lam_b) * x[perm]) * w).sum().backward()
+        torch.testing.assert_close(fast, x.grad)
+        x.grad = None

@@ -1,0 +1,340 @@
+"""Performance figures: the batched two-view pipeline and the lean step against per-sample references.
+
+The references are what a straightforward implementation does: a torchvision/PIL two-view pipeline
+applied image by image in a DataLoader, and an intra-class mixup that loops over the classes.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from synermix.data import build_data
+from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
+from synermix.engine import EpochProgress, evaluate, train_one_epoch, training_step
+from synermix.losses import SynerMixLoss, SynerMixObjective
+from synermix.models import build_model
+from synermix.sampling import SupplementedBatchSampler
+
+PRESETS = {
+    "baseline": ("none", "none", 0.0),
+    "intra": ("original", "none", 0.5),
+    "intra_aug": ("augmented", "none", 0.5),
+    "mixup": ("none", "mixup", 0.0),
+    "manifold_mixup": ("none", "manifold", 0.0),
+    "synermix": ("original", "mixup", 0.1),
+    "synermix_mm": ("original", "manifold", 0.1),
+}
+CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Row:
+    """One figure of the benchmark table."""
+
+    section: str
+    name: str
+    value: float
+    unit: str
+    ratio: Optional[float] = None
+    target: str = ""
+    passed: Optional[bool] = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0):
+    """Random uint8 images (n, 3, 32, 32) and balanced labels: CIFAR's format and size, no download."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), np.arange(n) % num_classes
+
+
+# ------------------------------------------------------------------ references
+class Cutout:
+    """DeVries & Taylor's Cutout on one normalised CHW tensor (the per-sample reference)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size <= 0:
+            return x
+        h, w = x.shape[-2:]
+        cy, cx = np.random.randint(h), np.random.randint(w)
+        y0, y1 = max(cy - self.size // 2, 0), min(cy - self.size // 2 + self.size, h)
+        x0, x1 = max(cx - self.size // 2, 0), min(cx - self.size // 2 + self.size, w)
+        x = x.clone()
+        x[:, y0:y1, x0:x1] = 0
+        return x
+
+
+class PerSampleTwoView(Dataset):
+    """(original view, augmented view, label) per image with torchvision's PIL transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean, std, spec: AugmentSpec):
+        self.images, self.labels = images, labels
+        size = images.shape[-1]
+        normalize = [T.ToTensor(), T.Normalize(mean, std)]
+        aug = ([T.RandomCrop(size, padding=spec.crop_padding)] if spec.crop_padding else [])
+        aug += [T.RandomHorizontalFlip(spec.hflip)] if spec.hflip else []
+        self.original = T.Compose(normalize)
+        self.augment = T.Compose([*aug, *normalize, Cutout(spec.cutout)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        chw = self.images[index]
+        image = Image.fromarray(chw[0] if chw.shape[0] == 1 else chw.transpose(1, 2, 0))
+        return self.original(image), self.augment(image), int(self.labels[index])
+
+
+def per_sample_batches(dataset: PerSampleTwoView, sampler, workers: int) -> Iterable:
+    """(step, x_orig, x_aug, y) batches of the per-sample reference through a DataLoader."""
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
+    for step, (orig, aug, y) in enumerate(loader):
+        yield step, orig, aug, y
+
+
+def intra_class_loss_loop(head, features, labels, num_per_class, generator, num_classes=None):
+    """Eq. 1-2 with a Python loop over the classes of the batch (the reference the fast path replaces)."""
+    losses = []
+    r = torch.rand((num_per_class, 1, labels.shape[0]), generator=generator)[:, 0].to(features.device)
+    for c in torch.unique(labels).tolist():
+        members = labels == c
+        for p in range(num_per_class):
+            w = r[p][members] / r[p][members].sum()
+            f_syn = (w[:, None] * features[members]).sum(0, keepdim=True)
+            losses.append(F.cross_entropy(head(f_syn).float(), torch.tensor([c], device=features.device)))
+    return torch.stack(losses).mean()
+
+
+# ------------------------------------------------------------------ measurements
+def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2)) -> List[Row]:
+    """Images/s (both views) of the batched pipeline vs the per-sample one (best worker count)."""
+    spec = AugmentSpec(4, 0.5, 16)
+    sampler = SupplementedBatchSampler(labels, batch_size, seed=0)
+    data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
+    n_images = sum(len(b) for b in sampler)
+    start = time.perf_counter()
+    for _ in data.iterate(sampler, epoch_seed=1):
+        pass
+    ours = n_images / (time.perf_counter() - start)
+    rows = [Row("loader", "batched two-view (in-memory tensors)", ours, "img/s")]
+    dataset = PerSampleTwoView(images, labels, CIFAR_MEAN, CIFAR_STD, spec)
+    best = 0.0
+    for w in workers:
+        start = time.perf_counter()
+        for _ in per_sample_batches(dataset, sampler, w):
+            pass
+        rate = n_images / (time.perf_counter() - start)
+        best = max(best, rate)
+        rows.append(Row("loader", f"per-sample torchvision/PIL, {w} workers", rate, "img/s"))
+    rows[0].ratio = ours / best
+    rows[0].target, rows[0].passed = ">= 5x per-sample (best workers)", ours / best >= 5
+    return rows
+
+
+def _model(name: str, num_classes: int, in_channels: int, size: int, device, seed: int = 0):
+    cfg = {"name": name, "pretrained": False, "weights": None, "small_input_below": 128, "depth": 8, "width": 16}
+    torch.manual_seed(seed)
+    return build_model(OmegaConf.create(cfg), num_classes, in_channels, size).to(device)
+
+
+def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, device="cpu", amp=False,
+                channels_last=False, methods=tuple(PRESETS)) -> List[Row]:
+    """Seconds per training step of each preset on a supplemented CIFAR-format batch, and its ratio to baseline."""
+    device = torch.device(device)
+    images, labels = cifar_format_data(2048)
+    data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD,
+                               AugmentSpec(4, 0.5, 16), device)
+    rows = []
+    for bs in batch_sizes:
+        idx = next(iter(SupplementedBatchSampler(labels, bs, seed=0)))
+        x_orig, x_aug, y = data.batch(idx, torch.Generator(device=device).manual_seed(0))
+        runs = {}
+        for method in methods:
+            intra, inter, beta = PRESETS[method]
+            model = _model(model_name, 100, 3, 32, device)
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            objective = SynerMixObjective(model, SynerMixLoss(intra, inter, beta, num_classes=100), channels_last)
+            runs[method] = (objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
+                            torch.Generator().manual_seed(0), [])
+        # Round-robin over the presets, so drifts of the machine's speed hit all of them alike.
+        for rep in range(reps + 1):  # round 0 is a warm-up
+            for method, (objective, optimizer, generator, samples) in runs.items():
+                _sync(device)
+                start = time.perf_counter()
+                training_step(objective, optimizer, x_orig, x_aug, y, generator, amp=amp)
+                _sync(device)
+                if rep:
+                    samples.append(time.perf_counter() - start)
+        times = {method: statistics.median(run[3]) for method, run in runs.items()}
+        for method in methods:
+            ratio = times[method] / times["baseline"]
+            row = Row(f"step {model_name}", f"{method} bs={bs} (+{len(idx) - bs} supplemented)", times[method] * 1e3,
+                      "ms/step", ratio)
+            if bs == 128 and method in ("synermix", "synermix_mm"):
+                row.target, row.passed = "<= 2.1x baseline", ratio <= 2.1
+            rows.append(row)
+    return rows
+
+
+class _ModelClock:
+    """Sums the time from each objective forward to the end of its optimiser step (synchronised)."""
+
+    def __init__(self, objective: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device):
+        self.total, self._start, self.device = 0.0, None, device
+        objective.register_forward_pre_hook(self._begin)
+        optimizer.register_step_post_hook(self._end)
+
+    def _begin(self, *args) -> None:
+        _sync(self.device)
+        self._start = time.perf_counter()
+
+    def _end(self, *args) -> None:
+        _sync(self.device)
+        self.total += time.perf_counter() - self._start
+
+
+def _epoch(batches_factory, objective, optimizer, device, total_steps) -> tuple[float, float]:
+    clock = _ModelClock(objective, optimizer, device)
+    start = time.perf_counter()
+    train_one_epoch(objective, batches_factory(), optimizer, torch.Generator(), (1, 2), EpochProgress(),
+                    total=total_steps)
+    _sync(device)
+    return time.perf_counter() - start, clock.total
+
+
+def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix", workers=(0, 2)) -> List[Row]:
+    """Wall time of one epoch and the model's share of it: our path vs per-sample pipeline + per-class loop."""
+    device = torch.device("cpu")
+    images, labels = cifar_format_data(n)
+    spec = AugmentSpec(4, 0.5, 16)
+    intra, inter, beta = PRESETS[method]
+    rows = []
+
+    def setup(loop: bool):
+        model = _model("cifar_resnet", 100, 3, 32, device)
+        loss = SynerMixLoss(intra, inter, beta, num_classes=100)
+        if loop:
+            loss.intra_loss_fn = intra_class_loss_loop
+        objective = SynerMixObjective(model, loss)
+        return objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    sampler = SupplementedBatchSampler(labels, batch_size, seed=0)
+    data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
+    objective, optimizer = setup(loop=False)
+    wall, model_time = _epoch(lambda: data.iterate(sampler, 1), objective, optimizer, device, len(sampler))
+    ours = Row("epoch", f"ours: batched views + vectorised intra ({method}, bs={batch_size}, {n} images)", wall, "s",
+               wall / model_time, "wall <= 1.05x model step time", wall / model_time <= 1.05)
+    rows.append(ours)
+    dataset = PerSampleTwoView(images, labels, CIFAR_MEAN, CIFAR_STD, spec)
+    for w in workers:
+        objective, optimizer = setup(loop=True)
+        wall, model_time = _epoch(lambda: per_sample_batches(dataset, sampler, w), objective, optimizer, device,
+                                  len(sampler))
+        rows.append(Row("epoch", f"per-sample pipeline ({w} workers) + per-class intra loop", wall, "s",
+                        wall / model_time))
+    return rows
+
+
+def bench_cuda(batch_size: int = 128, reps: int = 10) -> List[Row]:
+    """Training images/s of ResNet-18 at 32 px (synermix) with and without AMP / channels_last."""
+    rows = []
+    for amp in (False, True):
+        for cl in (False, True):
+            step = bench_steps("resnet18", (batch_size,), reps, "cuda", amp, cl, ("synermix",))[0]
+            rows.append(Row("cuda", f"resnet18 synermix bs={batch_size} amp={amp} channels_last={cl}",
+                            batch_size / (step.value / 1e3), "img/s"))
+    return rows
+
+
+def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
+    """Digits, synermix: final accuracy of our path vs the per-sample pipeline + per-class loop, over seeds."""
+    cfg = OmegaConf.create({
+        "name": "digits", "root": None, "download": False, "num_classes": 10, "image_size": 8, "max_per_class": None,
+        "mean": [0.3053], "std": [0.3760], "augment": {"crop_padding": 1, "hflip": 0.0, "cutout": 3},
+    })
+    bundle = build_data(cfg, "test", 0.1, 0, "cpu")
+    images, labels = bundle.train.images.numpy(), bundle.train.labels_cpu.numpy()
+    spec = bundle.train.augment
+    results: Dict[str, List[float]] = {"ours": [], "reference": []}
+    for path in results:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            model = _model("cifar_resnet", 10, 1, 8, "cpu", seed)
+            loss = SynerMixLoss("original", "mixup", 0.1, num_classes=10)
+            if path == "reference":
+                loss.intra_loss_fn = intra_class_loss_loop
+            objective = SynerMixObjective(model, loss)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
+            sampler = SupplementedBatchSampler(labels, 32, seed=seed)
+            dataset = PerSampleTwoView(images, labels, bundle.train.mean, bundle.train.std, spec)
+            accs = []
+            for epoch in range(epochs):
+                sampler.set_epoch(epoch)
+                batches = (bundle.train.iterate(sampler, seed * 1000 + epoch) if path == "ours"
+                           else per_sample_batches(dataset, sampler, 0))
+                train_one_epoch(objective, batches, optimizer, torch.Generator(), (seed, epoch), EpochProgress())
+                accs.append(evaluate(model, bundle.eval, 256))
+                scheduler.step()
+            results[path].append(float(np.mean(accs[-3:])))
+    ours, ref = np.array(results["ours"]), np.array(results["reference"])
+    noise = float(np.sqrt((ours.var(ddof=1) + ref.var(ddof=1)) / len(seeds)))  # std error of the difference
+    diff = float(ours.mean() - ref.mean())
+    return [
+        Row("accuracy", f"digits synermix, ours, {len(seeds)} seeds (std {ours.std(ddof=1):.2f})", ours.mean(), "%"),
+        Row("accuracy", f"digits synermix, reference, {len(seeds)} seeds (std {ref.std(ddof=1):.2f})", ref.mean(), "%"),
+        Row("accuracy", "difference ours - reference", diff, "points", None,
+            f"|diff| <= 2 std errors ({2 * noise:.2f})", abs(diff) <= 2 * max(noise, 0.1)),
+    ]
+
+
+def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[str], None] = print) -> List[Row]:
+    """Every section (tiny sizes when `quick`, for the smoke test); prints a table and writes a CSV."""
+    import pandas as pd
+
+    sections = [
+        ("loader", lambda: bench_loader(*cifar_format_data(1024 if quick else 10_000),
+                                        batch_size=64 if quick else 128, workers=(0,) if quick else (0, 2))),
+        ("step cifar_resnet", lambda: bench_steps("cifar_resnet", (16,) if quick else (16, 32, 128), 1 if quick else 15)),
+        ("step resnet18", lambda: bench_steps("resnet18", (16,) if quick else (16, 32, 128), 1 if quick else 3,
+                                              methods=("baseline", "synermix") if quick else tuple(PRESETS))),
+        ("epoch", lambda: bench_epoch(1024 if quick else 10_000, 64 if quick else 128,
+                                      workers=(0,) if quick else (0, 2))),
+        ("accuracy", lambda: bench_accuracy((0, 1) if quick else (0, 1, 2), 1 if quick else 15)),
+    ]
+    if torch.cuda.is_available():
+        sections.append(("cuda", bench_cuda))
+    else:
+        log("No CUDA device: the AMP / channels_last throughput section is skipped.")
+    rows: List[Row] = []
+    for name, section in sections:
+        start = time.perf_counter()
+        rows += section()
+        log(f"[{name}] done in {time.perf_counter() - start:.1f}s")
+    table = pd.DataFrame([r.__dict__ for r in rows])
+    if out_csv is not None:
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out_csv, index=False)
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        log(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
+    return rows
+
