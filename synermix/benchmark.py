@@ -155,8 +155,10 @@ def _model(name: str, num_classes: int, in_channels: int, size: int, device, see
 
 
 def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, device="cpu", amp=False,
-                channels_last=False, methods=tuple(PRESETS)) -> List[Row]:
-    """Seconds per training step of each preset on a supplemented CIFAR-format batch, and its ratio to baseline."""
+                channels_last=False, methods=tuple(PRESETS), concat=("synermix", "synermix_mm")) -> List[Row]:
+    """Seconds per training step of each preset on a supplemented CIFAR-format batch, and its ratio to baseline.
+
+    The presets in `concat` are also timed with `train.concat_views` (one 2N-image forward)."""
     device = torch.device(device)
     images, labels = cifar_format_data(2048)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD,
@@ -166,12 +168,13 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
         idx = next(iter(SupplementedBatchSampler(labels, bs, seed=0)))
         x_orig, x_aug, y = data.batch(idx, torch.Generator(device=device).manual_seed(0))
         runs = {}
-        for method in methods:
-            intra, inter, beta = PRESETS[method]
+        for method in [*methods, *(f"{m} concat_views" for m in concat if m in methods)]:
+            intra, inter, beta = PRESETS[method.split()[0]]
             model = _model(model_name, 100, 3, 32, device)
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
-            objective = SynerMixObjective(model, SynerMixLoss(intra, inter, beta, num_classes=100), channels_last)
+            loss = SynerMixLoss(intra, inter, beta, num_classes=100, concat_views=method.endswith("concat_views"))
+            objective = SynerMixObjective(model, loss, channels_last)
             runs[method] = (objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
                             torch.Generator().manual_seed(0), [])
         # Round-robin over the presets, so drifts of the machine's speed hit all of them alike.
@@ -184,7 +187,7 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
                 if rep:
                     samples.append(time.perf_counter() - start)
         times = {method: statistics.median(run[3]) for method, run in runs.items()}
-        for method in methods:
+        for method in runs:
             ratio = times[method] / times["baseline"]
             row = Row(f"step {model_name}", f"{method} bs={bs} (+{len(idx) - bs} supplemented)", times[method] * 1e3,
                       "ms/step", ratio)
@@ -258,7 +261,7 @@ def bench_cuda(batch_size: int = 128, reps: int = 10) -> List[Row]:
     rows = []
     for amp in (False, True):
         for cl in (False, True):
-            step = bench_steps("resnet18", (batch_size,), reps, "cuda", amp, cl, ("synermix",))[0]
+            step = bench_steps("resnet18", (batch_size,), reps, "cuda", amp, cl, ("baseline", "synermix"), ())[1]
             rows.append(Row("cuda", f"resnet18 synermix bs={batch_size} amp={amp} channels_last={cl}",
                             batch_size / (step.value / 1e3), "img/s"))
     return rows
@@ -273,13 +276,13 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
     bundle = build_data(cfg, "test", 0.1, 0, "cpu")
     images, labels = bundle.train.images.numpy(), bundle.train.labels_cpu.numpy()
     spec = bundle.train.augment
-    results: Dict[str, List[float]] = {"ours": [], "reference": []}
+    results: Dict[str, List[float]] = {"ours": [], "reference": [], "ours + concat_views": []}
     for path in results:
         for seed in seeds:
             torch.manual_seed(seed)
             np.random.seed(seed)
             model = _model("cifar_resnet", 10, 1, 8, "cpu", seed)
-            loss = SynerMixLoss("original", "mixup", 0.1, num_classes=10)
+            loss = SynerMixLoss("original", "mixup", 0.1, num_classes=10, concat_views=path.endswith("concat_views"))
             if path == "reference":
                 loss.intra_loss_fn = intra_class_loss_loop
             objective = SynerMixObjective(model, loss)
@@ -290,21 +293,26 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
             accs = []
             for epoch in range(epochs):
                 sampler.set_epoch(epoch)
-                batches = (bundle.train.iterate(sampler, seed * 1000 + epoch) if path == "ours"
-                           else per_sample_batches(dataset, sampler, 0))
+                batches = (per_sample_batches(dataset, sampler, 0) if path == "reference"
+                           else bundle.train.iterate(sampler, seed * 1000 + epoch))
                 train_one_epoch(objective, batches, optimizer, torch.Generator(), (seed, epoch), EpochProgress())
                 accs.append(evaluate(model, bundle.eval, 256))
                 scheduler.step()
             results[path].append(float(np.mean(accs[-3:])))
-    ours, ref = np.array(results["ours"]), np.array(results["reference"])
-    noise = float(np.sqrt((ours.var(ddof=1) + ref.var(ddof=1)) / len(seeds)))  # std error of the difference
-    diff = float(ours.mean() - ref.mean())
-    return [
-        Row("accuracy", f"digits synermix, ours, {len(seeds)} seeds (std {ours.std(ddof=1):.2f})", ours.mean(), "%"),
-        Row("accuracy", f"digits synermix, reference, {len(seeds)} seeds (std {ref.std(ddof=1):.2f})", ref.mean(), "%"),
-        Row("accuracy", "difference ours - reference", diff, "points", None,
-            f"|diff| <= 2 std errors ({2 * noise:.2f})", abs(diff) <= 2 * max(noise, 0.1)),
-    ]
+    ours, ref, concat = (np.array(results[k]) for k in ("ours", "reference", "ours + concat_views"))
+
+    def noise(a, b) -> float:  # standard error of the difference of two means
+        return float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / len(seeds)))
+
+    rows = [Row("accuracy", f"digits synermix, {k}, {len(seeds)} seeds (std {np.std(v, ddof=1):.2f})", float(np.mean(v)), "%")
+            for k, v in results.items()]
+    diff, bound = float(ours.mean() - ref.mean()), 2 * max(noise(ours, ref), 0.1)
+    rows.append(Row("accuracy", "difference ours - reference", diff, "points", None,
+                    f"|diff| <= 2 std errors ({bound:.2f})", abs(diff) <= bound))
+    diff = float(concat.mean() - ours.mean())  # informational: BatchNorm sees both views at once
+    rows.append(Row("accuracy", f"difference concat_views - ours (2 std errors: {2 * noise(ours, concat):.2f})",
+                    diff, "points"))
+    return rows
 
 
 def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[str], None] = print) -> List[Row]:
