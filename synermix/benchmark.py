@@ -22,19 +22,10 @@ from torchvision import transforms as T
 from synermix.data import build_data
 from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
 from synermix.engine import EpochProgress, evaluate, train_one_epoch, training_step
-from synermix.losses import SynerMixLoss, SynerMixObjective
+from synermix.losses import PRESETS, SynerMixLoss, SynerMixObjective
 from synermix.models import build_model
 from synermix.sampling import SupplementedBatchSampler
 
-PRESETS = {
-    "baseline": ("none", "none", 0.0),
-    "intra": ("original", "none", 0.5),
-    "intra_aug": ("augmented", "none", 0.5),
-    "mixup": ("none", "mixup", 0.0),
-    "manifold_mixup": ("none", "manifold", 0.0),
-    "synermix": ("original", "mixup", 0.1),
-    "synermix_mm": ("original", "manifold", 0.1),
-}
 CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

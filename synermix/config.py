@@ -8,11 +8,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from synermix.data import DATASET_NAMES
 from synermix.errors import ConfigError
-from synermix.losses import INTER_CHOICES, INTRA_CHOICES
+from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS
 from synermix.mixup import LAM_MODES
 from synermix.models import MODEL_NAMES
 
-METHOD_NAMES = ("baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm")
+METHOD_NAMES = tuple(PRESETS)
 PHASES = ("val", "test")
 DEVICES = ("auto", "cpu", "cuda")
 MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)

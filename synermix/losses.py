@@ -12,6 +12,16 @@ from synermix.mixup import LAM_MODES, mix, mixup_cross_entropy, sample_lam, synt
 
 INTRA_CHOICES = ("none", "original", "augmented")
 INTER_CHOICES = ("none", "mixup", "manifold")
+# The paper's seven methods as (intra, inter, default beta); configs/method/*.yaml hold the same.
+PRESETS = {
+    "baseline": ("none", "none", 0.0),  # wo-RA&ER, Eq. 6
+    "intra": ("original", "none", 0.5),  # w-RA (SynerMix-Intra), Eq. 8
+    "intra_aug": ("augmented", "none", 0.5),  # w-RA(aug), Eq. 7
+    "mixup": ("none", "mixup", 0.0),  # w-ER(M), Eq. 3
+    "manifold_mixup": ("none", "manifold", 0.0),  # w-ER(MM), Eq. 4
+    "synermix": ("original", "mixup", 0.1),  # w-RA&ER(M), Eq. 5
+    "synermix_mm": ("original", "manifold", 0.1),  # w-RA&ER(MM), Eq. 5
+}
 
 
 class MixableClassifier(Protocol):

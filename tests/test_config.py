@@ -21,6 +21,14 @@ def test_every_preset_composes_and_validates(method):
     assert cfg.dataset.name == "digits" and cfg.train.epochs == 15  # the dataset's settings win over defaults
 
 
+def test_method_configs_match_the_library_presets():
+    from synermix.losses import PRESETS
+
+    for name, (intra, inter, beta) in PRESETS.items():
+        method = make_cfg(f"method={name}").method
+        assert (method.intra, method.inter, method.beta) == (intra, inter, beta)
+
+
 def test_preset_switches_match_the_paper_table():
     table = {m: (make_cfg(f"method={m}").method.intra, make_cfg(f"method={m}").method.inter) for m in METHODS}
     assert table == {
