@@ -20,7 +20,7 @@ MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 # Keys that may change between a run and its resumption without changing its results' meaning.
 RESUME_FREE_KEYS = (
     "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
-    "train.channels_last",
+    "train.channels_last", "train.compile",
     "dataset.root", "dataset.download", "out_root",
 )
 
@@ -94,6 +94,7 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("amp", lambda v: isinstance(v, bool), "true or false"),
         ("amp_dtype", lambda v: v in ("bfloat16", "float16"), "bfloat16 or float16"),
         ("train.channels_last", lambda v: isinstance(v, bool), "true or false"),
+        ("train.compile", lambda v: isinstance(v, bool), "true or false"),
         ("train.concat_views", lambda v: isinstance(v, bool), "true or false"),
     ]
 

@@ -270,6 +270,14 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
 
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.train.compile:
+        if env.enabled and loss_fn.needs_original and not cfg.train.concat_views:
+            raise ConfigError(
+                "Invalid configuration: train.compile=true under torchrun needs train.concat_views=true (compiled "
+                "BatchNorm stages cannot run the two views' forwards before one shared backward)."
+            )
+        for stage in model.stages.values():
+            stage.compile(dynamic=True)  # in place: parameter names, and so checkpoints, stay the same
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and cfg.amp_dtype == "float16" else None
     if scaler is not None and state and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])

@@ -144,3 +144,9 @@ def test_tensorboard_has_scalars_and_hparams(tmp_path):
     content = events.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in content and "_hparams_/session_start_info" in content
     assert b"synermix" in content["_hparams_/session_start_info"] and b"final_acc" in content["_hparams_/experiment"]
+
+
+@pytest.mark.slow
+def test_compiled_stages_train(tmp_path):
+    summary = run_training(make_cfg("method=synermix_mm", "train.compile=true", *FAST), tmp_path)
+    assert summary["status"] == "complete" and summary["final_acc"] > 30
