@@ -250,3 +250,29 @@ def test_debian_fashion_mnist_package_loads():
     assert (len(bundle.train), len(bundle.eval)) == (60000, 10000)
     assert bundle.train.labels.bincount().tolist() == [6000] * 10
     assert bundle.train.images.shape[1:] == (1, 28, 28)
+
+
+def test_download_is_used_only_when_asked_and_the_data_is_missing(tmp_path, monkeypatch):
+    import synermix.data as data_module
+
+    calls = []
+
+    def fake_download(name, root):  # stands in for torchvision's downloader (no network here)
+        calls.append(name)
+        fx.write_food101(root)
+
+    monkeypatch.setattr(data_module, "download", fake_download)
+    root = tmp_path / "food"
+    with pytest.raises(DatasetNotFound):
+        build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0, "cpu")
+    assert calls == []  # nothing is downloaded silently
+    bundle = build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset,
+                        "test", 0.1, 0, "cpu")
+    assert calls == ["food101"] and len(bundle.train) == 12
+    build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset, "test", 0.1, 0, "cpu")
+    assert calls == ["food101"]  # present now: not fetched again
+
+
+def test_mini_imagenet_cannot_be_downloaded(tmp_path):
+    with pytest.raises(DatasetNotFound, match="torchvision cannot download"):
+        build_data(dataset_cfg("mini_imagenet", tmp_path, "dataset.download=true").dataset, "test", 0.1, 0, "cpu")
