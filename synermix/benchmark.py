@@ -287,7 +287,7 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
                 batches = (per_sample_batches(dataset, sampler, 0) if path == "reference"
                            else bundle.train.iterate(sampler, seed * 1000 + epoch))
                 train_one_epoch(objective, batches, optimizer, torch.Generator(), (seed, epoch), EpochProgress())
-                accs.append(evaluate(model, bundle.eval, 256))
+                accs.append(evaluate(model, bundle.eval, 256)[0])
                 scheduler.step()
             results[path].append(float(np.mean(accs[-3:])))
     ours, ref, concat = (np.array(results[k]) for k in ("ours", "reference", "ours + concat_views"))

@@ -84,6 +84,7 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("train.num_workers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         ("train.supplement", lambda v: isinstance(v, bool), "true or false"),
         ("train.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        ("train.cohesion_samples", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: off)"),
         ("train.log_interval", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("train.checkpoint_every_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: epoch ends only)"),
         ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -187,14 +188,25 @@ def train_one_epoch(
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data, batch_size: int, amp: bool = False, amp_dtype: str = "bfloat16",
-             channels_last: bool = False) -> float:
-    """Top-1 accuracy (percent) of `model` on the evaluation view of `data`."""
+             channels_last: bool = False, keep: Optional[np.ndarray] = None):
+    """Top-1 accuracy (percent) of `model` on the evaluation view of `data`, and the penultimate
+    features and labels of the evaluation samples at positions `keep` (None, None without `keep`)."""
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
+    kept_features, kept_labels, seen = [], [], 0
     for x, y in data.eval_batches(batch_size):
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast_context(device, amp, amp_dtype):
-            correct += (model(x).argmax(dim=1) == y).sum()
-    return 100.0 * int(correct) / len(data)
+            features = model.features(x)
+            correct += (model.head(features).argmax(dim=1) == y).sum()
+        if keep is not None:
+            rows = keep[(keep >= seen) & (keep < seen + len(y))] - seen
+            kept_features.append(features[torch.as_tensor(rows, device=device)].float().cpu())
+            kept_labels.append(y[torch.as_tensor(rows, device=device)].cpu())
+        seen += len(y)
+    accuracy = 100.0 * int(correct) / len(data)
+    if keep is None:
+        return accuracy, None, None
+    return accuracy, torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from torch.nn.parallel import DistributedDataParallel
 
+from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics, fixed_subsample
 from synermix.config import config_differences, validate_config
 from synermix.data import build_data
 from synermix.distributed import DistEnv, setup_distributed, teardown_distributed
@@ -29,7 +30,9 @@ from synermix.seeding import AUG, MIX, MODEL_INIT, SAMPLER, TORCH, derive_seed
 
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = ("epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds")
+METRIC_COLUMNS = (
+    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", *COHESION_COLUMNS, "epoch_seconds"
+)
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 # Test hook: "EPOCH:STEP" (1-based) makes the loop stop after that step, write `paused` in the run
@@ -311,6 +314,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
     pause = _pause_point()
     every = cfg.train.checkpoint_every_steps
     mix_gen = torch.Generator()
+    samples = cfg.train.cohesion_samples
+    keep = fixed_subsample(len(data.eval), samples) if main and samples else None
     try:
         with stop.installed(), (SummaryWriter(log_dir=str(run_dir / "tb")) if main else _NoWriter()) as writer:
             if main:
@@ -356,8 +361,11 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
                     )
                 # Rank 0 evaluates (weights and buffers are identical across processes); the others wait
                 # for it at the next step's gradient all-reduce.
-                acc = evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp, cfg.amp_dtype,
-                               cfg.train.channels_last) if main else None
+                acc, feats, feat_labels = (
+                    evaluate(model, data.eval, cfg.train.eval_batch_size, cfg.amp, cfg.amp_dtype,
+                             cfg.train.channels_last, keep) if main else (None, None, None)
+                )
+                cohesion = cohesion_metrics(feats, feat_labels) if feats is not None else {}
                 scheduler.step()
                 row = {
                     "epoch": epoch + 1,
@@ -366,6 +374,7 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
                     "train_loss_intra": stats.intra,
                     "train_loss_inter": stats.inter,
                     "eval_acc": acc,
+                    **cohesion,
                     "epoch_seconds": round(time.perf_counter() - start, 3),
                 }
                 rows.append(row)
@@ -378,9 +387,9 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
                     write_json_atomic(run_dir / "summary.json", summary)
                 if status == "complete" and main:
                     writer.add_scalar("final_acc", summary["final_acc"], epoch + 1)
-                for key in ("lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "epoch_seconds"):
-                    if row[key] is not None:
-                        writer.add_scalar(key, row[key], epoch + 1)
+                for key in METRIC_COLUMNS[1:]:
+                    if row.get(key) is not None:
+                        writer.add_scalar(key if key not in COHESION_COLUMNS else f"cohesion/{key}", row[key], epoch + 1)
                 writer.flush()
                 intra = "" if stats.intra is None else f" intra {stats.intra:.4f}"
                 inter = "" if stats.inter is None else f" inter {stats.inter:.4f}"

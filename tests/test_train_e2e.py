@@ -31,6 +31,8 @@ def test_every_preset_trains_and_writes_its_files(method, tmp_path):
         assert float(r["lr"]) == pytest.approx(0.05)
         assert (r["train_loss_intra"] != "") == (method in ("intra", "intra_aug", "synermix", "synermix_mm"))
         assert r["train_loss_inter"] != ""
+        assert -1 <= float(r["silhouette"]) <= 1 and float(r["davies_bouldin"]) > 0
+        assert float(r["cohesion_ratio"]) == pytest.approx(float(r["intra_dist"]) / float(r["centroid_dist"]))
     assert float(rows[-1]["eval_acc"]) > 30  # well above chance (10%) after two epochs
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved == summary
