@@ -6,14 +6,16 @@ STAMP  := $(VENV)/.installed
 METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
 QUICKSTART_DIR ?= outputs/quickstart
 QUICKSTART_SEEDS ?= 0,1,2
+SCALE ?= cpu
 
-.PHONY: install quickstart test test-all bench tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart test test-all bench fig1 tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
 	@echo "make test         install into $(VENV), run the test suite (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make bench        performance figures (about 5-10 minutes on 2 cores), outputs/bench/benchmark.csv"
+	@echo "make fig1         Figure 1 (SCALE=smoke|cpu|paper): outputs/figures/fig1.png + fig1.csv"
 	@echo "make tensorboard  TensorBoard over outputs/"
 	@echo "make data-fashion-mnist  install Debian's Fashion-MNIST package (root) for dataset=fashion_mnist"
 	@echo "make clean        remove $(VENV) and outputs/"
@@ -41,6 +43,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out outputs/bench/benchmark.csv
+
+fig1: $(STAMP)
+	$(PY) scripts/figures.py fig1 --scale $(SCALE) --out outputs/figures
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs
