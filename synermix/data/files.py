@@ -8,21 +8,16 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
-from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from synermix.data.sources import DatasetFormatError, FileSplit
+from synermix.data.sources import DatasetFormatError, FileSplit, open_rgb
 
 
 def decode_rgb(path: str) -> Tensor:
     """uint8 (3, H, W) tensor of the image at `path`; a corrupt or missing file names itself."""
     # Pillow (libjpeg-turbo) rather than torchvision.io, whose decoders are deprecated since 0.29.
-    try:
-        with Image.open(path) as image:
-            return pil_to_tensor(image.convert("RGB"))
-    except (OSError, ValueError, UnidentifiedImageError) as exc:
-        raise DatasetFormatError(f"Cannot decode image {path} ({type(exc).__name__}: {str(exc).splitlines()[0]}).") from None
+    return pil_to_tensor(open_rgb(path))
 
 
 def eval_transform(image_size: int, resize: int, mean, std) -> v2.Compose:
@@ -133,14 +128,18 @@ class FileEvalData:
         self.dataset = FileEvalDataset(split, transform)
         self.labels = torch.as_tensor(split.labels)
         self.num_workers, self.device = num_workers, torch.device(device)
+        self._loaders: dict = {}
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
-        """Sequential (image, label) batches on the device."""
-        loader = DataLoader(self.dataset, batch_size=batch_size, num_workers=self.num_workers,
-                            pin_memory=self.device.type == "cuda")
+        """Sequential (image, label) batches on the device (workers persist across evaluations)."""
+        if batch_size not in self._loaders:
+            self._loaders[batch_size] = DataLoader(
+                self.dataset, batch_size=batch_size, num_workers=self.num_workers,
+                pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
+            )
         nb = self.device.type == "cuda"
-        for x, y in loader:
+        for x, y in self._loaders[batch_size]:
             yield x.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)

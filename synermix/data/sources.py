@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from synermix.errors import DatasetFormatError, DatasetNotFound
 
@@ -171,17 +172,21 @@ MINI_LAYOUT = (
 )
 
 
-def _decode_resized(path: Path, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
+def open_rgb(path) -> Image.Image:
+    """The image at `path` decoded to RGB with Pillow; a corrupt or missing file names itself."""
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DatasetFormatError(f"Cannot decode image {path} ({type(exc).__name__}: {exc}).") from None
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, UnidentifiedImageError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        raise DatasetFormatError(f"Cannot decode image {path} ({type(exc).__name__}: {message}).") from None
+
+
+def _decode_resized(path: Path, size: int) -> np.ndarray:
+    image = open_rgb(path)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def read_mini_imagenet(root: Path, image_size: int = 84, train_per_class: int = 500, test_per_class: int = 100, **_) -> Source:
@@ -226,8 +231,6 @@ def read_mini_imagenet(root: Path, image_size: int = 84, train_per_class: int = 
 
 
 def _resize_array(image_chw: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
-
     im = Image.fromarray(image_chw.transpose(1, 2, 0)).resize((size, size), Image.BILINEAR)
     return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
 
