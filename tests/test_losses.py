@@ -3,20 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from synermix.losses import SynerMixLoss, intra_class_loss
+from synermix.losses import PRESETS, SynerMixLoss, intra_class_loss
 from synermix.mixup import sample_lam
 
 from conftest import tiny_model
 
-PRESETS = {
-    "baseline": ("none", "none", 0.0),
-    "intra": ("original", "none", 0.5),
-    "intra_aug": ("augmented", "none", 0.5),
-    "mixup": ("none", "mixup", 0.0),
-    "manifold_mixup": ("none", "manifold", 0.0),
-    "synermix": ("original", "mixup", 0.1),
-    "synermix_mm": ("original", "manifold", 0.1),
-}
 
 
 def batch(seed=0, n=10, d=4, k=3):

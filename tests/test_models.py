@@ -5,7 +5,7 @@ import torchvision
 from omegaconf import OmegaConf
 from torch import nn
 
-from synermix.losses import SynerMixLoss
+from synermix.losses import PRESETS, SynerMixLoss
 from synermix.models import WeightsError, build_model
 from synermix.run import run_training
 
@@ -13,13 +13,7 @@ from conftest import make_cfg
 
 PAPER_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t"]
 ALL_MODELS = ["cifar_resnet", *PAPER_MODELS]
-LOSS_PRESETS = {
-    "baseline": ("none", "none", 0.0),
-    "mixup": ("none", "mixup", 0.0),
-    "manifold_mixup": ("none", "manifold", 0.0),
-    "synermix": ("original", "mixup", 0.1),
-    "synermix_mm": ("original", "manifold", 0.1),
-}
+LOSS_PRESETS = {m: PRESETS[m] for m in ("baseline", "mixup", "manifold_mixup", "synermix", "synermix_mm")}
 EXPECTED_MIX_POINTS = {
     "cifar_resnet": ("input", "layer1", "layer2"),
     "resnet18": ("input", "layer1", "layer2"),
