@@ -7,15 +7,17 @@ METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
 QUICKSTART_DIR ?= outputs/quickstart
 QUICKSTART_SEEDS ?= 0,1,2
 SCALE ?= cpu
+FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
-.PHONY: install quickstart test test-all bench fig1 tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart test test-all bench figures $(FIGURES) tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
 	@echo "make test         install into $(VENV), run the test suite (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make bench        performance figures (about 5-10 minutes on 2 cores), outputs/bench/benchmark.csv"
-	@echo "make fig1         Figure 1 (SCALE=smoke|cpu|paper): outputs/figures/fig1.png + fig1.csv"
+	@echo "make figN         paper figure N (1,2,5-12) at SCALE=smoke|cpu|paper: outputs/figures/figN.png + figN.csv"
+	@echo "make figures      every figure (SCALE=smoke: minutes; cpu: hours on 2 cores; paper: a GPU cluster)"
 	@echo "make tensorboard  TensorBoard over outputs/"
 	@echo "make data-fashion-mnist  install Debian's Fashion-MNIST package (root) for dataset=fashion_mnist"
 	@echo "make clean        remove $(VENV) and outputs/"
@@ -44,8 +46,11 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out outputs/bench/benchmark.csv
 
-fig1: $(STAMP)
-	$(PY) scripts/figures.py fig1 --scale $(SCALE) --out outputs/figures
+$(FIGURES): $(STAMP)
+	$(PY) scripts/figures.py $@ --scale $(SCALE) --out outputs/figures
+
+figures: $(STAMP)
+	$(PY) scripts/figures.py all --scale $(SCALE) --out outputs/figures
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs
@@ -54,4 +59,4 @@ data-fashion-mnist:
 	test -d /usr/share/datasets/fashion-mnist || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }
 
 clean:
-	rm -rf $(VENV) outputs/runs outputs/quickstart
+	rm -rf $(VENV) outputs/runs outputs/quickstart outputs/figures

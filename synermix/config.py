@@ -89,6 +89,7 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("train.checkpoint_every_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: epoch ends only)"),
         ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
         ("phase", lambda v: v in PHASES, f"one of {list(PHASES)}"),
+        ("run_tag", lambda v: isinstance(v, str) and "/" not in v, "a string without '/' (\"\" for none)", OPTIONAL),
         ("val_ratio", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
         ("val_seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         ("device", lambda v: v in DEVICES, f"one of {list(DEVICES)}"),

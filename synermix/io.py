@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence
 
+import numpy as np
 import torch
 
 
@@ -51,3 +52,8 @@ def write_csv_atomic(path: Path, rows: List[Dict[str, Any]], columns: Sequence[s
 def save_checkpoint_atomic(path: Path, state: Dict[str, Any]) -> None:
     """Atomically torch.save `state` to `path`."""
     _atomic(path, lambda f: torch.save(state, f), "wb")
+
+
+def save_npz_atomic(path: Path, **arrays: Any) -> None:
+    """Atomically write `arrays` as an uncompressed .npz file."""
+    _atomic(path, lambda f: np.savez(f, **arrays), "wb")

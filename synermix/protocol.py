@@ -38,7 +38,7 @@ def select_beta(val_acc: Dict[float, Optional[float]], grid: Sequence[float]) ->
     return max(scored)[2]
 
 
-def _attempt(runner: Runner, cfg: DictConfig) -> Optional[Dict[str, Any]]:
+def attempt(runner: Runner, cfg: DictConfig) -> Optional[Dict[str, Any]]:
     """Run one step; a failure is recorded in its run dir and reported, not fatal to the protocol."""
     run_dir = run_dir_of(cfg)
     try:
@@ -61,7 +61,7 @@ def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, An
     val_acc: Dict[float, Optional[float]] = {}
     if grid:
         for beta in grid:
-            summary = _attempt(runner, run_config(cfg, **{"phase": "val", "method.beta": beta}))
+            summary = attempt(runner, run_config(cfg, **{"phase": "val", "method.beta": beta}))
             val_acc[beta] = None if summary is None else summary["final_acc"]
             log.info("validation: beta=%s final_acc=%s", beta, val_acc[beta])
         beta = select_beta(val_acc, grid)
@@ -71,7 +71,7 @@ def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, An
     tests = []
     for seed in range(cfg.seed, cfg.seed + seeds):
         sub = run_config(cfg, **{"phase": "test", "method.beta": beta, "seed": seed})
-        summary = _attempt(runner, sub)
+        summary = attempt(runner, sub)
         tests.append({"seed": seed, "final_acc": None if summary is None else summary["final_acc"],
                       "run_dir": str(run_dir_of(sub))})
     accs = [t["final_acc"] for t in tests if t["final_acc"] is not None]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from synermix.config import METHOD_NAMES
 
-GROUP_KEYS = ["dataset", "model", "batch_size", "method", "beta", "phase"]
+GROUP_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
 SCENARIO_KEYS = ["dataset", "model", "batch_size"]
 # (SynerMix preset, its inter-class component) for Sec. 4.2.3's comparisons; the intra component is `intra`.
 SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"))
@@ -31,7 +31,7 @@ def _sort(table: pd.DataFrame) -> pd.DataFrame:
     """Paper order for the presets, then any custom method names alphabetically."""
     order = {name: i for i, name in enumerate(METHOD_NAMES)}
     return table.sort_values(
-        by=[*SCENARIO_KEYS, "method", "beta", "phase"],
+        by=[*SCENARIO_KEYS, "method", "beta", "tag", "phase"],
         key=lambda col: col.map(lambda m: (order.get(m, len(order)), m)) if col.name == "method" else col,
     ).reset_index(drop=True)
 
@@ -44,6 +44,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
     if known.empty:
         return pd.DataFrame(columns=columns)
+    if "tag" not in known:  # summaries written before run_tag existed
+        known = known.assign(tag="")
+    known = known.assign(tag=known["tag"].fillna(""))
     known = known.astype({"batch_size": int, "seed": int}).assign(
         complete=known["status"].eq("complete"),
         failed=known["status"].eq("failed"),
@@ -82,8 +85,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 def gains(table: pd.DataFrame) -> pd.DataFrame:
     """Sec. 4.2.3 on the test phase: SynerMix(M/MM) minus w-RA, minus w-ER, minus the better of the two,
     and whether its gain over the baseline exceeds the sum of the two components' gains (synergy).
-    Where a method has test runs at several beta, its best mean accuracy is used."""
-    test = table[(table["phase"] == "test") & (table["n_seeds"] > 0)]
+    Where a method has test runs at several beta, its best mean accuracy is used; tagged variants are left out."""
+    test = table[(table["phase"] == "test") & (table["n_seeds"] > 0) & (table["tag"] == "")]
     best = test.groupby([*SCENARIO_KEYS, "method"])["final_acc_mean"].max()
     rows = []
     for scenario in test[SCENARIO_KEYS].drop_duplicates().itertuples(index=False):

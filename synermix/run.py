@@ -22,7 +22,7 @@ from synermix.data import build_data
 from synermix.distributed import DistEnv, setup_distributed, teardown_distributed
 from synermix.engine import EpochProgress, evaluate, train_one_epoch
 from synermix.errors import ConfigError, DatasetFormatError, Interrupted, RunError, SynerMixError
-from synermix.io import save_checkpoint_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+from synermix.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 from synermix.losses import SynerMixLoss, SynerMixObjective
 from synermix.models import build_model
 from synermix.sampling import SupplementedBatchSampler
@@ -35,6 +35,7 @@ METRIC_COLUMNS = (
 )
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+FEATURES = "features.npz"  # final-epoch test features of the cohesion subsample
 # Test hook: "EPOCH:STEP" (1-based) makes the loop stop after that step, write `paused` in the run
 # dir and wait (up to 120 s, or until a stop signal) so a test can kill it at a known point.
 PAUSE_ENV = "SYNERMIX_PAUSE_AT"
@@ -78,6 +79,7 @@ def _summary(cfg: DictConfig, rows: List[Dict[str, Any]], status: str, error: Op
         "batch_size": cfg.train.batch_size,
         "seed": cfg.seed,
         "phase": cfg.phase,
+        "tag": cfg.get("run_tag", ""),
     }
     if error is not None:
         summary["error"] = error
@@ -387,6 +389,8 @@ def _train(cfg: DictConfig, run_dir: Path, env: DistEnv, device: torch.device) -
                     write_json_atomic(run_dir / "summary.json", summary)
                 if status == "complete" and main:
                     writer.add_scalar("final_acc", summary["final_acc"], epoch + 1)
+                    if feats is not None:  # the final epoch's penultimate features, for t-SNE (Figs. 2 and 8)
+                        save_npz_atomic(run_dir / FEATURES, features=feats, labels=feat_labels)
                 for key in METRIC_COLUMNS[1:]:
                     if row.get(key) is not None:
                         writer.add_scalar(key if key not in COHESION_COLUMNS else f"cohesion/{key}", row[key], epoch + 1)

@@ -1,0 +1,67 @@
+"""Figures 5, 6 and 9: final test accuracy (mean ± std over seeds) of the six methods per scenario."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+import pandas as pd
+
+from synermix.figures.plots import bars, method_colors, panel_grid, save
+from synermix.figures.runs import FigureRuns
+from synermix.figures.spec import paper_name
+
+TITLES = {
+    "fig5": "Figure 5: accuracy across datasets and batch sizes",
+    "fig6": "Figure 6: accuracy at a small batch size",
+    "fig9": "Figure 9: accuracy with (pre-trained) models of three architectures",
+}
+COLUMNS = ["scenario", "label", "method", "paper_name", "beta", "n_seeds", "acc_mean", "acc_std", "accs", "seeds"]
+
+
+def accuracy_row(scenario, method: str, result: Dict[str, Any]) -> Dict[str, Any]:
+    """One CSV row: a protocol result's test accuracies reduced to mean, std and the per-seed values."""
+    done = [t for t in result["test"] if t["final_acc"] is not None]
+    accs = np.array([t["final_acc"] for t in done], dtype=float)
+    return {
+        "scenario": scenario.key,
+        "label": scenario.label,
+        "method": method,
+        "paper_name": paper_name(method),
+        "beta": result["chosen_beta"],
+        "n_seeds": len(done),
+        "acc_mean": float(accs.mean()) if accs.size else float("nan"),
+        "acc_std": float(accs.std(ddof=1)) if accs.size > 1 else float("nan"),
+        "accs": ";".join(f"{a:.4f}" for a in accs),
+        "seeds": ";".join(str(t["seed"]) for t in done),
+    }
+
+
+def table(runs: FigureRuns) -> Optional[pd.DataFrame]:
+    """Every (scenario, method) of the spec through the protocol; None when only planning."""
+    rows = []
+    for scenario in runs.spec.scenarios:
+        for method in runs.spec.methods:
+            result = runs.protocol(scenario, method)
+            if result is not None:
+                rows.append(accuracy_row(scenario, method, result))
+    return None if runs.plan else pd.DataFrame(rows, columns=COLUMNS)
+
+
+def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
+    """Write <fig>.png (one panel per scenario, one bar per method) and <fig>.csv."""
+    data = table(runs)
+    if data is None:
+        return None
+    scenarios = list(dict.fromkeys(data["scenario"]))
+    fig, axes = panel_grid(len(scenarios))
+    colors = method_colors(len(runs.spec.methods))
+    for ax, key in zip(axes, scenarios):
+        part = data[data["scenario"] == key]
+        bars(ax, list(part["paper_name"]), part["acc_mean"], part["acc_std"], colors[: len(part)])
+        ax.set_title(part["label"].iloc[0], fontsize=9)
+        ax.set_ylabel("test accuracy (%)")
+    fig.suptitle(f"{TITLES.get(runs.spec.name, runs.spec.name)}\nmean ± std over {runs.spec.seeds} seed(s), "
+                 f"scale {runs.spec.scale}", fontsize=10)
+    save(fig, data, out_dir, runs.spec.name)
+    return data

@@ -1,0 +1,94 @@
+"""The runs behind a figure, through the protocol machinery: composed like scripts/protocol.py, reused when
+finished, resumed when not, and listed as commands instead (`plan`) for a cluster to run first."""
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from synermix.figures.spec import CONFIG_DIR, FigureSpec, Scenario
+from synermix.protocol import attempt, run_config, run_dir_of, run_protocol
+
+log = logging.getLogger(__name__)
+Runner = Callable[[DictConfig, Path], Dict[str, Any]]
+
+
+def read_metrics(run_dir: Path) -> pd.DataFrame:
+    """A run's per-epoch metrics.csv."""
+    return pd.read_csv(Path(run_dir) / "metrics.csv")
+
+
+class FigureRuns:
+    """Runs (or plans) the protocol and validation runs of one figure spec, collecting failures."""
+
+    def __init__(self, spec: FigureSpec, runner: Optional[Runner] = None, plan: bool = False):
+        if runner is None:
+            from synermix.run import run_training  # late: torch-heavy, and plans need none of it
+
+            runner = run_training
+        self.spec = spec
+        self.runner = runner
+        self.plan = plan
+        self.commands: List[str] = []
+        self.failures: List[str] = []
+
+    def overrides(self, scenario: Scenario, method: str, extra: Sequence[str] = ()) -> List[str]:
+        """Command-line overrides of one job: scale-wide, scenario, method, then figure-specific ones."""
+        tag = [f"run_tag={scenario.tag}"] if scenario.tag else []
+        return [*self.spec.common, *scenario.overrides, f"method={method}", *tag, *extra,
+                f"out_root={self.spec.runs}"]
+
+    def compose(self, overrides: Sequence[str]) -> DictConfig:
+        """The protocol config scripts/protocol.py composes for `overrides`."""
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+            return compose(config_name="protocol", overrides=list(overrides))
+
+    def protocol(self, scenario: Scenario, method: str, beta: Optional[float] = None,
+                 extra: Sequence[str] = ()) -> Optional[Dict[str, Any]]:
+        """Test runs of `method` on `scenario` with the spec's seeds: beta from validation when the spec
+        selects it and no `beta` is given, else `beta` (or the preset's). None when planning."""
+        fixed = beta is not None or not self.spec.select_beta
+        args = self.overrides(scenario, method, [*([f"method.beta={beta}"] if beta is not None else []), *extra])
+        args += [f"seeds={self.spec.seeds}"] + (["method.beta_grid=[]"] if fixed else [])
+        if self.plan:
+            self.commands.append("python scripts/protocol.py " + " ".join(shlex.quote(a) for a in args))
+            return None
+        cfg = self.compose(args)
+        # Fixed beta: protocol.json beside the seeds' runs; selected beta: where scripts/protocol.py writes it.
+        first = run_config(cfg, phase="test")
+        out_dir = run_dir_of(first).parent if fixed else protocol_dir(cfg)
+        result = run_protocol(cfg, self.runner, out_dir)
+        failed = [t["run_dir"] for t in result["test"] if t["final_acc"] is None]
+        failed += [f"{method} val beta={b}" for b, a in result["val_final_acc"].items() if a is None]
+        self.failures += failed
+        return result
+
+    def val(self, scenario: Scenario, method: str, beta: Optional[float] = None) -> Optional[float]:
+        """Final validation accuracy of one phase=val run (Fig. 10); None when planning or failed."""
+        extra = ["phase=val", *([f"method.beta={beta}"] if beta is not None else [])]
+        args = self.overrides(scenario, method, extra)
+        if self.plan:
+            self.commands.append("python scripts/train.py " + " ".join(shlex.quote(a) for a in args))
+            return None
+        cfg = run_config(self.compose(args))
+        summary = attempt(self.runner, cfg)
+        if summary is None:
+            self.failures.append(str(run_dir_of(cfg)))
+            return None
+        return summary["final_acc"]
+
+    def beta_grid(self, scenario: Scenario, method: str) -> List[float]:
+        """The method's beta candidates (its config's method.beta_grid)."""
+        cfg = self.compose(self.overrides(scenario, method))
+        return [float(b) for b in cfg.method.get("beta_grid") or []]
+
+
+def protocol_dir(cfg: DictConfig) -> Path:
+    """scripts/protocol.py's output folder: out_root/dataset/model/method/bs<B>_protocol<tag>."""
+    return Path(cfg.out_root) / cfg.dataset.name / cfg.model.name / cfg.method.name / (
+        f"bs{cfg.train.batch_size}_protocol{cfg.run_tag}")
