@@ -7,6 +7,8 @@ METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
 QUICKSTART_DIR ?= outputs/quickstart
 QUICKSTART_SEEDS ?= 0,1,2
 SCALE ?= cpu
+FIGURES_DIR ?= outputs/figures
+RUNS ?=
 FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
 .PHONY: install quickstart test test-all bench figures $(FIGURES) tensorboard data-fashion-mnist clean help
@@ -47,10 +49,10 @@ bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out outputs/bench/benchmark.csv
 
 $(FIGURES): $(STAMP)
-	$(PY) scripts/figures.py $@ --scale $(SCALE) --out outputs/figures
+	$(PY) scripts/figures.py $@ --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS))
 
 figures: $(STAMP)
-	$(PY) scripts/figures.py all --scale $(SCALE) --out outputs/figures
+	$(PY) scripts/figures.py all --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS))
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -29,3 +29,219 @@ def test_make_fig1_target(tmp_path):
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig1.png").exists() and (tmp_path / "fig1.csv").exists()
+
+
+# ---- every figure target at SCALE=smoke, sharing one set of runs -------------------------------------------
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics  # noqa: E402
+from synermix.config import validate_config  # noqa: E402
+from synermix.errors import ConfigError, RunError  # noqa: E402
+from synermix.figures.driver import FIGURES, make_figure  # noqa: E402
+from synermix.figures.runs import FigureRuns  # noqa: E402
+from synermix.figures.spec import SCALES, load_figure_spec  # noqa: E402
+
+SIX = ["baseline", "intra", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
+NEEDED_COLUMNS = {
+    "fig1": {"num_classes", "batch_size", "analytic", "simulated"},
+    "fig2": {"method", "label", "tsne_x", "tsne_y"},
+    "fig5": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std", "accs"},
+    "fig6": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std"},
+    "fig7": {"scenario", "series", "epoch", "acc_mean", "acc_std", "cohesion_ratio_mean"},
+    "fig8": {"method", "label", "tsne_x", "tsne_y"},
+    "fig9": {"scenario", "method", "acc_mean", "acc_std"},
+    "fig10": {"scenario", "method", "beta", "val_acc"},
+    "fig11": {"scenario", "series", "epoch", "acc_mean", "acc_std"},
+    "fig12": {"scenario", "method", "beta", "acc_mean", "acc_std"},
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """`make figures SCALE=smoke` once (the real Makefile target), into a temporary folder."""
+    base = tmp_path_factory.mktemp("figures")
+    out, runs = base / "figures", base / "runs"
+    proc = subprocess.run(
+        ["make", "-s", "figures", "SCALE=smoke", f"FIGURES_DIR={out}", f"RUNS={runs}", f"PY={sys.executable}",
+         "STAMP="],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, runs, proc.stdout
+
+
+def csv(smoke, name):
+    return pd.read_csv(smoke[0] / f"{name}.csv")
+
+
+def run_config_of(run_dir):
+    return OmegaConf.load(Path(run_dir) / "config.yaml")
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_target_writes_a_png_and_the_csv_its_plot_needs(smoke, name):
+    png = smoke[0] / f"{name}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    data = csv(smoke, name)
+    assert len(data) > 0 and NEEDED_COLUMNS[name] <= set(data.columns)
+    for column in ("acc_mean", "val_acc"):
+        if column in data:
+            assert data[column].between(0, 100).all()
+    assert f"{name}: " in smoke[2]
+
+
+def test_fig5_is_six_methods_over_the_seeds_with_beta_from_validation(smoke):
+    data = csv(smoke, "fig5")
+    assert list(data["method"]) == SIX and (data["n_seeds"] == 2).all()
+    for row in data.itertuples():
+        accs = [float(a) for a in row.accs.split(";")]
+        assert row.acc_mean == pytest.approx(np.mean(accs)) and row.acc_std == pytest.approx(np.std(accs, ddof=1))
+    runs = smoke[1] / "digits" / "cifar_resnet"
+    for method in ("intra", "synermix", "synermix_mm"):
+        protocol = json.loads((runs / method / "bs16_protocol" / "protocol.json").read_text())
+        val = {float(b): a for b, a in protocol["val_final_acc"].items()}
+        best = max(val.values())
+        chosen = float(data.loc[data["method"] == method, "beta"].iloc[0])
+        assert chosen == protocol["chosen_beta"] and val[chosen] == best
+        assert sorted(val) == sorted(OmegaConf.load(ROOT / "configs" / "method" / f"{method}.yaml").beta_grid)
+
+
+def test_fig7_curves_end_where_fig5_bars_are(smoke):
+    bars, curves = csv(smoke, "fig5"), csv(smoke, "fig7")
+    last = curves[curves["epoch"] == curves["epoch"].max()]
+    assert sorted(last["method"]) == sorted(SIX) and set(curves["epoch"]) == {1, 2}
+    for row in bars.itertuples():  # average_last=1 at smoke scale: final accuracy = last epoch's
+        assert last.loc[last["method"] == row.method, "acc_mean"].iloc[0] == pytest.approx(row.acc_mean)
+
+
+def test_fig8_scores_are_the_cohesion_of_the_plotted_features(smoke):
+    points, scores = csv(smoke, "fig8"), pd.read_csv(smoke[0] / "fig8_scores.csv")
+    assert list(scores["method"]) == SIX and set(COHESION_COLUMNS) <= set(scores.columns)
+    for row in scores.itertuples():
+        run_dir = smoke[1] / "digits" / "cifar_resnet" / row.method
+        run_dir = next(p for p in run_dir.glob("bs16_beta*/test_seed0") if (p / "features.npz").exists()
+                       and json.loads((p / "summary.json").read_text())["final_acc"] == row.final_acc)
+        saved = np.load(run_dir / "features.npz")
+        expected = cohesion_metrics(saved["features"], saved["labels"])
+        for key in COHESION_COLUMNS:
+            assert getattr(row, key) == pytest.approx(expected[key])
+        last_epoch = pd.read_csv(run_dir / "metrics.csv").iloc[-1]  # the run logged the same numbers
+        assert last_epoch["silhouette"] == pytest.approx(row.silhouette, rel=1e-6)
+        mine = points[points["method"] == row.method]
+        assert len(mine) == row.n_points == 120 and list(mine["label"]) == list(saved["labels"])
+        assert np.isfinite(mine[["tsne_x", "tsne_y"]].to_numpy()).all()
+    assert list(csv(smoke, "fig2")["method"].unique()) == ["baseline", "manifold_mixup", "intra"]
+
+
+def test_fig10_beta_zero_is_the_method_without_its_intra_term_and_reuses_the_protocols_runs(smoke):
+    data = csv(smoke, "fig10")
+    zero = data[data["beta"] == 0.0].set_index("method")["run_method"].to_dict()
+    assert zero == {"intra": "baseline", "synermix": "mixup", "synermix_mm": "manifold_mixup"}
+    protocol = json.loads((smoke[1] / "digits/cifar_resnet/intra/bs16_protocol/protocol.json").read_text())
+    for beta, acc in protocol["val_final_acc"].items():
+        row = data[(data["method"] == "intra") & (data["beta"] == float(beta))]
+        assert row["val_acc"].iloc[0] == pytest.approx(acc)
+    val_runs = sorted((smoke[1] / "digits/cifar_resnet/intra").glob("*/val_seed0"))
+    assert len(val_runs) == 4  # the protocol's four grid runs, not a second copy
+
+
+def test_fig11_varies_the_number_of_interpolations_in_runs_kept_apart(smoke):
+    data = csv(smoke, "fig11")
+    assert list(dict.fromkeys(data["series"])) == ["P=1", "P=2", "P=3", "P=5"]
+    for p in (2, 3, 5):
+        run = smoke[1] / f"digits/cifar_resnet/intra/bs16_beta0.5_P{p}/test_seed0"
+        assert run_config_of(run).method.num_per_class == p
+    assert run_config_of(smoke[1] / "digits/cifar_resnet/intra/bs16_beta0.5/test_seed0").method.num_per_class == 1
+
+
+def test_fig12_compares_original_and_augmented_views_with_and_without_cutout(smoke):
+    data = csv(smoke, "fig12")
+    assert len(data) == 2 * 2 * 2 and set(data["method"]) == {"intra", "intra_aug"}
+    assert set(data["beta"]) == {0.1, 0.5} and (data["n_seeds"] == 2).all()
+    cut = run_config_of(smoke[1] / "digits/cifar_resnet/intra_aug/bs16_beta0.1_nocutout/test_seed0")
+    assert cut.dataset.augment.cutout == 0 and cut.method.intra == "augmented"
+    assert run_config_of(smoke[1] / "digits/cifar_resnet/intra_aug/bs16_beta0.1/test_seed0").dataset.augment.cutout > 0
+
+
+def test_fig6_and_fig9_use_their_own_batch_size_and_architectures(smoke):
+    assert set(csv(smoke, "fig6")["scenario"]) == {"digits_8"}
+    assert run_config_of(smoke[1] / "digits/cifar_resnet/baseline/bs8_beta0/test_seed0").train.batch_size == 8
+    models = {p.parent.parent.parent.parent.name for p in smoke[1].glob("digits/*/*/*/test_seed0/summary.json")}
+    assert {"mobilenetv3_large", "swin_t", "resnet18"} <= models
+
+
+def test_a_second_run_reuses_every_run_and_redraws_the_same_numbers(smoke, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in smoke[1].rglob("checkpoint.pt")}
+    make_figure("fig5", "smoke", tmp_path, smoke[1])
+    assert (tmp_path / "fig5.csv").read_text() == (smoke[0] / "fig5.csv").read_text()
+    assert {p: p.stat().st_mtime_ns for p in smoke[1].rglob("checkpoint.pt")} == before
+
+
+def test_plan_lists_the_paper_jobs_without_training(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "figures.py"), "fig5", "--scale", "paper",
+                           "--plan", "--runs", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 12 * 6 and all(line.startswith("python scripts/protocol.py ") for line in lines)
+    assert sum("dataset=cifar100" in line and "model=resnet34" in line for line in lines) == 2 * 6
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_scenario_of_every_scale_composes_to_a_valid_config(scale):
+    for name in FIGURES[1:]:
+        spec = load_figure_spec(name, scale)
+        runs = FigureRuns(spec, runner=lambda cfg, run_dir: {})
+        for scenario in spec.scenarios:
+            for method in spec.methods or ["intra"]:
+                root = ["dataset.root=/data"] if scale == "paper" else []  # paper datasets have no default root
+                cfg = runs.compose(runs.overrides(scenario, method, root))
+                validate_config(cfg)
+                assert cfg.run_tag == scenario.tag
+
+
+def test_cpu_scale_is_the_fashion_mnist_study_with_three_seeds():
+    spec = load_figure_spec("fig5", "cpu")
+    assert spec.methods == SIX and spec.seeds >= 3
+    cfg = FigureRuns(spec, runner=None, plan=True).compose(spec.common)
+    assert cfg.dataset.name == "fashion_mnist" and cfg.dataset.root == "/usr/share/datasets/fashion-mnist"
+
+
+def test_spec_errors_name_the_file_and_the_value(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="must be one of"):
+        load_figure_spec("fig5", "huge")
+    fake = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", fake)
+    text = (fake / "figures" / "smoke.yaml").read_text().replace("fig5: {scenarios: [digits_16]}",
+                                                                 "fig5: {scenarios: [digits_99]}")
+    (fake / "figures" / "smoke.yaml").write_text(text)
+    monkeypatch.setattr("synermix.figures.spec.CONFIG_DIR", fake)
+    with pytest.raises(ConfigError) as info:
+        load_figure_spec("fig5", "smoke")
+    assert "smoke.yaml" in str(info.value) and "'digits_99'" in str(info.value) and "digits_16" in str(info.value)
+
+
+def test_failed_runs_are_reported_not_drawn_as_numbers(tmp_path):
+    def failing(cfg, run_dir):
+        raise RunError("boom")
+
+    spec = load_figure_spec("fig5", "smoke", tmp_path)
+    spec.select_beta = False
+    runs = FigureRuns(spec, runner=failing)
+    from synermix.figures import accuracy
+
+    data = accuracy.table(runs)
+    assert (data["n_seeds"] == 0).all() and data["acc_mean"].isna().all()
+    assert len(runs.failures) == 6 * 2
+    assert (tmp_path / "digits/cifar_resnet/baseline/bs16_beta0/test_seed0/error.txt").read_text().startswith("RunError")
+
+
+def test_run_tag_must_not_leave_the_run_folder(cfg_factory):
+    with pytest.raises(ConfigError, match="run_tag"):
+        validate_config(cfg_factory("run_tag=a/b"))

@@ -37,9 +37,10 @@ class FigureRuns:
         self.commands: List[str] = []
         self.failures: List[str] = []
 
-    def overrides(self, scenario: Scenario, method: str, extra: Sequence[str] = ()) -> List[str]:
-        """Command-line overrides of one job: scale-wide, scenario, method, then figure-specific ones."""
-        tag = [f"run_tag={scenario.tag}"] if scenario.tag else []
+    def overrides(self, scenario: Scenario, method: str, extra: Sequence[str] = (), tag: str = "") -> List[str]:
+        """Command-line overrides of one job: scale-wide, scenario, method, then figure-specific ones;
+        `tag` is appended to the scenario's run_tag (a variant such as _P2)."""
+        tag = [f"run_tag={scenario.tag}{tag}"] if scenario.tag or tag else []
         return [*self.spec.common, *scenario.overrides, f"method={method}", *tag, *extra,
                 f"out_root={self.spec.runs}"]
 
@@ -49,11 +50,11 @@ class FigureRuns:
             return compose(config_name="protocol", overrides=list(overrides))
 
     def protocol(self, scenario: Scenario, method: str, beta: Optional[float] = None,
-                 extra: Sequence[str] = ()) -> Optional[Dict[str, Any]]:
+                 extra: Sequence[str] = (), tag: str = "") -> Optional[Dict[str, Any]]:
         """Test runs of `method` on `scenario` with the spec's seeds: beta from validation when the spec
         selects it and no `beta` is given, else `beta` (or the preset's). None when planning."""
         fixed = beta is not None or not self.spec.select_beta
-        args = self.overrides(scenario, method, [*([f"method.beta={beta}"] if beta is not None else []), *extra])
+        args = self.overrides(scenario, method, [*([f"method.beta={beta}"] if beta is not None else []), *extra], tag)
         args += [f"seeds={self.spec.seeds}"] + (["method.beta_grid=[]"] if fixed else [])
         if self.plan:
             self.commands.append("python scripts/protocol.py " + " ".join(shlex.quote(a) for a in args))
