@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import pandas as pd
 
-from synermix.figures.plots import bars, method_colors, panel_grid, save
+from synermix.figures.plots import bars, method_colors, save, scenario_panels
 from synermix.figures.runs import FigureRuns
 from synermix.figures.spec import paper_name
 
@@ -53,11 +53,9 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
     data = table(runs)
     if data is None:
         return None
-    scenarios = list(dict.fromkeys(data["scenario"]))
-    fig, axes = panel_grid(len(scenarios))
+    fig, panels = scenario_panels(data)
     colors = method_colors(len(runs.spec.methods))
-    for ax, key in zip(axes, scenarios):
-        part = data[data["scenario"] == key]
+    for ax, part in panels:
         bars(ax, list(part["paper_name"]), part["acc_mean"], part["acc_std"], colors[: len(part)])
         ax.set_title(part["label"].iloc[0], fontsize=9)
         ax.set_ylabel("test accuracy (%)")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pandas as pd
 
-from synermix.figures.plots import method_colors, panel_grid, save
+from synermix.figures.plots import method_colors, save, scenario_panels
 from synermix.figures.runs import FigureRuns
 from synermix.figures.spec import paper_name
 
@@ -35,11 +35,9 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
     data = table(runs)
     if data is None:
         return None
-    scenarios = list(dict.fromkeys(data["scenario"]))
-    fig, axes = panel_grid(len(scenarios))
+    fig, panels = scenario_panels(data)
     colors = method_colors(len(REDUCES_TO))
-    for ax, key in zip(axes, scenarios):
-        part = data[data["scenario"] == key]
+    for ax, part in panels:
         for color, method in zip(colors, REDUCES_TO):
             line = part[part["method"] == method].sort_values("beta")
             ax.plot(line["beta"], line["val_acc"], "o-", color=color, label=paper_name(method), markersize=4)
@@ -47,7 +45,7 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         ax.set_xlabel("beta (0: without the intra-class term)")
         ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    panels[0][0].legend(fontsize=7)
     fig.suptitle(f"Figure 10: validation accuracy vs beta (stratified {int(100 * 0.1)}% split), "
                  f"scale {runs.spec.scale}", fontsize=10)
     save(fig, data, out_dir, "fig10")

@@ -33,6 +33,13 @@ def panel_grid(n: int, ncols: int = 4, size: Tuple[float, float] = (4.2, 3.4)):
     return fig, flat[:n]
 
 
+def scenario_panels(data: pd.DataFrame, ncols: int = 4):
+    """A panel per scenario of `data`, in first-seen order: (figure, [(axes, that scenario's rows), ...])."""
+    keys = list(dict.fromkeys(data["scenario"]))
+    fig, axes = panel_grid(len(keys), ncols)
+    return fig, [(ax, data[data["scenario"] == key]) for ax, key in zip(axes, keys)]
+
+
 def bars(ax, labels: Sequence[str], means: Sequence[float], stds: Sequence[float], colors=None) -> None:
     """One bar per label with a ±std error bar and the mean written above it; y-range fitted to the bars."""
     x = np.arange(len(labels))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from synermix.figures.accuracy import COLUMNS, accuracy_row
-from synermix.figures.plots import method_colors, panel_grid, save
+from synermix.figures.plots import method_colors, save, scenario_panels
 from synermix.figures.runs import FigureRuns
 
 METHODS = ("intra", "intra_aug")
@@ -32,12 +32,10 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
     data = table(runs)
     if data is None:
         return None
-    scenarios = list(dict.fromkeys(data["scenario"]))
-    fig, axes = panel_grid(len(scenarios), ncols=3)
+    fig, panels = scenario_panels(data, ncols=3)
     colors = method_colors(2)
     width = 0.38
-    for ax, key in zip(axes, scenarios):
-        part = data[data["scenario"] == key]
+    for ax, part in panels:
         betas = sorted(part["beta"].unique())
         x = np.arange(len(betas))
         for i, (method, name) in enumerate(zip(METHODS, ("original views (w-RA)", "augmented views (w-RA(aug))"))):
@@ -52,7 +50,7 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         ax.set_title(part["label"].iloc[0], fontsize=9)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    panels[0][0].legend(fontsize=7)
     fig.suptitle(f"Figure 12: synthesizing from original vs augmented views\nmean ± std over {runs.spec.seeds} "
                  f"seed(s), scale {runs.spec.scale}", fontsize=10)
     save(fig, data, out_dir, "fig12")
