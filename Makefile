@@ -9,6 +9,8 @@ QUICKSTART_SEEDS ?= 0,1,2
 SCALE ?= cpu
 FIGURES_DIR ?= outputs/figures
 RUNS ?=
+DATA_ROOT ?=
+FIGURE_ARGS = --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
 .PHONY: install quickstart test test-all bench figures $(FIGURES) tensorboard data-fashion-mnist clean help
@@ -49,10 +51,10 @@ bench: $(STAMP)
 	$(PY) scripts/benchmark.py --out outputs/bench/benchmark.csv
 
 $(FIGURES): $(STAMP)
-	$(PY) scripts/figures.py $@ --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS))
+	$(PY) scripts/figures.py $@ $(FIGURE_ARGS)
 
 figures: $(STAMP)
-	$(PY) scripts/figures.py all --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS))
+	$(PY) scripts/figures.py all $(FIGURE_ARGS)
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs

@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", choices=SCALES, default="cpu", help="smoke | cpu | paper (default cpu)")
     parser.add_argument("--out", type=Path, default=Path("outputs/figures"), help="where figN.png/csv go")
     parser.add_argument("--runs", type=Path, default=None, help="run folder (default: the scale's `runs:`)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="read each dataset from DATA_ROOT/<name> (e.g. /data/cifar100); paper scale")
     parser.add_argument("--plan", action="store_true", help="print the training commands; train and draw nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
@@ -31,7 +33,7 @@ def main(argv=None) -> int:
     failed = []
     for name in names:
         try:
-            runs = make_figure(name, args.scale, args.out, args.runs, plan=args.plan)
+            runs = make_figure(name, args.scale, args.out, args.runs, plan=args.plan, data_root=args.data_root)
         except Interrupted as exc:
             print(str(exc), file=sys.stderr)
             return 128 + exc.signum

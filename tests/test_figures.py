@@ -245,3 +245,12 @@ def test_failed_runs_are_reported_not_drawn_as_numbers(tmp_path):
 def test_run_tag_must_not_leave_the_run_folder(cfg_factory):
     with pytest.raises(ConfigError, match="run_tag"):
         validate_config(cfg_factory("run_tag=a/b"))
+
+
+def test_paper_scale_without_data_stops_before_any_run_and_says_how(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        make_figure("fig5", "paper", tmp_path / "figs", tmp_path / "runs")
+    assert "dataset.root" in str(info.value) and "cifar100" in str(info.value)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "figs").exists()
+    runs = FigureRuns(load_figure_spec("fig9", "paper"), plan=True, data_root=Path("/data"))
+    assert "dataset.root=/data/oxford_pet" in runs.overrides(runs.spec.scenarios[-1], "intra")

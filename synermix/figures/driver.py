@@ -25,14 +25,15 @@ FIGURES = ("fig1", *sorted(MODULES, key=lambda n: int(n[3:])))
 
 
 def make_figure(name: str, scale: str, out_dir: Path, runs_root: Optional[Path] = None, plan: bool = False,
-                runner: Optional[Runner] = None) -> Optional[FigureRuns]:
-    """Make figure `name` at `scale` into out_dir (figN.png + figN.csv); with `plan`, only list the jobs.
+                runner: Optional[Runner] = None, data_root: Optional[Path] = None) -> Optional[FigureRuns]:
+    """Make figure `name` at `scale` into out_dir (figN.png + figN.csv); with `plan`, only list the jobs;
+    `data_root` sets every dataset's root to data_root/<dataset name>.
     Returns the FigureRuns (commands planned, failures met), or None for the analytic Figure 1."""
     if name == "fig1":
         if not plan:
             fig1.make(Path(out_dir), scale)
         return None
     module = import_module(f"synermix.figures.{MODULES[name]}")
-    runs = FigureRuns(load_figure_spec(name, scale, runs_root), runner=runner, plan=plan)
+    runs = FigureRuns(load_figure_spec(name, scale, runs_root), runner=runner, plan=plan, data_root=data_root)
     module.make(runs, Path(out_dir))
     return runs

@@ -11,6 +11,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from synermix.config import validate_config
 from synermix.figures.spec import CONFIG_DIR, FigureSpec, Scenario
 from synermix.protocol import attempt, run_config, run_dir_of, run_protocol
 
@@ -26,7 +27,8 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 class FigureRuns:
     """Runs (or plans) the protocol and validation runs of one figure spec, collecting failures."""
 
-    def __init__(self, spec: FigureSpec, runner: Optional[Runner] = None, plan: bool = False):
+    def __init__(self, spec: FigureSpec, runner: Optional[Runner] = None, plan: bool = False,
+                 data_root: Optional[Path] = None):
         if runner is None:
             from synermix.run import run_training  # late: torch-heavy, and plans need none of it
 
@@ -34,6 +36,7 @@ class FigureRuns:
         self.spec = spec
         self.runner = runner
         self.plan = plan
+        self.data_root = data_root  # each dataset read from data_root/<dataset name>
         self.commands: List[str] = []
         self.failures: List[str] = []
 
@@ -41,8 +44,10 @@ class FigureRuns:
         """Command-line overrides of one job: scale-wide, scenario, method, then figure-specific ones;
         `tag` is appended to the scenario's run_tag (a variant such as _P2)."""
         tag = [f"run_tag={scenario.tag}{tag}"] if scenario.tag or tag else []
-        return [*self.spec.common, *scenario.overrides, f"method={method}", *tag, *extra,
-                f"out_root={self.spec.runs}"]
+        args = [*self.spec.common, *scenario.overrides]
+        datasets = [a.split("=", 1)[1] for a in args if a.startswith("dataset=")]
+        root = [f"dataset.root={self.data_root}/{datasets[-1]}"] if self.data_root and datasets else []
+        return [*args, *root, f"method={method}", *tag, *extra, f"out_root={self.spec.runs}"]
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """The protocol config scripts/protocol.py composes for `overrides`."""
@@ -60,6 +65,7 @@ class FigureRuns:
             self.commands.append("python scripts/protocol.py " + " ".join(shlex.quote(a) for a in args))
             return None
         cfg = self.compose(args)
+        validate_config(run_config(cfg))  # a bad setting stops the figure before any run, not every run
         # Fixed beta: protocol.json beside the seeds' runs; selected beta: where scripts/protocol.py writes it.
         first = run_config(cfg, phase="test")
         out_dir = run_dir_of(first).parent if fixed else protocol_dir(cfg)
@@ -77,6 +83,7 @@ class FigureRuns:
             self.commands.append("python scripts/train.py " + " ".join(shlex.quote(a) for a in args))
             return None
         cfg = run_config(self.compose(args))
+        validate_config(cfg)
         summary = attempt(self.runner, cfg)
         if summary is None:
             self.failures.append(str(run_dir_of(cfg)))
