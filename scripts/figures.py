@@ -48,6 +48,8 @@ def main(argv=None) -> int:
             failed.append(name)
             print(f"{name}: {len(runs.failures)} run(s) failed (see error.txt in): " + ", ".join(runs.failures),
                   file=sys.stderr)
+        if runs and runs.table:
+            print(runs.table)
         print(f"{name}: {args.out / (name + '.png')} and {args.out / (name + '.csv')}")
     return 1 if failed else 0
 

@@ -63,3 +63,18 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
                  f"scale {runs.spec.scale}", fontsize=10)
     save(fig, data, out_dir, runs.spec.name)
     return data
+
+
+def markdown(data: pd.DataFrame) -> str:
+    """The figure's numbers as a Markdown table: accuracy mean ± std over seeds per scenario and method."""
+    def cell(row) -> str:
+        if not row.n_seeds:
+            return "failed"
+        spread = "" if np.isnan(row.acc_std) else f" ± {row.acc_std:.2f}"
+        return f"{row.acc_mean:.2f}{spread}"
+
+    view = pd.DataFrame({
+        "scenario": data["label"], "method": data["paper_name"] + " (" + data["method"] + ")",
+        "beta": data["beta"], "seeds": data["n_seeds"], "test accuracy (%)": data.apply(cell, axis=1),
+    })
+    return view.to_markdown(index=False)

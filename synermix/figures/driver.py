@@ -35,5 +35,7 @@ def make_figure(name: str, scale: str, out_dir: Path, runs_root: Optional[Path] 
         return None
     module = import_module(f"synermix.figures.{MODULES[name]}")
     runs = FigureRuns(load_figure_spec(name, scale, runs_root), runner=runner, plan=plan, data_root=data_root)
-    module.make(runs, Path(out_dir))
+    data = module.make(runs, Path(out_dir))
+    if data is not None and hasattr(module, "markdown"):
+        runs.table = module.markdown(data)
     return runs

@@ -39,6 +39,7 @@ class FigureRuns:
         self.data_root = data_root  # each dataset read from data_root/<dataset name>
         self.commands: List[str] = []
         self.failures: List[str] = []
+        self.table: Optional[str] = None  # the figure's numbers as Markdown, for figures that have a table
 
     def overrides(self, scenario: Scenario, method: str, extra: Sequence[str] = (), tag: str = "") -> List[str]:
         """Command-line overrides of one job: scale-wide, scenario, method, then figure-specific ones;

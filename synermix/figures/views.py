@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from synermix.figures.accuracy import COLUMNS, accuracy_row
+from synermix.figures.accuracy import COLUMNS, accuracy_row, markdown  # noqa: F401 (markdown: printed by scripts/figures.py)
 from synermix.figures.plots import method_colors, save, scenario_panels
 from synermix.figures.runs import FigureRuns
 
