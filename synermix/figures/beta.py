@@ -46,7 +46,7 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
     panels[0][0].legend(fontsize=7)
-    fig.suptitle(f"Figure 10: validation accuracy vs beta (stratified {int(100 * 0.1)}% split), "
-                 f"scale {runs.spec.scale}", fontsize=10)
+    fig.suptitle(f"Figure 10: validation accuracy vs beta\n(stratified validation split), scale {runs.spec.scale}",
+                 fontsize=10)
     save(fig, data, out_dir, "fig10")
     return data
