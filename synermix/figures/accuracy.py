@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -37,15 +37,20 @@ def accuracy_row(scenario, method: str, result: Dict[str, Any]) -> Dict[str, Any
     }
 
 
+def accuracy_rows(runs: FigureRuns, jobs: Iterable[Tuple[Any, str, Optional[float]]]) -> Optional[pd.DataFrame]:
+    """accuracy_row of each (scenario, method, beta) job through the protocol (beta None: the spec's choice);
+    None when only planning."""
+    rows = []
+    for scenario, method, beta in jobs:
+        result = runs.protocol(scenario, method, beta=beta)
+        if result is not None:
+            rows.append(accuracy_row(scenario, method, result))
+    return None if runs.plan else pd.DataFrame(rows, columns=COLUMNS)
+
+
 def table(runs: FigureRuns) -> Optional[pd.DataFrame]:
     """Every (scenario, method) of the spec through the protocol; None when only planning."""
-    rows = []
-    for scenario in runs.spec.scenarios:
-        for method in runs.spec.methods:
-            result = runs.protocol(scenario, method)
-            if result is not None:
-                rows.append(accuracy_row(scenario, method, result))
-    return None if runs.plan else pd.DataFrame(rows, columns=COLUMNS)
+    return accuracy_rows(runs, ((s, m, None) for s in runs.spec.scenarios for m in runs.spec.methods))
 
 
 def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:

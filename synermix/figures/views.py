@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from synermix.figures.accuracy import COLUMNS, accuracy_row, markdown  # noqa: F401 (markdown: printed by scripts/figures.py)
+from synermix.figures.accuracy import accuracy_rows, markdown  # noqa: F401 (markdown: printed by scripts/figures.py)
 from synermix.figures.plots import method_colors, save, scenario_panels
 from synermix.figures.runs import FigureRuns
 
@@ -17,14 +17,8 @@ METHODS = ("intra", "intra_aug")
 
 def table(runs: FigureRuns) -> Optional[pd.DataFrame]:
     """Test accuracy over the spec's seeds for both methods at each of the spec's betas, per scenario."""
-    rows = []
-    for scenario in runs.spec.scenarios:
-        for beta in runs.spec.options.get("betas", [0.1, 0.5]):
-            for method in METHODS:
-                result = runs.protocol(scenario, method, beta=beta)
-                if result is not None:
-                    rows.append(accuracy_row(scenario, method, result))
-    return None if runs.plan else pd.DataFrame(rows, columns=COLUMNS)
+    betas = runs.spec.options.get("betas", [0.1, 0.5])
+    return accuracy_rows(runs, ((s, m, b) for s in runs.spec.scenarios for b in betas for m in METHODS))
 
 
 def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
