@@ -48,7 +48,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: $(STAMP)
-	$(PY) scripts/benchmark.py --out outputs/bench/benchmark.csv
+	$(PY) -m benchmarks.run --out outputs/bench/benchmark.csv
 
 $(FIGURES): $(STAMP)
 	$(PY) scripts/figures.py $@ $(FIGURE_ARGS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -13,8 +12,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from synermix.errors import Interrupted, SynerMixError
-from synermix.io import write_text_atomic
 from synermix.run import run_training
+from synermix.rundir import ERROR
 from synermix.sweep import record_job
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -26,19 +25,15 @@ def main(cfg: DictConfig) -> Optional[float]:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    (run_dir / "error.txt").unlink(missing_ok=True)  # a previous attempt's failure no longer applies
     try:
-        summary = run_training(cfg, run_dir)
+        summary = run_training(cfg, run_dir)  # records a failure in the run dir itself
     except Interrupted as exc:  # Ctrl-C / pre-emption stops a sweep too
         print(str(exc), file=sys.stderr)
         raise SystemExit(128 + exc.signum) from None
     except Exception as exc:
         expected = isinstance(exc, SynerMixError)
-        # A user error is one paragraph; anything else keeps its traceback in the run dir.
-        detail = f"{type(exc).__name__}: {exc}\n" if expected else traceback.format_exc()
-        write_text_atomic(run_dir / "error.txt", detail)
         record_job(run_dir, "failed", f"{type(exc).__name__}: {exc}")
-        print(f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / 'error.txt'})",
+        print(f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / ERROR})",
               file=sys.stderr)
         if in_sweep:
             return None  # recorded; the other jobs of the sweep go on

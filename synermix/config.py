@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any, List
 
 from omegaconf import DictConfig, OmegaConf
@@ -20,7 +21,7 @@ MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 # Keys that may change between a run and its resumption without changing its results' meaning.
 RESUME_FREE_KEYS = (
     "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
-    "train.channels_last", "train.compile",
+    "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks",
     "dataset.root", "dataset.download", "out_root",
 )
 
@@ -87,6 +88,8 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("train.cohesion_samples", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: off)"),
         ("train.log_interval", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("train.checkpoint_every_steps", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: epoch ends only)"),
+        ("train.keep_checkpoints", lambda v: isinstance(v, bool), "true or false", OPTIONAL),
+        ("hooks", lambda v: v is None or isinstance(v, DictConfig), "a mapping name -> {_target_: ...}", OPTIONAL),
         ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
         ("phase", lambda v: v in PHASES, f"one of {list(PHASES)}"),
         ("run_tag", lambda v: isinstance(v, str) and "/" not in v, "a string without '/' (\"\" for none)", OPTIONAL),
@@ -101,6 +104,11 @@ def _checks(cfg: DictConfig) -> List[tuple]:
     ]
 
 
+def world_size() -> int:
+    """The number of processes torchrun launched (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _cross_checks(cfg: DictConfig) -> List[str]:
     """Problems that involve more than one key."""
     problems = []
@@ -110,6 +118,12 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             f"method.beta={method.beta} weights the intra-class loss, but method.intra=none disables it "
             f"(method {method.name}); use method.beta=0 or a method with an intra-class term "
             "(intra, intra_aug, synermix, synermix_mm)"
+        )
+    needs_original = method.intra == "original" and _is_num(method.beta) and method.beta > 0
+    if cfg.train.compile is True and world_size() > 1 and needs_original and cfg.train.concat_views is not True:
+        problems.append(
+            "train.compile=true under torchrun needs train.concat_views=true (compiled BatchNorm stages cannot "
+            "run the two views' forwards before one shared backward)"
         )
     if cfg.model.pretrained is True and cfg.model.name in MODELS_WITHOUT_WEIGHTS:
         problems.append(

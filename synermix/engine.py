@@ -13,7 +13,7 @@ from tqdm import tqdm
 from synermix.distributed import DistEnv
 from synermix.errors import RunError
 from synermix.losses import SynerMixLoss
-from synermix.seeding import derive_seed
+from synermix.seeding import RunSeeds
 
 TERMS = ("total", "L_intra", "L_inter")
 
@@ -111,7 +111,7 @@ def train_one_epoch(
     batches: Iterable,
     optimizer: torch.optim.Optimizer,
     mix_generator: torch.Generator,
-    seeds: tuple[int, int],
+    seeds: RunSeeds,
     progress: EpochProgress,
     *,
     epoch: int = 0,
@@ -124,13 +124,13 @@ def train_one_epoch(
     after_step: Callable[[EpochProgress], None] = lambda p: None,
     dist_env: DistEnv = DistEnv(),
 ) -> Optional[EpochStats]:
-    """Train over `batches` of (step, x_orig or None, x_aug, y), continuing `progress` in place.
+    """Train over `batches` (Batch: step, x_orig or None, x_aug, y), continuing `progress` in place.
 
     `objective` is a SynerMixObjective, or one wrapped in DistributedDataParallel; with several
     processes the stop request, the non-finite check and the epoch's loss means are agreed on
     (collectives only at `log_interval` boundaries and at the end of the epoch).
 
-    Before step b the mixing generator and torch's global RNG are seeded from (`seeds`, b), so a run
+    Before step b the mixing generator and torch's global RNG are seeded from `seeds.step(epoch, b)`, so a run
     resumed at any step draws what an uninterrupted one would. Loss sums and the non-finite check
     stay on the device; the host reads them every `log_interval` steps and at the end. Returns the
     epoch's stats, or None when `stop()` asked to stop (progress then says how far it got).
@@ -146,10 +146,10 @@ def train_one_epoch(
     interactive = sys.stderr.isatty()
     bar = tqdm(batches, total=total, initial=progress.step, desc=f"epoch {epoch + 1}", leave=False,
                disable=not interactive, dynamic_ncols=True)
-    mix_seed, torch_seed = seeds
     for step, x_orig, x_aug, y in bar:
-        mix_generator.manual_seed(derive_seed(mix_seed, step))
-        torch.manual_seed(derive_seed(torch_seed, step))
+        mix_seed, torch_seed = seeds.step(epoch, step)
+        mix_generator.manual_seed(mix_seed)
+        torch.manual_seed(torch_seed)
         total_loss, intra, inter = training_step(
             objective, optimizer, x_orig, x_aug, y, mix_generator,
             split_backward=not dist_env.enabled, amp=amp, amp_dtype=amp_dtype, scaler=scaler,
@@ -187,17 +187,15 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data, batch_size: int, amp: bool = False, amp_dtype: str = "bfloat16",
-             channels_last: bool = False, keep: Optional[np.ndarray] = None):
-    """Top-1 accuracy (percent) of `model` on the evaluation view of `data`, and the penultimate
+def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str = "bfloat16",
+             keep: Optional[np.ndarray] = None):
+    """Top-1 accuracy (percent) of `model` on the evaluation `stream` (EvalStream), and the penultimate
     features and labels of the evaluation samples at positions `keep` (None, None without `keep`)."""
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     kept_features, kept_labels, seen = [], [], 0
-    for x, y in data.eval_batches(batch_size):
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+    for x, y in stream:
         with autocast_context(device, amp, amp_dtype):
             features = model.features(x)
             correct += (model.head(features).argmax(dim=1) == y).sum()
@@ -206,7 +204,7 @@ def evaluate(model: torch.nn.Module, data, batch_size: int, amp: bool = False, a
             kept_features.append(features[torch.as_tensor(rows, device=device)].float().cpu())
             kept_labels.append(y[torch.as_tensor(rows, device=device)].cpu())
         seen += len(y)
-    accuracy = 100.0 * int(correct) / len(data)
+    accuracy = 100.0 * int(correct) / len(stream)
     if keep is None:
         return accuracy, None, None
     return accuracy, torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()

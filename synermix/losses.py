@@ -72,15 +72,12 @@ def intra_class_loss(
 class SynerMixObjective(nn.Module):
     """A model and its SynerMix loss as one module, so DistributedDataParallel wraps one forward per step."""
 
-    def __init__(self, model: nn.Module, loss_fn: "SynerMixLoss", channels_last: bool = False):
+    def __init__(self, model: nn.Module, loss_fn: "SynerMixLoss"):
         super().__init__()
-        self.model, self.loss_fn, self.channels_last = model, loss_fn, channels_last
+        self.model, self.loss_fn = model, loss_fn
 
     def forward(self, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor, generator=None, backward=None):
         """(total, intra or None, inter or None) for one batch; see SynerMixLoss for `backward`."""
-        if self.channels_last:
-            x_aug = x_aug.contiguous(memory_format=torch.channels_last)
-            x_orig = None if x_orig is None else x_orig.contiguous(memory_format=torch.channels_last)
         terms = self.loss_fn(self.model, x_orig, x_aug, y, generator, backward)
         return terms.total, terms.intra, terms.inter
 
@@ -127,7 +124,16 @@ class SynerMixLoss:
         self.alpha, self.lam_mode = float(alpha), lam_mode
         self.num_per_class, self.num_classes = int(num_per_class), num_classes
         self.concat_views = bool(concat_views)
-        self.intra_loss_fn = intra_class_loss  # swappable for a reference implementation (benchmark)
+
+    @classmethod
+    def from_cfg(cls, method, num_classes: Optional[int] = None, concat_views: bool = False) -> "SynerMixLoss":
+        """The loss a `method` config group describes (intra, inter, beta, alpha, lam_mode, num_per_class)."""
+        return cls(method.intra, method.inter, method.beta, method.alpha, method.lam_mode, method.num_per_class,
+                   num_classes, concat_views=concat_views)
+
+    def intra_loss(self, head: nn.Module, features: Tensor, labels: Tensor, generator) -> Tensor:
+        """L_intra of one batch's features (Eq. 1-2); a subclass may compute it another way."""
+        return intra_class_loss(head, features, labels, self.num_per_class, generator, self.num_classes)
 
     @property
     def uses_intra(self) -> bool:
@@ -205,7 +211,7 @@ class SynerMixLoss:
                 feats = orig_feats if orig_feats is not None else model.features(x_orig)
             else:  # augmented view, unmixed: shared with L_inter when that is plain cross-entropy
                 feats = aug_feats if (aug_feats is not None and mix_at is None) else model.features(x_aug)
-            intra = self.intra_loss_fn(model.head, feats, y, self.num_per_class, generator, self.num_classes)
+            intra = self.intra_loss(model.head, feats, y, generator)
             total = total + self.beta * intra
         if backward is not None and total.requires_grad:
             backward(total)  # what is left: the intra term, or terms that share one graph

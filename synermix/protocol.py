@@ -8,10 +8,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from synermix.errors import ConfigError, Interrupted, SynerMixError
-from synermix.io import write_json_atomic, write_text_atomic
+from synermix.identity import run_dir_of
+from synermix.io import write_json_atomic
 
 log = logging.getLogger(__name__)
-PROTOCOL_KEYS = ("seeds",)  # keys of protocol.yaml that are not part of a run's configuration
+PROTOCOL_KEYS = ("seeds", "protocol_subdir")  # keys of protocol.yaml that are not part of a run's configuration
 
 Runner = Callable[[DictConfig, Path], Dict[str, Any]]
 
@@ -25,11 +26,6 @@ def run_config(cfg: DictConfig, **changes: Any) -> DictConfig:
     return sub
 
 
-def run_dir_of(cfg: DictConfig) -> Path:
-    """The run directory `scripts/train.py` uses for this configuration (so sweeps and the protocol share runs)."""
-    return Path(cfg.out_root) / cfg.run_subdir
-
-
 def select_beta(val_acc: Dict[float, Optional[float]], grid: Sequence[float]) -> float:
     """The beta with the best final validation accuracy (the first in grid order on a tie; failed runs skipped)."""
     scored = [(val_acc[b], -i, b) for i, b in enumerate(grid) if val_acc.get(b) is not None]
@@ -39,14 +35,13 @@ def select_beta(val_acc: Dict[float, Optional[float]], grid: Sequence[float]) ->
 
 
 def attempt(runner: Runner, cfg: DictConfig) -> Optional[Dict[str, Any]]:
-    """Run one step; a failure is recorded in its run dir and reported, not fatal to the protocol."""
+    """Run one step; a failure (recorded in its run dir by run_training) is reported, not fatal to the protocol."""
     run_dir = run_dir_of(cfg)
     try:
         return runner(cfg, run_dir)
     except Interrupted:
         raise
     except SynerMixError as exc:
-        write_text_atomic(run_dir / "error.txt", f"{type(exc).__name__}: {exc}\n")
         log.error("%s failed: %s", run_dir, exc)
         return None
 

@@ -7,8 +7,12 @@ from pathlib import Path
 import pandas as pd
 
 from synermix.config import METHOD_NAMES
+from synermix.identity import IDENTITY_KEYS
+from synermix.rundir import ERROR, SUMMARY
 
-GROUP_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
+MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
+# A configuration is every identity key but the seed; the main keys first, as the tables show them.
+GROUP_KEYS = MAIN_KEYS + [k for k in IDENTITY_KEYS if k not in MAIN_KEYS and k != "seed"]
 SCENARIO_KEYS = ["dataset", "model", "batch_size"]
 # (SynerMix preset, its inter-class component) for Sec. 4.2.3's comparisons; the intra component is `intra`.
 SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"))
@@ -17,11 +21,11 @@ SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup
 def load_summaries(root: Path) -> pd.DataFrame:
     """One row per run directory under `root`: its summary.json, or a failed row for a run that left only error.txt."""
     rows = []
-    for path in sorted(Path(root).rglob("summary.json")):
+    for path in sorted(Path(root).rglob(SUMMARY)):
         with open(path) as f:
             rows.append({**json.load(f), "run_dir": str(path.parent)})
-    for path in sorted(Path(root).rglob("error.txt")):
-        if not (path.parent / "summary.json").exists():
+    for path in sorted(Path(root).rglob(ERROR)):
+        if not (path.parent / SUMMARY).exists():
             lines = path.read_text().strip().splitlines()
             rows.append({"status": "failed", "error": lines[-1] if lines else "", "run_dir": str(path.parent)})
     return pd.DataFrame(rows)
@@ -44,21 +48,21 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
     if known.empty:
         return pd.DataFrame(columns=columns)
-    if "tag" not in known:  # summaries written before run_tag existed
-        known = known.assign(tag="")
-    known = known.assign(tag=known["tag"].fillna(""))
+    for key in ["tag", *GROUP_KEYS[len(MAIN_KEYS):]]:  # absent from summaries of older versions
+        known = known.assign(**{key: known[key].map(lambda v: "" if pd.isna(v) else v) if key in known else ""})
     known = known.astype({"batch_size": int, "seed": int}).assign(
         complete=known["status"].eq("complete"),
         failed=known["status"].eq("failed"),
         incomplete=~known["status"].isin(["complete", "failed"]),
     )
-    grouped = known.groupby(GROUP_KEYS, dropna=False)
+    # sort=False: identity columns of older summaries may mix "" with numbers
+    grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
     table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum")).reset_index()
-    done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False)["final_acc"]
+    done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)["final_acc"]
     stats = done.agg(final_acc_mean="mean", final_acc_std="std", n_seeds="count").reset_index()
     table = table.merge(stats, on=GROUP_KEYS, how="left")
     table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
-    expected = known.groupby([*SCENARIO_KEYS, "phase"], dropna=False)["seed"].apply(set)
+    expected = known.groupby([*SCENARIO_KEYS, "phase"], dropna=False, sort=False)["seed"].apply(set)
     present = grouped["seed"].apply(set)
 
     def missing(row) -> str:
@@ -124,7 +128,10 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
             return f"{row.final_acc_mean:.2f}"
         return f"{row.final_acc_mean:.2f} ± {row.final_acc_std:.2f}"
 
-    view = table[GROUP_KEYS].copy()
+    # other identity keys only where they tell configurations of one method apart (e.g. a train.lr sweep)
+    varying = [k for k in GROUP_KEYS[len(MAIN_KEYS):] if len(table) and
+               table.assign(_k=table[k].astype(str)).groupby("method")["_k"].nunique().max() > 1]
+    view = table[MAIN_KEYS + varying].copy()
     view["final_acc (%)"] = table.apply(cell, axis=1) if len(table) else []
     view["n_seeds"] = table["n_seeds"]
     view["flag"] = table["flag"]

@@ -1,5 +1,8 @@
-"""One seed drives everything: every random stream's seed is derived from the run seed."""
+"""One seed drives everything: every random stream's seed is derived here, from the run seed."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Tuple
 
 import numpy as np
 
@@ -10,3 +13,39 @@ MODEL_INIT, SAMPLER, TORCH, MIX, AUG = range(5)
 def derive_seed(*words: int) -> int:
     """A 63-bit seed from integers (run seed, stream id, epoch, step, ...), via NumPy's SeedSequence."""
     return int(np.random.SeedSequence(list(words)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def sample_seeds(epoch_seed: int, step: int, count: int) -> List[int]:
+    """One augmentation seed per sample of a step's batch (file datasets: independent of workers)."""
+    return np.random.default_rng([epoch_seed, step]).integers(0, 2**62, count).tolist()
+
+
+@dataclass(frozen=True)
+class RunSeeds:
+    """The seeds of one run's random streams; `rank` (under torchrun) gives each process its own draws."""
+
+    seed: int
+    rank: int = 0
+    distributed: bool = False
+
+    @property
+    def _rank_words(self) -> Tuple[int, ...]:
+        return (self.rank,) if self.distributed else ()  # none added when alone: single-process seeds unchanged
+
+    def model_init(self) -> int:
+        """torch's global seed while the model is built (its initial weights)."""
+        return derive_seed(self.seed, MODEL_INIT)
+
+    def sampler(self) -> int:
+        """The supplemented batch sampler's seed (the same on every process: one global batch order)."""
+        return derive_seed(self.seed, SAMPLER)
+
+    def augment(self, epoch: int) -> int:
+        """The augmentation seed of `epoch`; step and sample seeds are derived from it."""
+        return derive_seed(self.seed, AUG, epoch, *self._rank_words)
+
+    def step(self, epoch: int, step: int) -> Tuple[int, int]:
+        """(mixing generator seed, torch global seed) of one optimisation step: resumable at any step."""
+        mix = derive_seed(self.seed, MIX, epoch, *self._rank_words)
+        torch_seed = derive_seed(self.seed, TORCH, epoch, *self._rank_words)
+        return derive_seed(mix, step), derive_seed(torch_seed, step)

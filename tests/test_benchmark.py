@@ -2,11 +2,11 @@
 import numpy as np
 import torch
 
-from synermix.benchmark import PerSampleTwoView, intra_class_loss_loop, run_all
+from benchmarks.sections import PerSampleTwoView, intra_class_loss_loop, run_all
 from synermix.data.in_memory import AugmentSpec
 from synermix.losses import intra_class_loss
 
-from conftest import tiny_model
+from helpers import tiny_model
 
 
 def test_loop_reference_equals_the_vectorised_intra_loss():

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from synermix.config import ConfigError, config_differences, validate_config
-from synermix.run import resolve_device
+from synermix.losses import PRESETS
+from synermix.run import resolve_device, run_training
 
-from conftest import ROOT, make_cfg
+from helpers import ROOT, make_cfg
 
 METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
 
@@ -22,8 +23,6 @@ def test_every_preset_composes_and_validates(method):
 
 
 def test_method_configs_match_the_library_presets():
-    from synermix.losses import PRESETS
-
     for name, (intra, inter, beta) in PRESETS.items():
         method = make_cfg(f"method={name}").method
         assert (method.intra, method.inter, method.beta) == (intra, inter, beta)
@@ -120,7 +119,5 @@ def test_cli_unknown_preset_lists_choices(tmp_path):
 
 
 def test_image_size_must_match_the_data(tmp_path):
-    from synermix.run import run_training
-
     with pytest.raises(ConfigError, match="dataset.image_size=32 but digits images are 8x8"):
         run_training(make_cfg("dataset.image_size=32"), tmp_path)

@@ -1,16 +1,22 @@
 """Every dataset's real loading code on tiny files in its exact on-disk layout; Table 1 settings; bad data."""
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from synermix.data import DatasetFormatError, DatasetNotFound, build_data
+import synermix.data as data_module
+import synermix.data.files as files
+from synermix.data import DatasetFormatError, DatasetNotFound, build_data, load_splits
+from synermix.data.sources import read_caltech256, read_fashion_mnist, read_oxford_pet
 from synermix.run import RunError, run_training
+from synermix.seeding import RunSeeds
 
-import fixtures as fx
-from conftest import make_cfg
+from helpers import datasets as fx
+from helpers import make_cfg
 
 SMALL_FILE_IMAGES = ("dataset.image_size=32", "dataset.eval_resize=36")
 CPU_MODEL = ("model=cifar_resnet", "model.pretrained=false")
@@ -20,12 +26,15 @@ def dataset_cfg(name, root, *overrides):
     return make_cfg(f"dataset={name}", f"dataset.root={root}", *overrides)
 
 
-def first_batch(bundle, batch_size=4):
-    from synermix.sampling import SupplementedBatchSampler
+def bundle_of(cfg, num_workers=0, batch_size=4):
+    """The training and evaluation streams a run of `cfg` would get (CPU, seed 0)."""
+    cfg = OmegaConf.merge(cfg, {"train": {"num_workers": num_workers, "batch_size": batch_size}})
+    return build_data(cfg, "cpu", RunSeeds(0))
 
-    sampler = SupplementedBatchSampler(bundle.train.labels_cpu.numpy(), batch_size, seed=0)
-    _, x_orig, x_aug, y = next(iter(bundle.train.iterate(sampler, epoch_seed=7)))
-    return x_orig, x_aug, y
+
+def first_batch(bundle):
+    batch = next(iter(bundle.train.epoch(0)))
+    return batch.x_orig, batch.x_aug, batch.y
 
 
 CASES = {
@@ -49,14 +58,14 @@ def test_loads_the_standard_layout(name, tmp_path):
     writer, overrides, n_train, n_test, channels, size, classes = CASES[name]
     root = writer(tmp_path / name)
     cfg = dataset_cfg(name, root, *overrides)
-    bundle = build_data(cfg.dataset, "test", 0.1, 0, "cpu")
-    assert (len(bundle.train), len(bundle.eval)) == (n_train, n_test)
-    assert sorted(set(bundle.train.labels_cpu.tolist())) == classes
+    bundle = bundle_of(cfg)
+    assert (len(bundle.train.labels), len(bundle.eval)) == (n_train, n_test)
+    assert sorted(set(bundle.train.labels.tolist())) == classes
     assert (bundle.in_channels, bundle.image_size) == (channels, size)
     x_orig, x_aug, y = first_batch(bundle)
     assert x_orig.shape == x_aug.shape == (len(y), channels, size, size)
     assert x_orig.dtype == torch.float32 and not torch.equal(x_orig, x_aug)
-    x, y = next(bundle.eval.eval_batches(5))
+    x, y = next(bundle.eval.data.eval_batches(5))
     assert x.shape == (min(5, n_test), channels, size, size)
 
 
@@ -77,7 +86,7 @@ def test_missing_root_names_path_layout_and_remedy(name, tmp_path):
     cfg = dataset_cfg(name, tmp_path / "empty", *overrides)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotFound) as info:
-        build_data(cfg.dataset, "test", 0.1, 0, "cpu")
+        load_splits(cfg.dataset, "test", 0.1, 0)
     message = str(info.value)
     assert str(tmp_path / "empty") in message and "Expected layout" in message
     assert ("download=true" in message) or ("apt-get" in message) or ("cannot download" in message)
@@ -86,40 +95,38 @@ def test_missing_root_names_path_layout_and_remedy(name, tmp_path):
 def test_phase_val_is_a_stratified_split_of_the_training_set(tmp_path):
     root = fx.write_fashion_mnist(tmp_path / "f", per_class=10)
     cfg = dataset_cfg("fashion_mnist", root)
-    bundle = build_data(cfg.dataset, "val", 0.2, 0, "cpu")
-    assert (len(bundle.train), len(bundle.eval)) == (80, 20)
-    assert bundle.eval.labels.bincount(minlength=10).tolist() == [2] * 10
-    again = build_data(cfg.dataset, "val", 0.2, 0, "cpu")
-    assert torch.equal(bundle.eval.images, again.eval.images)  # fixed seed: same split every time
+    splits = load_splits(cfg.dataset, "val", 0.2, 0)
+    assert (len(splits.train.labels), len(splits.eval.labels)) == (80, 20)
+    assert np.bincount(splits.eval.labels, minlength=10).tolist() == [2] * 10
+    again = load_splits(cfg.dataset, "val", 0.2, 0)
+    assert np.array_equal(splits.eval.images, again.eval.images)  # fixed seed: same split every time
 
 
 def test_evaluation_never_uses_the_training_augmentation(tmp_path):
     root = fx.write_food101(tmp_path / "food")
-    bundle = build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0, "cpu")
-    a = torch.cat([x for x, _ in bundle.eval.eval_batches(4)])
-    b = torch.cat([x for x, _ in bundle.eval.eval_batches(4)])
+    bundle = bundle_of(dataset_cfg("food101", root, *SMALL_FILE_IMAGES))
+    a = torch.cat([x for x, _ in bundle.eval])
+    b = torch.cat([x for x, _ in bundle.eval])
     assert torch.equal(a, b)
-    cifar = build_data(dataset_cfg("cifar100", fx.write_cifar100(tmp_path / "c")).dataset, "test", 0.1, 0, "cpu")
-    x, _ = next(cifar.eval.eval_batches(3))
-    raw = cifar.eval.images[:3].float() / 255
+    cifar = bundle_of(dataset_cfg("cifar100", fx.write_cifar100(tmp_path / "c")))
+    x, _ = next(cifar.eval.data.eval_batches(3))
+    raw = cifar.eval.data.images[:3].float() / 255
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     torch.testing.assert_close(x, (raw - mean) / std)
 
 
 def test_file_views_come_from_one_decode_and_do_not_depend_on_workers(tmp_path, monkeypatch):
-    import synermix.data.files as files
-
     root = fx.write_oxford_pet(tmp_path / "pets")
     cfg = dataset_cfg("oxford_pet", root, *SMALL_FILE_IMAGES)
     calls = []
     real = files.decode_rgb
     monkeypatch.setattr(files, "decode_rgb", lambda p: calls.append(p) or real(p))
-    bundle = build_data(cfg.dataset, "test", 0.1, 0, "cpu")
+    bundle = bundle_of(cfg)
     x_orig, x_aug, y = first_batch(bundle)
     assert len(calls) == len(y)  # one decode per sample for both views
     monkeypatch.undo()
-    with_workers = build_data(cfg.dataset, "test", 0.1, 0, "cpu", num_workers=2)
+    with_workers = bundle_of(cfg, num_workers=2)
     x_orig2, x_aug2, y2 = first_batch(with_workers)
     assert torch.equal(x_aug, x_aug2) and torch.equal(x_orig, x_orig2) and torch.equal(y, y2)
 
@@ -127,28 +134,24 @@ def test_file_views_come_from_one_decode_and_do_not_depend_on_workers(tmp_path, 
 def test_mini_imagenet_csv_layout_pools_and_splits_per_class(tmp_path):
     root = fx.write_mini_imagenet_csv(tmp_path / "mini", per_class=4, size=(90, 90))
     cfg = dataset_cfg("mini_imagenet", root, "dataset.train_per_class=3", "dataset.test_per_class=1")
-    bundle = build_data(cfg.dataset, "test", 0.1, 0, "cpu")
-    assert bundle.train.images.shape == (12, 3, 84, 84)  # resized from 90x90
-    assert bundle.train.labels.bincount().tolist() == [3, 3, 3, 3]
-    assert bundle.eval.labels.tolist() == [0, 1, 2, 3]
+    splits = load_splits(cfg.dataset, "test", 0.1, 0)
+    assert splits.train.images.shape == (12, 3, 84, 84)  # resized from 90x90
+    assert np.bincount(splits.train.labels).tolist() == [3, 3, 3, 3]
+    assert splits.eval.labels.tolist() == [0, 1, 2, 3]
 
 
 def test_mini_imagenet_pickle_split_is_first_per_class_in_file_order(tmp_path):
-    import pickle
-
     root = fx.write_mini_imagenet_pickles(tmp_path / "mini", per_class=4)
     with open(root / "mini-imagenet-cache-train.pkl", "rb") as f:
         d = pickle.load(f)
     cfg = dataset_cfg("mini_imagenet", root, "dataset.train_per_class=3", "dataset.test_per_class=1")
-    bundle = build_data(cfg.dataset, "test", 0.1, 0, "cpu")
+    splits = load_splits(cfg.dataset, "test", 0.1, 0)
     first_class_images = d["image_data"][d["class_dict"][fx.MINI_WNIDS[0]]].transpose(0, 3, 1, 2)
-    assert np.array_equal(bundle.train.images[:3].numpy(), first_class_images[:3])
-    assert np.array_equal(bundle.eval.images[0].numpy(), first_class_images[3])
+    assert np.array_equal(splits.train.images[:3], first_class_images[:3])
+    assert np.array_equal(splits.eval.images[0], first_class_images[3])
 
 
 def test_caltech_split_uses_sorted_files_and_skips_non_images(tmp_path):
-    from synermix.data.sources import read_caltech256
-
     root = fx.write_caltech256(tmp_path / "c", per_class=5)
     source = read_caltech256(root, train_per_class=3, test_per_class=2)
     first = [Path(p).name for p in source.train.paths[:3]]
@@ -158,8 +161,6 @@ def test_caltech_split_uses_sorted_files_and_skips_non_images(tmp_path):
 
 
 def test_torchvision_layouts_are_found_under_the_root(tmp_path):
-    from synermix.data.sources import read_fashion_mnist, read_oxford_pet
-
     fx.write_fashion_mnist(tmp_path / "f", torchvision_layout=True)
     assert read_fashion_mnist(tmp_path / "f").train.images.shape == (50, 1, 28, 28)
     fx.write_oxford_pet(tmp_path / "p" / "oxford-iiit-pet")
@@ -181,23 +182,23 @@ def test_corrupt_pickle_and_idx_name_the_file(tmp_path):
     root = fx.write_cifar100(tmp_path / "c")
     (root / "cifar-100-python" / "train").write_bytes(b"garbage")
     with pytest.raises(DatasetFormatError, match="cifar-100-python/train"):
-        build_data(dataset_cfg("cifar100", root).dataset, "test", 0.1, 0, "cpu")
+        load_splits(dataset_cfg("cifar100", root).dataset, "test", 0.1, 0)
     root = fx.write_fashion_mnist(tmp_path / "f")
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
     with pytest.raises(DatasetFormatError, match="t10k-labels-idx1-ubyte.gz"):
-        build_data(dataset_cfg("fashion_mnist", root).dataset, "test", 0.1, 0, "cpu")
+        load_splits(dataset_cfg("fashion_mnist", root).dataset, "test", 0.1, 0)
 
 
 def test_labels_beyond_num_classes_are_refused(tmp_path):
     root = fx.write_cifar100(tmp_path / "c")
     with pytest.raises(DatasetFormatError, match="dataset.num_classes=50 but the train labels of cifar100 span 0..99"):
-        build_data(dataset_cfg("cifar100", root, "dataset.num_classes=50").dataset, "test", 0.1, 0, "cpu")
+        load_splits(dataset_cfg("cifar100", root, "dataset.num_classes=50").dataset, "test", 0.1, 0)
 
 
 def test_class_with_too_few_images_for_the_per_class_split(tmp_path):
     root = fx.write_caltech256(tmp_path / "c", per_class=5)
     with pytest.raises(DatasetFormatError, match="class '001.ak47' has 5 images, fewer than the 60 train"):
-        build_data(dataset_cfg("caltech256", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0, "cpu")
+        load_splits(dataset_cfg("caltech256", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0)
 
 
 def test_single_image_class_in_training_split_is_named(tmp_path):
@@ -246,15 +247,13 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist")
 def test_debian_fashion_mnist_package_loads():
-    bundle = build_data(make_cfg("dataset=fashion_mnist").dataset, "test", 0.1, 0, "cpu")
-    assert (len(bundle.train), len(bundle.eval)) == (60000, 10000)
-    assert bundle.train.labels.bincount().tolist() == [6000] * 10
-    assert bundle.train.images.shape[1:] == (1, 28, 28)
+    splits = load_splits(make_cfg("dataset=fashion_mnist").dataset, "test", 0.1, 0)
+    assert (len(splits.train.labels), len(splits.eval.labels)) == (60000, 10000)
+    assert np.bincount(splits.train.labels).tolist() == [6000] * 10
+    assert splits.train.images.shape[1:] == (1, 28, 28)
 
 
 def test_download_is_used_only_when_asked_and_the_data_is_missing(tmp_path, monkeypatch):
-    import synermix.data as data_module
-
     calls = []
 
     def fake_download(name, root):  # stands in for torchvision's downloader (no network here)
@@ -264,15 +263,15 @@ def test_download_is_used_only_when_asked_and_the_data_is_missing(tmp_path, monk
     monkeypatch.setattr(data_module, "download", fake_download)
     root = tmp_path / "food"
     with pytest.raises(DatasetNotFound):
-        build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0, "cpu")
+        load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0)
     assert calls == []  # nothing is downloaded silently
-    bundle = build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset,
-                        "test", 0.1, 0, "cpu")
-    assert calls == ["food101"] and len(bundle.train) == 12
-    build_data(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset, "test", 0.1, 0, "cpu")
+    splits = load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset,
+                         "test", 0.1, 0)
+    assert calls == ["food101"] and len(splits.train.labels) == 12
+    load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset, "test", 0.1, 0)
     assert calls == ["food101"]  # present now: not fetched again
 
 
 def test_mini_imagenet_cannot_be_downloaded(tmp_path):
     with pytest.raises(DatasetNotFound, match="torchvision cannot download"):
-        build_data(dataset_cfg("mini_imagenet", tmp_path, "dataset.download=true").dataset, "test", 0.1, 0, "cpu")
+        load_splits(dataset_cfg("mini_imagenet", tmp_path, "dataset.download=true").dataset, "test", 0.1, 0)

@@ -1,14 +1,26 @@
 """Figure targets write a PNG and the CSV of the plotted numbers."""
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from synermix.analysis import intra_class_pair_probability
-from synermix.figures import fig1
+from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics
+from synermix.config import validate_config
+from synermix.errors import ConfigError
+from synermix.figures import accuracy, fig1
+from synermix.figures.driver import FIGURES, make_figure
+from synermix.figures.runs import FigureRuns
+from synermix.figures.spec import SCALES, load_figure_spec
+from synermix.run import run_training
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_fig1_numbers_equal_the_closed_form_and_the_simulation_agrees(tmp_path):
@@ -33,19 +45,8 @@ def test_make_fig1_target(tmp_path):
 
 # ---- every figure target at SCALE=smoke, sharing one set of runs -------------------------------------------
 
-import json  # noqa: E402
-import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
 
-from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics  # noqa: E402
-from synermix.config import validate_config  # noqa: E402
-from synermix.errors import ConfigError, RunError  # noqa: E402
-from synermix.figures.driver import FIGURES, make_figure  # noqa: E402
-from synermix.figures.runs import FigureRuns  # noqa: E402
-from synermix.figures.spec import SCALES, load_figure_spec  # noqa: E402
 
 SIX = ["baseline", "intra", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
 NEEDED_COLUMNS = {
@@ -180,10 +181,11 @@ def test_fig6_and_fig9_use_their_own_batch_size_and_architectures(smoke):
 
 
 def test_a_second_run_reuses_every_run_and_redraws_the_same_numbers(smoke, tmp_path):
-    before = {p: p.stat().st_mtime_ns for p in smoke[1].rglob("checkpoint.pt")}
+    before = {p: p.stat().st_mtime_ns for p in smoke[1].rglob("weights.pt")}
+    assert before and not list(smoke[1].rglob("checkpoint*.pt"))  # a finished run keeps its final weights only
     make_figure("fig5", "smoke", tmp_path, smoke[1])
     assert (tmp_path / "fig5.csv").read_text() == (smoke[0] / "fig5.csv").read_text()
-    assert {p: p.stat().st_mtime_ns for p in smoke[1].rglob("checkpoint.pt")} == before
+    assert {p: p.stat().st_mtime_ns for p in smoke[1].rglob("weights.pt")} == before
 
 
 def test_plan_lists_the_paper_jobs_without_training(tmp_path):
@@ -231,18 +233,18 @@ def test_spec_errors_name_the_file_and_the_value(tmp_path, monkeypatch):
 
 
 def test_failed_runs_are_reported_not_drawn_as_numbers(tmp_path):
-    def failing(cfg, run_dir):
-        raise RunError("boom")
+    def failing(cfg, run_dir):  # a batch larger than the training set: run_training records a RunError
+        return run_training(OmegaConf.merge(cfg, {"train": {"batch_size": 100_000}}), run_dir)
 
     spec = load_figure_spec("fig5", "smoke", tmp_path)
     spec.select_beta = False
     runs = FigureRuns(spec, runner=failing)
-    from synermix.figures import accuracy
-
     data = accuracy.table(runs)
     assert (data["n_seeds"] == 0).all() and data["acc_mean"].isna().all()
     assert len(runs.failures) == 6 * 2
     assert (tmp_path / "digits/cifar_resnet/baseline/bs16_beta0/test_seed0/error.txt").read_text().startswith("RunError")
+    summary = json.loads((tmp_path / "digits/cifar_resnet/baseline/bs16_beta0/test_seed0/summary.json").read_text())
+    assert summary["status"] == "failed" and "Cannot build training batches" in summary["error"]
 
 
 def test_run_tag_must_not_leave_the_run_folder(cfg_factory):

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from synermix.losses import PRESETS, SynerMixLoss, intra_class_loss
 from synermix.mixup import sample_lam
 
-from conftest import tiny_model
+from helpers import tiny_model
 
 
 

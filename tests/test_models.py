@@ -5,11 +5,12 @@ import torchvision
 from omegaconf import OmegaConf
 from torch import nn
 
+from synermix.config import ConfigError, validate_config
 from synermix.losses import PRESETS, SynerMixLoss
 from synermix.models import WeightsError, build_model
 from synermix.run import run_training
 
-from conftest import make_cfg
+from helpers import make_cfg
 
 PAPER_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t"]
 ALL_MODELS = ["cifar_resnet", *PAPER_MODELS]
@@ -154,16 +155,18 @@ def test_bad_weights_files_are_refused_clearly(tmp_path):
         build("resnet50", weights=str(swin))
 
 
-def test_a_runs_checkpoint_can_initialise_a_new_run(tmp_path):
-    run_training(make_cfg("method=baseline", "train.epochs=1", "train.average_last=1", "dataset.max_per_class=4"), tmp_path)
-    model = build_model(model_cfg("cifar_resnet", weights=str(tmp_path / "checkpoint.pt")), 10, 1, 8)
-    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
-    torch.testing.assert_close(model.stages["layer1"][0].conv1.weight, saved["stages.layer1.0.conv1.weight"])
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_runs_weights_or_checkpoint_can_initialise_a_new_run(tmp_path, keep):
+    run_training(make_cfg("method=baseline", "train.epochs=2", "train.average_last=1", "dataset.max_per_class=4",
+                          f"train.keep_checkpoints={str(keep).lower()}"), tmp_path)
+    saved = torch.load(tmp_path / "weights.pt", weights_only=True)
+    for name in ["weights.pt"] + (["checkpoint.pt"] if keep else []):
+        model = build_model(model_cfg("cifar_resnet", weights=str(tmp_path / name)), 10, 1, 8)
+        torch.testing.assert_close(model.stages["layer1"][0].conv1.weight, saved["stages.layer1.0.conv1.weight"])
+    assert (tmp_path / "checkpoint.pt").exists() == keep and (tmp_path / "checkpoint.prev.pt").exists() == keep
 
 
 def test_pretrained_flag_is_refused_for_the_model_without_imagenet_weights():
-    from synermix.config import ConfigError, validate_config
-
     with pytest.raises(ConfigError, match="no pretrained weights exist for model.name=cifar_resnet"):
         validate_config(make_cfg("model.pretrained=true"))
 

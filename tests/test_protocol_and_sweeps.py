@@ -8,9 +8,10 @@ import pytest
 from omegaconf import OmegaConf, open_dict
 
 from synermix.errors import SynerMixError
-from synermix.protocol import run_config, run_dir_of, run_protocol, select_beta
+from synermix.identity import run_dir_of
+from synermix.protocol import run_config, run_protocol, select_beta
 
-from conftest import ROOT, make_cfg
+from helpers import ROOT, make_cfg
 
 TINY = ["train.epochs=1", "train.average_last=1", "dataset.max_per_class=12"]
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 import synermix.losses as losses_module
-import synermix.run as run_module
 from synermix.errors import RunError
 from synermix.run import run_training
 
-import fixtures as fx
-from conftest import ROOT, make_cfg
+from helpers import ROOT, TESTS, hook_override, make_cfg
+from helpers import datasets as fx
+from helpers.hooks import CrashAt
 
 SCRIPT = str(ROOT / "scripts" / "train.py")
 RUN = ["method=synermix_mm", "train.epochs=3", "train.average_last=2", "train.batch_size=64"]
@@ -31,7 +31,7 @@ def metrics_without_time(run_dir):
 def cli(run_dir, *args, env=None, **kwargs):
     return subprocess.Popen(
         [sys.executable, SCRIPT, *RUN, *args, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         **kwargs,
     )
 
@@ -57,7 +57,7 @@ def reference(tmp_path_factory):
 def test_sigkill_mid_epoch_then_rerun_gives_identical_results(reference, tmp_path):
     run_dir = tmp_path / "run"
     # Mid-epoch checkpoints every 5 steps; killed at epoch 2, step 7: resumes from step 5 of epoch 2.
-    proc = cli(run_dir, "train.checkpoint_every_steps=5", env={"SYNERMIX_PAUSE_AT": "2:7"})
+    proc = cli(run_dir, "train.checkpoint_every_steps=5", hook_override("pause", "PauseAt", epoch=2, step=7))
     wait_for(run_dir / "paused", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
@@ -73,7 +73,7 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(reference, tmp_pat
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, reference, tmp_path):
     run_dir = tmp_path / "run"
-    proc = cli(run_dir, env={"SYNERMIX_PAUSE_AT": "2:4"})
+    proc = cli(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4))
     wait_for(run_dir / "paused", proc)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
@@ -89,27 +89,11 @@ def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, r
     assert (run_dir / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
 
 
-def interrupt_after_epochs(monkeypatch, n):
-    """Make the n+1-th evaluation raise (a crash right after n checkpointed epochs)."""
-    calls = {"n": 0}
-    real = run_module.evaluate
-
-    def evaluate(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > n:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(run_module, "evaluate", evaluate)
-
-
-def test_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path, monkeypatch):
+def test_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path):
     cfg = make_cfg(*RUN)
     run_training(cfg, tmp_path / "full")
-    interrupt_after_epochs(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(cfg, tmp_path / "cut")
-    monkeypatch.undo()
+    with pytest.raises(KeyboardInterrupt):  # a crash right after two checkpointed epochs
+        run_training(cfg, tmp_path / "cut", hooks=[CrashAt(epoch=3)])
     ckpt = tmp_path / "cut" / "checkpoint.pt"
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # as a kill mid-write on a bad disk would
     run_training(cfg, tmp_path / "cut")

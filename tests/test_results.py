@@ -9,14 +9,14 @@ import pytest
 
 from synermix.results import format_table, gains, load_summaries, summarize
 
-from conftest import ROOT
+from helpers import ROOT
 
 
-def write(root, method, seed, acc, status="complete", beta=0.1, bs=32, phase="test"):
-    d = root / f"{method}_bs{bs}_b{beta}_{phase}" / f"seed{seed}"
+def write(root, method, seed, acc, status="complete", beta=0.1, bs=32, phase="test", **identity):
+    d = root / f"{method}_bs{bs}_b{beta}_{phase}{''.join(f'_{k}{v}' for k, v in identity.items())}" / f"seed{seed}"
     d.mkdir(parents=True)
     summary = dict(dataset="digits", model="m", batch_size=bs, method=method, beta=beta, phase=phase,
-                   seed=seed, final_acc=acc if status == "complete" else None, status=status)
+                   seed=seed, final_acc=acc if status == "complete" else None, status=status, **identity)
     (d / "summary.json").write_text(json.dumps(summary))
 
 
@@ -71,6 +71,19 @@ def test_gains_follow_section_4_2_3(tmp_path):
     assert bool(m.synergy) is True  # 6.5 > 2 + 3
     assert (mm.gain_vs_intra, mm.gain_vs_inter, mm.gain_vs_best) == pytest.approx((0.5, 1.5, 0.5))
     assert bool(mm.synergy) is False  # 2.5 < 2 + 1
+
+
+def test_runs_differing_in_any_identity_key_are_kept_apart(tmp_path):
+    for seed in (0, 1):
+        write(tmp_path, "baseline", seed, 80.0 + seed, beta=0, lr=0.1)
+        write(tmp_path, "baseline", seed, 70.0 + seed, beta=0, lr=0.01)
+    write(tmp_path, "intra", 0, 60.0, beta=0.5)  # an older summary without `lr`
+    table = summarize(load_summaries(tmp_path))
+    base = table[table["method"] == "baseline"].set_index("lr")
+    assert base.loc[0.1, "final_acc_mean"] == pytest.approx(80.5) and base.loc[0.01, "final_acc_mean"] == pytest.approx(70.5)
+    assert (base["n_seeds"] == 2).all() and (base["flag"] == "ok").all()
+    view = format_table(table)
+    assert "lr" in view.columns and "num_per_class" not in view.columns  # shown where it tells runs apart
 
 
 def test_empty_folder_gives_empty_table(tmp_path):

@@ -4,12 +4,18 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import synermix.run as run_module
+from synermix.data import build_data, load_splits
+from synermix.errors import ConfigError
 from synermix.run import METRIC_COLUMNS, RunError, run_training
+from synermix.seeding import RunSeeds
 
-from conftest import ROOT, make_cfg
+from helpers import ROOT, hook_override, make_cfg
+from helpers.hooks import CrashAfterEpoch, CrashAt, Trains
 
 METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
 FAST = ("train.epochs=2", "train.average_last=2", "train.batch_size=64")
@@ -44,7 +50,8 @@ def test_every_preset_trains_and_writes_its_files(method, tmp_path):
     )
     assert saved["beta"] == cfg.method.beta
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
-    assert (tmp_path / "checkpoint.pt").stat().st_size > 0
+    assert (tmp_path / "weights.pt").stat().st_size > 0  # final weights; the resume state is gone
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "checkpoint.prev.pt").exists()
     assert "name: " + method in (tmp_path / "config.yaml").read_text()
 
 
@@ -59,24 +66,12 @@ def test_same_seed_gives_identical_metrics_and_other_seed_differs(tmp_path):
     assert a[0] != c[0]
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     cfg = make_cfg("method=synermix", "train.epochs=3", "train.average_last=2", "train.batch_size=64")
     run_training(cfg, tmp_path / "full")
-
-    calls = {"n": 0}
-    real_evaluate = run_module.evaluate
-
-    def dying_evaluate(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed during epoch 2, after epoch 1 was checkpointed
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(run_module, "evaluate", dying_evaluate)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(cfg, tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):  # killed during epoch 2, after epoch 1 was checkpointed
+        run_training(cfg, tmp_path / "cut", hooks=[CrashAt(epoch=2, step=5)])
     assert len(read_metrics(tmp_path / "cut")) == 1
-    monkeypatch.setattr(run_module, "evaluate", real_evaluate)
     run_training(cfg, tmp_path / "cut")
 
     strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]  # noqa: E731
@@ -84,23 +79,64 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert (tmp_path / "cut" / "summary.json").read_bytes() == (tmp_path / "full" / "summary.json").read_bytes()
 
 
-def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path, monkeypatch):
+def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path):
     cfg = make_cfg("method=intra", "train.epochs=1", "train.average_last=1")
     first = run_training(cfg, tmp_path)
-    monkeypatch.setattr(run_module, "train_one_epoch", lambda *a, **k: pytest.fail("a finished run was retrained"))
-    assert run_training(cfg, tmp_path) == first
+    files = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()}
+    steps = Trains()
+    assert run_training(cfg, tmp_path, hooks=[steps]) == first
+    assert steps.steps == 0  # decided from summary.json: nothing retrained, nothing rewritten
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()} == files
     with pytest.raises(RunError, match=r"train.lr: 0.05 -> 0.2"):
         run_training(make_cfg("method=intra", "train.epochs=1", "train.average_last=1", "train.lr=0.2"), tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text()) == first  # the refusal touched nothing there
+    assert not (tmp_path / "error.txt").exists()
+
+
+def test_a_kill_after_the_last_epoch_is_finished_without_retraining(tmp_path):
+    cfg = make_cfg("method=synermix", *FAST)
+    full = run_training(cfg, tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):  # after the last epoch's checkpoint, before completion
+        run_training(cfg, tmp_path / "cut", hooks=[CrashAfterEpoch(2)])
+    cut = tmp_path / "cut"
+    assert json.loads((cut / "summary.json").read_text())["status"] == "running"
+    assert (cut / "features.npz").exists() and (cut / "checkpoint.pt").exists() and not (cut / "weights.pt").exists()
+    steps = Trains()
+    assert run_training(cfg, cut, hooks=[steps]) == full and steps.steps == 0
+    assert (cut / "weights.pt").exists() and not (cut / "checkpoint.pt").exists()
+    assert (cut / "summary.json").read_bytes() == (tmp_path / "full" / "summary.json").read_bytes()
+
+
+def test_hooks_from_the_config_are_instantiated_and_bad_ones_named(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_training(make_cfg("method=baseline", *FAST, hook_override("crash", "CrashAt", epoch=1, step=2)),
+                     tmp_path / "a")
+    assert not (tmp_path / "a" / "metrics.csv").exists()
+    with pytest.raises(ConfigError, match=r"hooks.bad='helpers.hooks.Nope' cannot be instantiated"):
+        run_training(make_cfg("method=baseline", *FAST, "+hooks.bad={_target_:helpers.hooks.Nope}"), tmp_path / "b")
+
+
+def test_channels_last_is_set_once_by_the_streams_and_keeps_the_numbers(tmp_path):
+    cfg = make_cfg("method=synermix_mm", *FAST, "train.channels_last=true")
+    data = build_data(cfg, "cpu", RunSeeds(0), with_original=True)
+    batch = next(iter(data.train.epoch(0)))
+    x, _ = next(iter(data.eval))
+    for t in (batch.x_orig, batch.x_aug, x):
+        assert t.is_contiguous(memory_format=torch.channels_last)
+    fast = run_training(cfg, tmp_path / "nhwc")
+    plain = run_training(make_cfg("method=synermix_mm", *FAST), tmp_path / "nchw")
+    rows = zip(read_metrics(tmp_path / "nhwc"), read_metrics(tmp_path / "nchw"))
+    for a, b in rows:  # the same computation in another layout: rounding differs, then grows over the steps
+        assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=0.02)
+    assert fast["final_acc"] == pytest.approx(plain["final_acc"], abs=2.0)
 
 
 def test_phase_val_evaluates_on_a_stratified_tenth_of_the_training_set(tmp_path):
-    from synermix.data import build_data
-
-    test = build_data(make_cfg().dataset, "test", 0.1, 0, "cpu")
-    val = build_data(make_cfg().dataset, "val", 0.1, 0, "cpu")
-    assert len(test.train) == 1437 and len(test.eval) == 360
-    assert len(val.train) + len(val.eval) == 1437 and len(val.eval) == 144
-    counts = val.eval.labels.bincount(minlength=10)
+    test = load_splits(make_cfg().dataset, "test", 0.1, 0)
+    val = load_splits(make_cfg().dataset, "val", 0.1, 0)
+    assert len(test.train.labels) == 1437 and len(test.eval.labels) == 360
+    assert len(val.train.labels) + len(val.eval.labels) == 1437 and len(val.eval.labels) == 144
+    counts = np.bincount(val.eval.labels, minlength=10)
     assert counts.min() >= 13 and counts.max() <= 16  # stratified: ~14.4 per class
     summary = run_training(make_cfg("phase=val", "train.epochs=1", "train.average_last=1"), tmp_path)
     assert summary["phase"] == "val"
@@ -135,8 +171,6 @@ def test_cli_single_run_and_sweep(tmp_path):
 
 
 def test_tensorboard_has_scalars_and_hparams(tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     run_training(make_cfg("method=synermix", *FAST), tmp_path)
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()

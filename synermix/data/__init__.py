@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
 from synermix.data.digits import load_digits_splits
-from synermix.data.files import FileEvalData, FileTwoViewData, eval_transform, train_transform
-from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
+from synermix.data.files import FileEvalData, FileTrainStream, eval_transform, train_transform
+from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.sources import (
     READERS,
     ArraySplit,
@@ -21,6 +20,10 @@ from synermix.data.sources import (
     Source,
     download,
 )
+from synermix.data.stream import Batch, EvalStream, TrainStream
+from synermix.errors import ConfigError, RunError, SynerMixError
+from synermix.sampling import SupplementedBatchSampler
+from synermix.seeding import RunSeeds
 
 DATASET_NAMES = ("digits", *READERS)
 IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
@@ -28,10 +31,10 @@ IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
 
 @dataclass
 class DataBundle:
-    """Training data (two views), evaluation data and the shape facts a model needs."""
+    """The training stream (two views), the evaluation stream and the shape facts a model needs."""
 
-    train: Any
-    eval: Any
+    train: TrainStream
+    eval: EvalStream
     num_classes: int
     in_channels: int
     image_size: int
@@ -89,12 +92,21 @@ def _check_labels(source: Source, num_classes: int, name: str) -> None:
             )
 
 
-def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device, num_workers: int = 0,
-               with_original: bool = True) -> DataBundle:
-    """Load `cfg_dataset.name`; phase=test evaluates on the test split, phase=val on a held-out stratified split."""
+@dataclass
+class Splits:
+    """The training and evaluation splits of one phase, before any view is made."""
+
+    train: ArraySplit | FileSplit
+    eval: ArraySplit | FileSplit
+    num_classes: int
+
+
+def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Splits:
+    """Read `cfg_dataset.name`; phase=test evaluates on the test split, phase=val on a held-out stratified
+    split of the training set; `dataset.max_per_class` then trims both."""
     name = cfg_dataset.name
     if name not in DATASET_NAMES:
-        raise ValueError(f"dataset.name={name!r} is unknown; choose one of {list(DATASET_NAMES)}.")
+        raise ConfigError(f"Invalid configuration: dataset.name={name!r} is unknown; choose one of {list(DATASET_NAMES)}.")
     source = load_source(cfg_dataset)
     num_classes = int(cfg_dataset.num_classes)
     _check_labels(source, num_classes, name)
@@ -106,37 +118,67 @@ def build_data(cfg_dataset, phase: str, val_ratio: float, val_seed: int, device,
     if limit is not None:
         train = train.subset(first_per_class(train.labels, int(limit)))
         test = test.subset(first_per_class(test.labels, int(limit)))
-    aug = cfg_dataset.augment
-    mean, std, size = list(cfg_dataset.mean), list(cfg_dataset.std), int(cfg_dataset.image_size)
+    return Splits(train, test, num_classes)
+
+
+def build_sampler(labels: np.ndarray, cfg, seeds: RunSeeds, world_size: int = 1, rank: int = 0):
+    """The run's supplemented batch sampler over the training labels (a RunError when batches cannot be made)."""
+    try:
+        return SupplementedBatchSampler(labels, cfg.train.batch_size, seed=seeds.sampler(),
+                                        supplement=cfg.train.supplement, num_replicas=world_size, rank=rank)
+    except ValueError as exc:  # a class with one training image, or a batch larger than the data
+        raise RunError(f"Cannot build training batches for {cfg.dataset.name} ({cfg.phase} phase): {exc}") from None
+
+
+def build_data(cfg, device, seeds: RunSeeds, with_original: bool = True, world_size: int = 1,
+               rank: int = 0) -> DataBundle:
+    """The run's training stream (sampler, views, seeds, memory format fixed here) and evaluation stream."""
+    try:
+        return _build_data(cfg, device, seeds, with_original, world_size, rank)
+    except SynerMixError:
+        raise
+    except ValueError as exc:  # a value the readers or transforms cannot use
+        raise ConfigError(f"Invalid configuration: {exc}") from None
+
+
+def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: int, rank: int) -> DataBundle:
+    splits = load_splits(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed)
+    train, test, name = splits.train, splits.eval, cfg.dataset.name
+    sampler = build_sampler(train.labels, cfg, seeds, world_size, rank)
+    aug, channels_last = cfg.dataset.augment, bool(cfg.train.channels_last)
+    mean, std, size = list(cfg.dataset.mean), list(cfg.dataset.std), int(cfg.dataset.image_size)
+
+    def evaluation(data) -> EvalStream:
+        return EvalStream(data, int(cfg.train.eval_batch_size), channels_last)
 
     if isinstance(train, ArraySplit):
         if train.images.shape[-1] != size:
-            raise ValueError(
-                f"dataset.image_size={size} but {name} images are {train.images.shape[-1]}x"
+            raise ConfigError(
+                f"Invalid configuration: dataset.image_size={size} but {name} images are {train.images.shape[-1]}x"
                 f"{train.images.shape[-2]}; set dataset.image_size={train.images.shape[-1]}."
             )
         spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout))
-
-        def make(split: ArraySplit, augment: AugmentSpec) -> InMemoryTwoViewData:
-            return InMemoryTwoViewData(torch.from_numpy(split.images), torch.from_numpy(split.labels), mean, std,
-                                       augment, device)
-
-        return DataBundle(make(train, spec), make(test, AugmentSpec()), num_classes, int(train.images.shape[1]), size)
-
-    assert isinstance(train, FileSplit)
-    if int(aug.crop_padding) or int(aug.cutout):
-        raise ValueError(
-            f"dataset.augment.crop_padding={aug.crop_padding} / dataset.augment.cutout={aug.cutout}: padded crops "
-            f"and cutout are implemented for the in-memory datasets {list(IN_MEMORY_NAMES)}; {name} uses "
-            "RandomResizedCrop + flip (Table 1), so set both to 0."
+        train_data, eval_data = (
+            InMemoryTwoViewData(torch.from_numpy(s.images), torch.from_numpy(s.labels), mean, std, a, device)
+            for s, a in ((train, spec), (test, AugmentSpec()))
         )
-    original = eval_transform(size, int(cfg_dataset.eval_resize), mean, std)
+        stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
+        return DataBundle(stream, evaluation(eval_data), splits.num_classes, int(train.images.shape[1]), size)
+
+    if int(aug.crop_padding) or int(aug.cutout):
+        raise ConfigError(
+            f"Invalid configuration: dataset.augment.crop_padding={aug.crop_padding} / dataset.augment.cutout="
+            f"{aug.cutout}: padded crops and cutout are implemented for the in-memory datasets "
+            f"{list(IN_MEMORY_NAMES)}; {name} uses RandomResizedCrop + flip (Table 1), so set both to 0."
+        )
+    original = eval_transform(size, int(cfg.dataset.eval_resize), mean, std)
     augmented = train_transform(size, float(aug.hflip), mean, std)
-    return DataBundle(
-        FileTwoViewData(train, augmented, original, with_original, num_workers, device),
-        FileEvalData(test, original, num_workers, device),
-        num_classes, 3, size,
-    )
+    workers = int(cfg.train.num_workers)
+    stream = FileTrainStream(train, augmented, original, sampler, seeds, with_original, workers, device, channels_last)
+    return DataBundle(stream, evaluation(FileEvalData(test, original, workers, device)), splits.num_classes, 3, size)
 
 
-__all__ = ["DATASET_NAMES", "DataBundle", "DatasetFormatError", "DatasetNotFound", "build_data", "split_train_val"]
+__all__ = [
+    "DATASET_NAMES", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Splits",
+    "TrainStream", "build_data", "load_splits", "split_train_val",
+]

@@ -1,9 +1,7 @@
 """File-based datasets (Food-101, Caltech-256, Pets): one decode per image feeds both views."""
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
-
-import numpy as np
+from typing import Iterator, List, Tuple
 
 import torch
 from torch import Tensor
@@ -12,6 +10,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from synermix.data.sources import DatasetFormatError, FileSplit, open_rgb
+from synermix.data.stream import TrainStream
+from synermix.seeding import sample_seeds
 
 
 def decode_rgb(path: str) -> Tensor:
@@ -84,36 +84,30 @@ class SeededBatches(Sampler[List[Tuple[int, int]]]):
     def __iter__(self):
         for step, batch in enumerate(self.batch_sampler):
             if step >= self.start:
-                seeds = np.random.default_rng([self.epoch_seed, step]).integers(0, 2**62, len(batch)).tolist()
-                yield list(zip(batch, seeds))
+                yield list(zip(batch, sample_seeds(self.epoch_seed, step, len(batch))))
 
 
-class FileTwoViewData:
-    """Training data read from files through a DataLoader (workers, pinned memory)."""
+class FileTrainStream(TrainStream):
+    """Training stream of a file dataset: one DataLoader (workers persist across epochs, pinned memory on
+    CUDA) over seeded batches of the stream's sampler; every image is decoded once for both views."""
 
-    def __init__(self, split: FileSplit, augment, original, with_original: bool, num_workers: int, device):
+    def __init__(self, split: FileSplit, augment, original, sampler, seeds, with_original: bool,
+                 num_workers: int, device, channels_last: bool = False):
+        super().__init__(sampler, seeds, with_original, channels_last)
         self.dataset = FileTwoViewDataset(split, augment, original, with_original)
-        self.labels_cpu = torch.as_tensor(split.labels)
-        self.num_workers, self.device = num_workers, torch.device(device)
-        self._loader: Optional[DataLoader] = None
-        self._seeded: Optional[SeededBatches] = None
+        self.device = torch.device(device)
+        self._seeded = SeededBatches(sampler)
+        self._loader = DataLoader(
+            self.dataset, batch_sampler=self._seeded, num_workers=num_workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=num_workers > 0,
+        )
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def iterate(self, batch_sampler, epoch_seed: int, start: int = 0, with_original: bool = True) -> Iterator:
-        """(step, x_orig or None, x_aug, y) on the device for the batches of `batch_sampler` from `start` on."""
-        if self._loader is None:
-            self._seeded = SeededBatches(batch_sampler)
-            self._loader = DataLoader(
-                self.dataset, batch_sampler=self._seeded, num_workers=self.num_workers,
-                pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
-            )
-        self._seeded.batch_sampler, self._seeded.epoch_seed, self._seeded.start = batch_sampler, epoch_seed, start
+    def _views(self, epoch_seed: int, start: int) -> Iterator:
+        self._seeded.epoch_seed, self._seeded.start = epoch_seed, start
         nb = self.device.type == "cuda"
         try:
             for step, (orig, aug, y) in enumerate(self._loader, start):
-                x_orig = orig.to(self.device, non_blocking=nb) if with_original and orig.numel() else None
+                x_orig = orig.to(self.device, non_blocking=nb) if self.with_original and orig.numel() else None
                 yield step, x_orig, aug.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)
         except DatasetFormatError as exc:
             # A worker's error comes back wrapped with its traceback: keep only the message.

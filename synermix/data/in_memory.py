@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from synermix.data.augment import cutout, normalize, random_crop, random_hflip
+from synermix.data.stream import TrainStream
 from synermix.seeding import derive_seed
 
 
@@ -42,7 +43,6 @@ class InMemoryTwoViewData:
             raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}.")
         self.images = images.to(device)
         self.labels = labels.to(device=device, dtype=torch.long)
-        self.labels_cpu = labels.to(dtype=torch.long).cpu()
         self.mean, self.std, self.augment = tuple(mean), tuple(std), augment
 
     def __len__(self) -> int:
@@ -67,21 +67,25 @@ class InMemoryTwoViewData:
         x_orig = self.original(idx) if with_original else None
         return x_orig, self.augmented(idx, generator), self.labels[idx]
 
-    def iterate(self, batch_sampler, epoch_seed: int, start: int = 0, with_original: bool = True) -> Iterator:
-        """(step, x_orig or None, x_aug, y) for the index batches of `batch_sampler` from step `start` on.
-
-        The augmentation generator lives on the images' device and is seeded from (epoch_seed, step),
-        so any step's views can be reproduced without replaying the earlier ones.
-        """
-        generator = torch.Generator(device=self.images.device)
-        for step, idx in enumerate(batch_sampler):
-            if step < start:
-                continue
-            generator.manual_seed(derive_seed(epoch_seed, step))
-            yield (step, *self.batch(idx, generator, with_original))
-
     def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
         """Sequential (normalised image, label) batches for evaluation."""
         for start in range(0, len(self), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(self)), device=self.images.device)
             yield self.original(idx), self.labels[idx]
+
+
+class InMemoryTrainStream(TrainStream):
+    """Training stream of an in-memory dataset: each step's views come from one generator on the images'
+    device, seeded from (epoch seed, step), so any step can be reproduced without replaying the earlier ones."""
+
+    def __init__(self, data: InMemoryTwoViewData, sampler, seeds, with_original: bool, channels_last: bool = False):
+        super().__init__(sampler, seeds, with_original, channels_last)
+        self.data = data
+
+    def _views(self, epoch_seed: int, start: int) -> Iterator:
+        generator = torch.Generator(device=self.data.images.device)
+        for step, idx in enumerate(self.sampler):
+            if step < start:
+                continue
+            generator.manual_seed(derive_seed(epoch_seed, step))
+            yield (step, *self.data.batch(idx, generator, self.with_original))

@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 
 from synermix.config import validate_config
 from synermix.figures.spec import CONFIG_DIR, FigureSpec, Scenario
-from synermix.protocol import attempt, run_config, run_dir_of, run_protocol
+from synermix.identity import protocol_dir_of, run_dir_of
+from synermix.protocol import attempt, run_config, run_protocol
 
 log = logging.getLogger(__name__)
 Runner = Callable[[DictConfig, Path], Dict[str, Any]]
@@ -21,7 +22,9 @@ Runner = Callable[[DictConfig, Path], Dict[str, Any]]
 
 def read_metrics(run_dir: Path) -> pd.DataFrame:
     """A run's per-epoch metrics.csv."""
-    return pd.read_csv(Path(run_dir) / "metrics.csv")
+    from synermix.rundir import RunDir  # late: torch-heavy, and plans need none of it
+
+    return RunDir(run_dir).read_metrics()
 
 
 class FigureRuns:
@@ -69,7 +72,7 @@ class FigureRuns:
         validate_config(run_config(cfg))  # a bad setting stops the figure before any run, not every run
         # Fixed beta: protocol.json beside the seeds' runs; selected beta: where scripts/protocol.py writes it.
         first = run_config(cfg, phase="test")
-        out_dir = run_dir_of(first).parent if fixed else protocol_dir(cfg)
+        out_dir = run_dir_of(first).parent if fixed else protocol_dir_of(cfg)
         result = run_protocol(cfg, self.runner, out_dir)
         failed = [t["run_dir"] for t in result["test"] if t["final_acc"] is None]
         failed += [f"{method} val beta={b}" for b, a in result["val_final_acc"].items() if a is None]
@@ -96,8 +99,3 @@ class FigureRuns:
         cfg = self.compose(self.overrides(scenario, method))
         return [float(b) for b in cfg.method.get("beta_grid") or []]
 
-
-def protocol_dir(cfg: DictConfig) -> Path:
-    """scripts/protocol.py's output folder: out_root/dataset/model/method/bs<B>_protocol<tag>."""
-    return Path(cfg.out_root) / cfg.dataset.name / cfg.model.name / cfg.method.name / (
-        f"bs{cfg.train.batch_size}_protocol{cfg.run_tag}")

@@ -14,7 +14,7 @@ from synermix.figures.plots import panel_grid, pyplot, save
 from synermix.figures.runs import FigureRuns
 from synermix.figures.spec import paper_name
 from synermix.io import write_text_atomic
-from synermix.run import FEATURES
+from synermix.rundir import CHECKPOINT, FEATURES, SUMMARY, RunDir
 
 TITLES = {
     "fig2": "Figure 2: t-SNE of test features — baseline, Manifold MixUp, SynerMix-Intra",
@@ -35,10 +35,10 @@ def load_features(run_dir: Path):
     if not path.exists():
         raise RunError(f"{path} is missing: the run finished without saving its final test features (runs "
                        "made before features.npz existed, or with train.cohesion_samples=0). Delete "
-                       f"{Path(run_dir) / 'checkpoint.pt'} and its results to re-run it, or re-train with "
-                       "train.cohesion_samples > 0.")
-    with np.load(path) as data:
-        return data["features"], data["labels"]
+                       f"{Path(run_dir) / SUMMARY} and {Path(run_dir) / CHECKPOINT} to re-run it, or re-train "
+                       "with train.cohesion_samples > 0.")
+    data = RunDir(run_dir).read_features()
+    return data["features"], data["labels"]
 
 
 def tables(runs: FigureRuns):

@@ -19,12 +19,14 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from synermix.data import build_data
-from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
+from synermix.data import load_splits
+from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
+from synermix.data.stream import EvalStream, to_memory_format
 from synermix.engine import EpochProgress, evaluate, train_one_epoch, training_step
 from synermix.losses import PRESETS, SynerMixLoss, SynerMixObjective
 from synermix.models import build_model
 from synermix.sampling import SupplementedBatchSampler
+from synermix.seeding import RunSeeds
 
 CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -113,6 +115,19 @@ def intra_class_loss_loop(head, features, labels, num_per_class, generator, num_
     return torch.stack(losses).mean()
 
 
+class LoopIntraLoss(SynerMixLoss):
+    """SynerMixLoss with the per-class loop reference for L_intra."""
+
+    def intra_loss(self, head, features, labels, generator):
+        """L_intra by `intra_class_loss_loop`."""
+        return intra_class_loss_loop(head, features, labels, self.num_per_class, generator, self.num_classes)
+
+
+def stream_of(data: InMemoryTwoViewData, sampler, seed: int = 1) -> InMemoryTrainStream:
+    """Our batched two-view stream over `data` (both views made)."""
+    return InMemoryTrainStream(data, sampler, RunSeeds(seed), with_original=True)
+
+
 # ------------------------------------------------------------------ measurements
 def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2)) -> List[Row]:
     """Images/s (both views) of the batched pipeline vs the per-sample one (best worker count)."""
@@ -121,7 +136,7 @@ def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2)) -> List[
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
     n_images = sum(len(b) for b in sampler)
     start = time.perf_counter()
-    for _ in data.iterate(sampler, epoch_seed=1):
+    for _ in stream_of(data, sampler).epoch(0):
         pass
     ours = n_images / (time.perf_counter() - start)
     rows = [Row("loader", "batched two-view (in-memory tensors)", ours, "img/s")]
@@ -158,6 +173,7 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
     for bs in batch_sizes:
         idx = next(iter(SupplementedBatchSampler(labels, bs, seed=0)))
         x_orig, x_aug, y = data.batch(idx, torch.Generator(device=device).manual_seed(0))
+        x_orig, x_aug = to_memory_format(x_orig, channels_last), to_memory_format(x_aug, channels_last)
         runs = {}
         for method in [*methods, *(f"{m} concat_views" for m in concat if m in methods)]:
             intra, inter, beta = PRESETS[method.split()[0]]
@@ -165,7 +181,7 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
             loss = SynerMixLoss(intra, inter, beta, num_classes=100, concat_views=method.endswith("concat_views"))
-            objective = SynerMixObjective(model, loss, channels_last)
+            objective = SynerMixObjective(model, loss)
             runs[method] = (objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
                             torch.Generator().manual_seed(0), [])
         # Round-robin over the presets, so drifts of the machine's speed hit all of them alike.
@@ -208,7 +224,7 @@ class _ModelClock:
 def _epoch(batches_factory, objective, optimizer, device, total_steps) -> tuple[float, float]:
     clock = _ModelClock(objective, optimizer, device)
     start = time.perf_counter()
-    train_one_epoch(objective, batches_factory(), optimizer, torch.Generator(), (1, 2), EpochProgress(),
+    train_one_epoch(objective, batches_factory(), optimizer, torch.Generator(), RunSeeds(1), EpochProgress(),
                     total=total_steps)
     _sync(device)
     return time.perf_counter() - start, clock.total
@@ -224,16 +240,14 @@ def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix"
 
     def setup(loop: bool):
         model = _model("cifar_resnet", 100, 3, 32, device)
-        loss = SynerMixLoss(intra, inter, beta, num_classes=100)
-        if loop:
-            loss.intra_loss_fn = intra_class_loss_loop
+        loss = (LoopIntraLoss if loop else SynerMixLoss)(intra, inter, beta, num_classes=100)
         objective = SynerMixObjective(model, loss)
         return objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     sampler = SupplementedBatchSampler(labels, batch_size, seed=0)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
     objective, optimizer = setup(loop=False)
-    wall, model_time = _epoch(lambda: data.iterate(sampler, 1), objective, optimizer, device, len(sampler))
+    wall, model_time = _epoch(lambda: stream_of(data, sampler).epoch(0), objective, optimizer, device, len(sampler))
     ours = Row("epoch", f"ours: batched views + vectorised intra ({method}, bs={batch_size}, {n} images)", wall, "s",
                wall / model_time, "wall <= 1.05x model step time", wall / model_time <= 1.05)
     rows.append(ours)
@@ -264,30 +278,33 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
         "name": "digits", "root": None, "download": False, "num_classes": 10, "image_size": 8, "max_per_class": None,
         "mean": [0.3053], "std": [0.3760], "augment": {"crop_padding": 1, "hflip": 0.0, "cutout": 3},
     })
-    bundle = build_data(cfg, "test", 0.1, 0, "cpu")
-    images, labels = bundle.train.images.numpy(), bundle.train.labels_cpu.numpy()
-    spec = bundle.train.augment
+    splits = load_splits(cfg, "test", 0.1, 0)
+    images, labels = splits.train.images, splits.train.labels
+    spec, mean, std = AugmentSpec(1, 0.0, 3), tuple(cfg.mean), tuple(cfg.std)
+    train = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), mean, std, spec)
+    test = EvalStream(InMemoryTwoViewData(torch.from_numpy(splits.eval.images), torch.from_numpy(splits.eval.labels),
+                                          mean, std), 256)
     results: Dict[str, List[float]] = {"ours": [], "reference": [], "ours + concat_views": []}
     for path in results:
         for seed in seeds:
             torch.manual_seed(seed)
             np.random.seed(seed)
             model = _model("cifar_resnet", 10, 1, 8, "cpu", seed)
-            loss = SynerMixLoss("original", "mixup", 0.1, num_classes=10, concat_views=path.endswith("concat_views"))
-            if path == "reference":
-                loss.intra_loss_fn = intra_class_loss_loop
+            loss = (LoopIntraLoss if path == "reference" else SynerMixLoss)(
+                "original", "mixup", 0.1, num_classes=10, concat_views=path.endswith("concat_views"))
             objective = SynerMixObjective(model, loss)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
             sampler = SupplementedBatchSampler(labels, 32, seed=seed)
-            dataset = PerSampleTwoView(images, labels, bundle.train.mean, bundle.train.std, spec)
+            dataset = PerSampleTwoView(images, labels, mean, std, spec)
+            stream = stream_of(train, sampler, seed)
             accs = []
             for epoch in range(epochs):
                 sampler.set_epoch(epoch)
-                batches = (per_sample_batches(dataset, sampler, 0) if path == "reference"
-                           else bundle.train.iterate(sampler, seed * 1000 + epoch))
-                train_one_epoch(objective, batches, optimizer, torch.Generator(), (seed, epoch), EpochProgress())
-                accs.append(evaluate(model, bundle.eval, 256)[0])
+                batches = per_sample_batches(dataset, sampler, 0) if path == "reference" else stream.epoch(epoch)
+                train_one_epoch(objective, batches, optimizer, torch.Generator(), RunSeeds(seed), EpochProgress(),
+                                epoch=epoch)
+                accs.append(evaluate(model, test)[0])
                 scheduler.step()
             results[path].append(float(np.mean(accs[-3:])))
     ours, ref, concat = (np.array(results[k]) for k in ("ours", "reference", "ours + concat_views"))

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Performance figures (make bench): loader, step, epoch overhead, accuracy parity, CUDA throughput."""
+"""Performance figures (make bench: python -m benchmarks.run): loader, step, epoch overhead, accuracy parity, CUDA throughput."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from synermix.benchmark import run_all
+from benchmarks.sections import run_all
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,1 @@
+"""Performance benchmarks (make bench), kept out of the synermix package."""

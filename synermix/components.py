@@ -1,0 +1,67 @@
+"""The trainable parts of a run (model, objective, optimizer, schedule, loss scaler), built from the config."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+import torch
+from omegaconf import DictConfig
+from torch.nn.parallel import DistributedDataParallel
+
+from synermix.data import DataBundle
+from synermix.distributed import DistEnv
+from synermix.losses import SynerMixLoss, SynerMixObjective
+from synermix.models import StagedClassifier, build_model
+from synermix.seeding import RunSeeds
+
+
+@dataclass
+class Components:
+    """What a training step updates, and what a checkpoint saves of it."""
+
+    model: StagedClassifier
+    objective: torch.nn.Module  # SynerMixObjective, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: Optional[torch.amp.GradScaler]
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The resume state of model, optimizer, scheduler and scaler."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
+        }
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the coming step."""
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def build_components(cfg: DictConfig, data: DataBundle, loss_fn: SynerMixLoss, seeds: RunSeeds,
+                     device: torch.device, env: DistEnv, state: Optional[Dict[str, Any]] = None) -> Components:
+    """Model (initialised from the run seed), SGD + StepLR, the objective; then `state` (a checkpoint) loaded."""
+    torch.manual_seed(seeds.model_init())
+    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    t = cfg.train
+    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
+                                nesterov=t.nesterov)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.step_size, gamma=t.gamma)
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if t.compile:  # under torchrun only with concat_views (config.py checks it)
+        for stage in model.stages.values():
+            stage.compile(dynamic=True)  # in place: parameter names, and so checkpoints, stay the same
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp and cfg.amp_dtype == "float16" else None
+    if scaler is not None and state and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    objective: torch.nn.Module = SynerMixObjective(model, loss_fn)
+    if env.enabled:
+        objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+    return Components(model, objective, optimizer, scheduler, scaler)

@@ -1,0 +1,77 @@
+"""The training stream and the evaluation data of a run: batches arrive on the device, in the run's memory format."""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from synermix.sampling import SupplementedBatchSampler
+from synermix.seeding import RunSeeds
+
+
+class Batch(NamedTuple):
+    """One training step's input: its index in the epoch, the original view (None unless needed), the
+    augmented view and the labels."""
+
+    step: int
+    x_orig: Optional[Tensor]
+    x_aug: Tensor
+    y: Tensor
+
+
+def to_memory_format(x: Optional[Tensor], channels_last: bool) -> Optional[Tensor]:
+    """`x` as channels_last (NHWC) when asked; unchanged otherwise (None stays None)."""
+    if x is None or not channels_last:
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+class TrainStream:
+    """Supplemented training batches of both views, seeded per epoch and step; subclasses make the views.
+
+    Everything an epoch needs is fixed when the stream is built (sampler, whether the original view
+    is made, seeds, memory format); `epoch(e, start_step)` yields `Batch`es from `start_step` on,
+    exactly those an uninterrupted epoch would yield there.
+    """
+
+    def __init__(self, sampler: SupplementedBatchSampler, seeds: RunSeeds, with_original: bool,
+                 channels_last: bool = False) -> None:
+        self.sampler, self.seeds = sampler, seeds
+        self.with_original, self.channels_last = with_original, channels_last
+
+    def __len__(self) -> int:
+        """Steps per epoch."""
+        return len(self.sampler)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The training samples' labels (CPU)."""
+        return self.sampler.labels
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
+        """The batches of `epoch` from `start_step` on, on the device."""
+        self.sampler.set_epoch(epoch)
+        for step, x_orig, x_aug, y in self._views(self.seeds.augment(epoch), start_step):
+            yield Batch(step, to_memory_format(x_orig, self.channels_last),
+                        to_memory_format(x_aug, self.channels_last), y)
+
+    def _views(self, epoch_seed: int, start: int) -> Iterator[tuple]:
+        """(step, x_orig or None, x_aug, y) of the sampler's batches from `start` on."""
+        raise NotImplementedError
+
+
+class EvalStream:
+    """The evaluation split in fixed order: (image, label) batches on the device, in the run's memory format."""
+
+    def __init__(self, data, batch_size: int, channels_last: bool = False) -> None:
+        self.data, self.batch_size, self.channels_last = data, batch_size, channels_last
+
+    def __len__(self) -> int:
+        """Number of evaluation samples."""
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[tuple]:
+        for x, y in self.data.eval_batches(self.batch_size):
+            yield to_memory_format(x, self.channels_last), y

@@ -1,0 +1,144 @@
+"""Training hooks: small objects the loop calls at fixed points, and the stop request they share.
+
+Order, for every hook in registration order (built-in hooks first, then `hooks` of the config, then
+those passed to `run_training`):
+  after_step(loop)   after each optimisation step (loop.progress.step steps of loop.epoch are done)
+  after_epoch(loop)  after the epoch's row is recorded and checkpointed
+  after_train(loop)  once the run is complete (summary.json says so)
+A hook may raise to end the run; `loop.stop.request(...)` ends it after the current step with a
+checkpoint instead. Extra hooks come from the config as `hooks.<name>: {_target_: module.Class, ...}`.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from synermix.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT while installed (or by `request`): the loop finishes its step, checkpoints, exits."""
+
+    def __init__(self) -> None:
+        self.signum: Optional[int] = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def request(self, signum: int = signal.SIGTERM) -> None:
+        """Ask the loop to stop after the current step, as if `signum` had arrived."""
+        self.signum = signum
+
+    @contextmanager
+    def installed(self) -> Iterator["StopFlag"]:
+        """Catch SIGTERM and SIGINT for the duration (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum, frame):
+            if self.signum is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self.signum = signum
+            log.warning("Received %s: stopping after the current step.", signal.Signals(signum).name)
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+@dataclass
+class LoopState:
+    """What hooks see of the running loop."""
+
+    run_dir: Any  # synermix.rundir.RunDir
+    steps_per_epoch: int
+    stop: StopFlag
+    save: Callable[[Any], None]  # checkpoint now: save(EpochProgress) mid-epoch
+    epoch: int = 0  # 0-based
+    progress: Any = None  # synermix.engine.EpochProgress of the current epoch
+    epoch_start: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Seconds spent in the current epoch, including those before a resume."""
+        return time.perf_counter() - self.epoch_start
+
+
+class Hook:
+    """Base class: override the calls you need (each gets the LoopState)."""
+
+    def after_step(self, loop: LoopState) -> None:
+        """After each optimisation step."""
+
+    def after_epoch(self, loop: LoopState) -> None:
+        """After an epoch's row is recorded and checkpointed."""
+
+    def after_train(self, loop: LoopState) -> None:
+        """After the run completed."""
+
+
+class Hooks(Hook):
+    """Several hooks called in order."""
+
+    def __init__(self, hooks: Sequence[Hook]) -> None:
+        self.hooks: List[Hook] = list(hooks)
+
+    def after_step(self, loop: LoopState) -> None:
+        """Each hook's after_step."""
+        for hook in self.hooks:
+            hook.after_step(loop)
+
+    def after_epoch(self, loop: LoopState) -> None:
+        """Each hook's after_epoch."""
+        for hook in self.hooks:
+            hook.after_epoch(loop)
+
+    def after_train(self, loop: LoopState) -> None:
+        """Each hook's after_train."""
+        for hook in self.hooks:
+            hook.after_train(loop)
+
+
+class PeriodicCheckpoint(Hook):
+    """Checkpoint inside an epoch every `every` steps (train.checkpoint_every_steps), so a kill loses less."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def after_step(self, loop: LoopState) -> None:
+        """Save the partial epoch at every multiple of `every` (the epoch's end has its own checkpoint)."""
+        progress = loop.progress
+        if self.every and progress.step % self.every == 0 and progress.step < loop.steps_per_epoch:
+            progress.seconds = loop.elapsed()
+            loop.save(progress)
+
+
+def hooks_from_config(specs: Optional[Dict[str, Any]]) -> List[Hook]:
+    """Instantiate `hooks.<name>: {_target_: ...}` entries of the config (Hydra's instantiate), in name order."""
+    from hydra.utils import instantiate
+
+    hooks = []
+    for name in sorted(specs or {}):
+        try:
+            hook = instantiate(specs[name])
+        except Exception as exc:
+            target = specs[name].get("_target_") if hasattr(specs[name], "get") else specs[name]
+            raise ConfigError(
+                f"Invalid configuration: hooks.{name}={target!r} cannot be instantiated "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); it must be a mapping with "
+                "_target_ naming an importable synermix.hooks.Hook subclass and its arguments."
+            ) from None
+        if not isinstance(hook, Hook):
+            raise ConfigError(f"Invalid configuration: hooks.{name} made a {type(hook).__name__}, not a synermix.hooks.Hook.")
+        hooks.append(hook)
+    return hooks

@@ -1,0 +1,249 @@
+"""A run directory: the one owner of its file names, their reads and writes, and of failure recording.
+
+Files: config.yaml (resolved config), metrics.csv (a row per epoch), summary.json (status and
+results; status `complete` is written last), checkpoint.pt + checkpoint.prev.pt (resume state, the
+previous one a fallback), weights.pt (final weights), features.npz (final evaluation features),
+tb/ (TensorBoard), error.txt (why the last attempt failed).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from synermix.cohesion import COHESION_COLUMNS
+from synermix.config import config_differences
+from synermix.errors import Interrupted, RunError, SynerMixError
+from synermix.identity import run_identity
+from synermix.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+CONFIG, METRICS, SUMMARY, ERROR = "config.yaml", "metrics.csv", "summary.json", "error.txt"
+CHECKPOINT, PREVIOUS_CHECKPOINT, WEIGHTS = "checkpoint.pt", "checkpoint.prev.pt", "weights.pt"
+FEATURES, TENSORBOARD = "features.npz", "tb"
+METRIC_COLUMNS = (
+    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", *COHESION_COLUMNS, "epoch_seconds"
+)
+
+
+class ForeignRunDir(RunError):
+    """The run directory holds a run of another configuration; nothing in it is touched."""
+
+
+def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
+    """Mean of the last `average_last` accuracies (the paper's final-epochs average)."""
+    return float(np.mean(accs[-average_last:])) if accs else None
+
+
+def _read_checkpoint(path: Path) -> Dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not {"config", "metrics", "model"} <= state.keys():
+        raise ValueError("not a checkpoint of this repository")
+    return state
+
+
+class _NoWriter:
+    """Stands in for TensorBoard's SummaryWriter where nothing is written (processes other than rank 0)."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        """Discard."""
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class RunDir:
+    """One run's directory. Only the main process (`is_main`) writes; `attach(cfg)` before anything else."""
+
+    def __init__(self, path: Path, is_main: bool = True) -> None:
+        self.path, self.is_main = Path(path), is_main
+        self.cfg: Optional[DictConfig] = None
+        self.config: Dict[str, Any] = {}
+        self.rows: List[Dict[str, Any]] = []
+        self.writer: Any = _NoWriter()
+
+    def attach(self, cfg: DictConfig) -> None:
+        """Bind the (validated) config of the run; from now on failures are recorded in summary.json too."""
+        self.cfg, self.config = cfg, OmegaConf.to_container(cfg, resolve=True)
+
+    # ------------------------------------------------------------------ reading
+    def _check_config(self, saved: Dict[str, Any]) -> None:
+        diffs = config_differences(saved, self.config)
+        if diffs:
+            raise ForeignRunDir(
+                f"The run directory {self.path} holds a run with a different configuration, so it will not be "
+                f"resumed into: {'; '.join(diffs)}. Use another hydra.run.dir (or out_root) or restore those values."
+            )
+
+    def read_summary(self) -> Optional[Dict[str, Any]]:
+        """summary.json as a dict (None when absent)."""
+        path = self.path / SUMMARY
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def completed_summary(self) -> Optional[Dict[str, Any]]:
+        """The summary of a finished run of this config (its config checked), None when not finished.
+
+        Decided from summary.json and config.yaml alone: a finished run's weights are not read."""
+        summary = self.read_summary()
+        if not summary or summary.get("status") != "complete" or not (self.path / CONFIG).is_file():
+            return None
+        self._check_config(OmegaConf.to_container(OmegaConf.load(self.path / CONFIG), resolve=True))
+        self._prune()  # a kill right after completion can leave the checkpoints behind
+        return summary
+
+    def load(self) -> Optional[Dict[str, Any]]:
+        """The newest readable checkpoint (falling back to the previous one), checked against the config;
+        its metric rows become this run's rows. None for a fresh run."""
+        problems, state = [], None
+        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+            path = self.path / name
+            if not path.exists():
+                continue
+            try:
+                state = _read_checkpoint(path)
+            except Exception as exc:  # truncated or foreign file: try the previous checkpoint
+                problems.append(f"{path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+                continue
+            if problems:
+                log.warning("%s; resuming from %s instead.", problems[0], path)
+            break
+        if state is None:
+            if problems:
+                raise RunError("; ".join(problems) + ". Move the run directory away to restart this run from scratch.")
+            return None
+        self._check_config(state.get("config", {}))
+        self.rows = list(state["metrics"])
+        return state
+
+    def read_metrics(self):
+        """metrics.csv as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.read_csv(self.path / METRICS)
+
+    def read_features(self) -> Dict[str, np.ndarray]:
+        """features.npz: the final epoch's evaluation `features` and their `labels`."""
+        with np.load(self.path / FEATURES) as f:
+            return {k: f[k] for k in f.files}
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def session(self, hparams: Dict[str, Any]) -> Iterator["RunDir"]:
+        """Write config.yaml, clear a previous attempt's error.txt and hold TensorBoard open for the run."""
+        if self.is_main:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.path / CONFIG, OmegaConf.to_yaml(self.cfg, resolve=True))
+            (self.path / ERROR).unlink(missing_ok=True)
+            from torch.utils.tensorboard import SummaryWriter  # imported late: slow, and only runs need it
+
+            self.writer = SummaryWriter(log_dir=str(self.path / TENSORBOARD))
+            _write_hparams(self.writer, hparams)
+        try:
+            yield self
+        finally:
+            self.writer.close()
+            self.writer = _NoWriter()
+
+    def summary(self, status: str, error: Optional[str] = None) -> Dict[str, Any]:
+        """summary.json's content for the rows so far: results, progress and the run's identity."""
+        cfg, accs = self.cfg, [r["eval_acc"] for r in self.rows if r["eval_acc"] is not None]
+        summary = {
+            "status": status,
+            "final_acc": final_accuracy(accs, cfg.train.average_last) if status == "complete" else None,
+            "best_acc": max(accs) if accs else None,
+            "last_acc": accs[-1] if accs else None,
+            "epochs_completed": len(self.rows),
+            "average_last": cfg.train.average_last,
+            **run_identity(cfg),
+        }
+        if error is not None:
+            summary["error"] = error
+        return summary
+
+    def save_checkpoint(self, training_state: Dict[str, Any], partial: Optional[Dict[str, Any]] = None) -> None:
+        """Write the resume state (config, rows, mid-epoch progress, `training_state`), keeping the previous
+        checkpoint as a fallback; each step is an atomic rename."""
+        if not self.is_main:
+            return
+        state = {"config": self.config, "metrics": self.rows, "partial": partial, **training_state}
+        current, previous, tmp = self.path / CHECKPOINT, self.path / PREVIOUS_CHECKPOINT, self.path / f".{CHECKPOINT}.new"
+        save_checkpoint_atomic(tmp, state)
+        if current.exists():
+            os.replace(current, previous)
+        os.replace(tmp, current)
+
+    def end_epoch(self, row: Dict[str, Any], training_state: Dict[str, Any],
+                  features: Optional[Dict[str, np.ndarray]] = None) -> None:
+        """Record one finished epoch: checkpoint, metrics.csv, summary.json (`running`), TensorBoard.
+        The last epoch's evaluation `features` are written first, so a kill cannot lose them."""
+        self.rows.append(row)
+        if not self.is_main:
+            return
+        if features is not None and len(self.rows) == self.cfg.train.epochs:
+            save_npz_atomic(self.path / FEATURES, **features)
+        self.save_checkpoint(training_state)
+        write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
+        write_json_atomic(self.path / SUMMARY, self.summary("running"))
+        for key in METRIC_COLUMNS[1:]:
+            if row.get(key) is not None:
+                self.writer.add_scalar(key if key not in COHESION_COLUMNS else f"cohesion/{key}", row[key], row["epoch"])
+        self.writer.flush()
+
+    def finish(self, model_state: Dict[str, Any]) -> Dict[str, Any]:
+        """Complete the run: final weights, then summary.json `complete` (last), then drop the resume state
+        unless train.keep_checkpoints. Returns the summary."""
+        summary = self.summary("complete")
+        if self.is_main:
+            save_checkpoint_atomic(self.path / WEIGHTS, model_state)
+            write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
+            write_json_atomic(self.path / SUMMARY, summary)
+            self.writer.add_scalar("final_acc", summary["final_acc"], len(self.rows))
+            self._prune()
+        return summary
+
+    def _prune(self) -> None:
+        if self.is_main and not self.cfg.train.get("keep_checkpoints", False):
+            for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+                (self.path / name).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ failures
+    def record_failure(self, exc: BaseException) -> None:
+        """error.txt (one paragraph for a SynerMixError, else the traceback) and, once the config is known,
+        summary.json marked failed with the rows so far. Interruptions and foreign run dirs are not failures."""
+        if not self.is_main or isinstance(exc, (Interrupted, ForeignRunDir)):
+            return
+        expected = isinstance(exc, SynerMixError)
+        detail = f"{type(exc).__name__}: {exc}\n" if expected else "".join(traceback.format_exception(exc))
+        write_text_atomic(self.path / ERROR, detail)
+        if self.cfg is not None:
+            message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            write_json_atomic(self.path / SUMMARY, self.summary("failed", error=message))
+
+    @contextmanager
+    def recording_failures(self) -> Iterator["RunDir"]:
+        """Record any exception raised inside (see `record_failure`), then re-raise it."""
+        try:
+            yield self
+        except Exception as exc:
+            self.record_failure(exc)
+            raise
+
+
+def _write_hparams(writer, hparams: Dict[str, Any]) -> None:
+    """Record the run's hyper-parameters in its own TensorBoard run (HPARAMS tab: eval_acc, final_acc)."""
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    for summary in hparams_summary(hparams, {"eval_acc": 0.0, "final_acc": 0.0}):
+        writer.file_writer.add_summary(summary)

@@ -1,0 +1,54 @@
+"""Training hooks the tests inject (through `hooks.<name>` on the command line or run_training's `hooks`)."""
+from __future__ import annotations
+
+import time
+
+from synermix.hooks import Hook, LoopState
+
+
+class PauseAt(Hook):
+    """After step `step` of epoch `epoch` (both 1-based), write `paused` in the run dir and wait (up to
+    `timeout` s, or until a stop signal) so a test can kill the process at a known point."""
+
+    def __init__(self, epoch: int, step: int, timeout: float = 120.0) -> None:
+        self.epoch, self.step, self.timeout = epoch, step, timeout
+
+    def after_step(self, loop: LoopState) -> None:
+        if (loop.epoch + 1, loop.progress.step) != (self.epoch, self.step):
+            return
+        (loop.run_dir.path / "paused").write_text(f"{self.epoch}:{self.step}\n")
+        deadline = time.monotonic() + self.timeout
+        while not loop.stop() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+class CrashAt(Hook):
+    """Raise KeyboardInterrupt after step `step` of epoch `epoch` (1-based): a crash at a known point."""
+
+    def __init__(self, epoch: int, step: int = 1) -> None:
+        self.epoch, self.step = epoch, step
+
+    def after_step(self, loop: LoopState) -> None:
+        if (loop.epoch + 1, loop.progress.step) == (self.epoch, self.step):
+            raise KeyboardInterrupt
+
+
+class Trains(Hook):
+    """Counts the training steps taken (a finished run re-entered must take none)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def after_step(self, loop: LoopState) -> None:
+        self.steps += 1
+
+
+class CrashAfterEpoch(Hook):
+    """Raise KeyboardInterrupt once epoch `epoch` (1-based) is recorded and checkpointed."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_epoch(self, loop: LoopState) -> None:
+        if loop.epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
