@@ -6,6 +6,8 @@ from typing import Dict
 import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
+from synermix.errors import RunError
+
 COHESION_COLUMNS = ("intra_dist", "centroid_dist", "cohesion_ratio", "silhouette", "calinski_harabasz", "davies_bouldin")
 
 
@@ -22,6 +24,9 @@ def cohesion_metrics(features: np.ndarray, labels: np.ndarray) -> Dict[str, floa
     Calinski-Harabasz (higher) and Davies-Bouldin (lower) scores."""
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
+    if not np.isfinite(features).all():
+        raise RunError("The evaluation features hold NaN or infinite values, so no cohesion metric can be computed; "
+                       "the weights went non-finite. Lower train.lr, or check the data for NaN/inf values.")
     classes, inverse = np.unique(labels, return_inverse=True)
     if classes.size < 2 or classes.size >= labels.size:
         return {k: float("nan") for k in COHESION_COLUMNS}

@@ -1,14 +1,17 @@
 """Start-up validation of the composed Hydra config: every bad value is named before data is touched."""
 from __future__ import annotations
 
+import math
 import numbers
 import os
+import re
 from typing import Any, List
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from synermix.data import DATASET_NAMES
 from synermix.errors import ConfigError
+from synermix.identity import RESUME_FREE_KEYS
 from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS
 from synermix.mixup import LAM_MODES
 from synermix.models import MODEL_NAMES
@@ -18,12 +21,6 @@ PHASES = ("val", "test")
 DEVICES = ("auto", "cpu", "cuda")
 MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 
-# Keys that may change between a run and its resumption without changing its results' meaning.
-RESUME_FREE_KEYS = (
-    "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
-    "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks",
-    "dataset.root", "dataset.download", "out_root",
-)
 
 
 OPTIONAL = "optional"  # marks a key that only some config group options define
@@ -34,12 +31,26 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+    """A finite real number (NaN and infinities are refused everywhere)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_numbers(v: Any, ok=lambda x: True) -> bool:
+    return isinstance(v, ListConfig) and len(v) >= 1 and all(_is_num(x) and ok(x) for x in v)
+
+
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")  # safe as one folder name
+MAX_PER_CLASS_SYNTHESES = 256
 
 
 def _checks(cfg: DictConfig) -> List[tuple]:
     """(key, predicate, allowed-description[, OPTIONAL]) for every user-facing key."""
-    epochs = cfg.train.epochs
+    return [*_dataset_checks(cfg), *_model_and_method_checks(), *_run_checks(cfg)]
+
+
+def _dataset_checks(cfg: DictConfig) -> List[tuple]:
+    """The checks of the dataset group."""
+    size = OmegaConf.select(cfg, "dataset.image_size", default=None)
     return [
         ("dataset.name", lambda v: v in DATASET_NAMES, f"one of {list(DATASET_NAMES)}"),
         (
@@ -51,24 +62,65 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("dataset.download", lambda v: isinstance(v, bool), "true or false"),
         ("dataset.max_per_class", lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2", OPTIONAL),
+        ("dataset.train_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
+        ("dataset.test_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
+        ("dataset.verify_md5", lambda v: isinstance(v, bool), "true or false", OPTIONAL),
+        ("dataset.mean", _is_numbers, "a list of numbers (one per image channel)"),
+        ("dataset.std", lambda v: _is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
+        ("dataset.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
+        ("dataset.augment.hflip", lambda v: _is_num(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+        (
+            "dataset.augment.cutout",
+            lambda v: _is_int(v) and 0 <= v <= (size if _is_int(size) else v),
+            f"an integer in [0, dataset.image_size={size}] (0: no cutout)",
+        ),
+        (
+            "dataset.eval_resize",
+            lambda v: _is_int(v) and v >= (size if _is_int(size) else v),
+            f"an integer >= dataset.image_size={size}",
+            OPTIONAL,
+        ),
+        ("model.depth", lambda v: _is_int(v) and v >= 8 and (v - 2) % 6 == 0, "an integer 6n+2 >= 8 (8, 14, 20, ...)", OPTIONAL),
+        ("model.width", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
+    ]
+
+
+def _model_and_method_checks() -> List[tuple]:
+    """The checks of the model and method groups."""
+    return [
         ("model.name", lambda v: v in MODEL_NAMES, f"one of {list(MODEL_NAMES)}"),
         ("model.pretrained", lambda v: isinstance(v, bool), "true or false"),
         ("model.weights", lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or the path of a weights file"),
         ("model.download", lambda v: isinstance(v, bool), "true or false", OPTIONAL),
         ("model.small_input_below", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
-        ("method.name", lambda v: isinstance(v, str) and v.strip() != "", "a non-empty name (presets: " + ", ".join(METHOD_NAMES) + ")"),
+        (
+            "method.name",
+            lambda v: isinstance(v, str) and NAME.match(v) is not None,
+            "a name of letters, digits, '_', '.', '+', '-' (it names a folder; presets: " + ", ".join(METHOD_NAMES) + ")",
+        ),
         ("method.intra", lambda v: v in INTRA_CHOICES, f"one of {list(INTRA_CHOICES)}"),
         ("method.inter", lambda v: v in INTER_CHOICES, f"one of {list(INTER_CHOICES)}"),
         ("method.beta", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
         ("method.alpha", lambda v: _is_num(v) and v > 0, "a number > 0"),
         ("method.lam_mode", lambda v: v in LAM_MODES, f"one of {list(LAM_MODES)}"),
-        ("method.num_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        (
+            "method.num_per_class",
+            lambda v: _is_int(v) and 1 <= v <= MAX_PER_CLASS_SYNTHESES,
+            f"an integer in [1, {MAX_PER_CLASS_SYNTHESES}] (synthesized features per class and step)",
+        ),
         (
             "method.beta_grid",
             lambda v: all(_is_num(b) and 0 <= b <= 1 for b in v),
             "a list of numbers in [0, 1]",
             OPTIONAL,
         ),
+    ]
+
+
+def _run_checks(cfg: DictConfig) -> List[tuple]:
+    """The checks of train.* and the top-level keys."""
+    epochs = cfg.train.epochs
+    return [
         ("train.batch_size", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
         ("train.epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("train.lr", lambda v: _is_num(v) and v > 0, "a number > 0"),
@@ -92,7 +144,12 @@ def _checks(cfg: DictConfig) -> List[tuple]:
         ("hooks", lambda v: v is None or isinstance(v, DictConfig), "a mapping name -> {_target_: ...}", OPTIONAL),
         ("seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
         ("phase", lambda v: v in PHASES, f"one of {list(PHASES)}"),
-        ("run_tag", lambda v: isinstance(v, str) and "/" not in v, "a string without '/' (\"\" for none)", OPTIONAL),
+        (
+            "run_tag",
+            lambda v: isinstance(v, str) and (v == "" or NAME.match(v) is not None),
+            "\"\" or a name of letters, digits, '_', '.', '+', '-' (no path separator)",
+            OPTIONAL,
+        ),
         ("val_ratio", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)"),
         ("val_seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         ("device", lambda v: v in DEVICES, f"one of {list(DEVICES)}"),

@@ -19,7 +19,18 @@ TERMS = ("total", "L_intra", "L_inter")
 
 
 class NonFiniteLoss(RunError):
-    """The training loss became NaN or infinite."""
+    """The training loss (or the weights, or the evaluation outputs) became NaN or infinite."""
+
+
+def check_finite_state(model: torch.nn.Module, progress: "EpochProgress", epoch: int) -> None:
+    """Refuse to checkpoint non-finite weights, buffers or loss sums (one host read per checkpoint)."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all() & torch.isfinite(progress.sums).all()
+    if not bool(finite):
+        raise NonFiniteLoss(
+            f"Non-finite weights or loss at epoch {epoch + 1}, step {progress.step}: they were not checkpointed, so "
+            "the last good checkpoint is kept. Training stopped; lower train.lr, or check the data for NaN/inf values."
+        )
 
 
 @dataclass
@@ -195,15 +206,24 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     kept_features, kept_labels, seen = [], [], 0
+    finite = torch.ones((), dtype=torch.bool, device=device)
     for x, y in stream:
         with autocast_context(device, amp, amp_dtype):
             features = model.features(x)
-            correct += (model.head(features).argmax(dim=1) == y).sum()
+            logits = model.head(features)
+            correct += (logits.argmax(dim=1) == y).sum()
+            finite &= torch.isfinite(logits).all() & torch.isfinite(features).all()
         if keep is not None:
             rows = keep[(keep >= seen) & (keep < seen + len(y))] - seen
             kept_features.append(features[torch.as_tensor(rows, device=device)].float().cpu())
             kept_labels.append(y[torch.as_tensor(rows, device=device)].cpu())
         seen += len(y)
+    if not bool(finite):
+        raise NonFiniteLoss(
+            "The evaluation produced NaN or infinite outputs (the weights went non-finite in the last step of the "
+            "epoch); the accuracy was not recorded and the last good checkpoint is kept. Lower train.lr, or check "
+            "the data for NaN/inf values."
+        )
     accuracy = 100.0 * int(correct) / len(stream)
     if keep is None:
         return accuracy, None, None

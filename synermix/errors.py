@@ -15,7 +15,7 @@ class RunError(SynerMixError, RuntimeError):
 
 
 class Interrupted(RunError):
-    """A SIGTERM/SIGINT stopped the run after a checkpoint was written."""
+    """A stop signal (SIGTERM, SIGINT, SIGUSR2) stopped the run after a checkpoint was written."""
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)

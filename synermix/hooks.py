@@ -23,8 +23,13 @@ from synermix.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)  # SIGUSR2: SLURM/submitit's pre-emption notice
+
+
 class StopFlag:
-    """Set by SIGTERM/SIGINT while installed (or by `request`): the loop finishes its step, checkpoints, exits."""
+    """Set by SIGTERM/SIGINT/SIGUSR2 while installed (or by `request`): the loop finishes its step,
+    checkpoints and exits. After a SIGUSR2 the handler installed before ours (submitit's requeue) is
+    called once the checkpoint is written, so a pre-empted job is requeued with nothing lost."""
 
     def __init__(self) -> None:
         self.signum: Optional[int] = None
@@ -38,7 +43,7 @@ class StopFlag:
 
     @contextmanager
     def installed(self) -> Iterator["StopFlag"]:
-        """Catch SIGTERM and SIGINT for the duration (main thread only; elsewhere a no-op)."""
+        """Catch the stop signals for the duration (main thread only; elsewhere a no-op)."""
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
@@ -49,12 +54,16 @@ class StopFlag:
             self.signum = signum
             log.warning("Received %s: stopping after the current step.", signal.Signals(signum).name)
 
-        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        old = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
         try:
             yield self
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+            previous = old[signal.SIGUSR2]
+            if self.signum == signal.SIGUSR2 and callable(previous):
+                log.warning("Checkpoint written; handing SIGUSR2 to the handler installed before (requeue).")
+                previous(signal.SIGUSR2, None)
 
 
 @dataclass
@@ -62,9 +71,10 @@ class LoopState:
     """What hooks see of the running loop."""
 
     run_dir: Any  # synermix.rundir.RunDir
+    model: Any  # the StagedClassifier being trained
     steps_per_epoch: int
     stop: StopFlag
-    save: Callable[[Any], None]  # checkpoint now: save(EpochProgress) mid-epoch
+    save: Callable[[Any], None]  # checkpoint now: save(EpochProgress) mid-epoch (refuses non-finite weights)
     epoch: int = 0  # 0-based
     progress: Any = None  # synermix.engine.EpochProgress of the current epoch
     epoch_start: float = field(default_factory=time.perf_counter)

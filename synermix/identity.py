@@ -2,10 +2,24 @@
 where its directory is: the one place that names them."""
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Dict
 
 from omegaconf import DictConfig, OmegaConf
+
+# Keys that do not change a run's results: they may change between a run and its resumption and are
+# not part of its identity.
+RESUME_FREE_KEYS = (
+    "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
+    "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks",
+    "dataset.root", "dataset.download", "out_root",
+)
+# Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
+LOCATION_KEYS = ("run_subdir", "protocol_subdir", "seeds", "hydra")
+# Keys spelled out in the run directory's name; the config id covers every other training key.
+NAMED_KEYS = ("dataset.name", "model.name", "method.name", "train.batch_size", "method.beta", "run_tag", "phase", "seed")
 
 # summary.json / report column -> config key. Everything but `seed` groups runs in the report.
 IDENTITY_KEYS: Dict[str, str] = {
@@ -25,12 +39,54 @@ IDENTITY_KEYS: Dict[str, str] = {
     "phase": "phase",
     "tag": "run_tag",
 }
+IDENTITY_COLUMNS = (*IDENTITY_KEYS, "config_id")  # summary.json's identity: the keys above + config_id
+
+
+def _flatten(value: Any, prefix: str, out: Dict[str, Any]) -> Dict[str, Any]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def _matches(key: str, prefixes) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def training_values(cfg: DictConfig) -> Dict[str, Any]:
+    """Every value that can change a run's results, as dotted keys (resume-free and location keys left out)."""
+    plain: Dict[str, Any] = {}
+    for key in cfg.keys():
+        if key not in LOCATION_KEYS:  # run_subdir itself asks for the config id: not resolved here
+            value = cfg[key]
+            plain[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    flat = _flatten(plain, "", {})
+    return {k: v for k, v in sorted(flat.items()) if not _matches(k, RESUME_FREE_KEYS)}
+
+
+def config_id(cfg: DictConfig) -> str:
+    """8 hex digits naming the training values that the run directory's name does not spell out: two
+    configs share a directory exactly when they train the same thing (numbers compared as floats)."""
+    values = {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+              for k, v in training_values(cfg).items() if not _matches(k, NAMED_KEYS)}
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _config_id_resolver(*, _root_: DictConfig) -> str:
+    return config_id(_root_)
+
+
+OmegaConf.register_new_resolver("config_id", _config_id_resolver, replace=True)
 
 
 def run_identity(cfg: DictConfig) -> Dict[str, Any]:
-    """The identifying values of the run `cfg` describes, keyed as in summary.json (missing keys are None)."""
+    """The identifying values of the run `cfg` describes, keyed as in summary.json (missing keys are None):
+    the named keys, the main hyper-parameters, and `config_id` for everything else."""
     values = {name: OmegaConf.select(cfg, key, default=None) for name, key in IDENTITY_KEYS.items()}
     values["tag"] = values["tag"] or ""
+    values["config_id"] = config_id(cfg)
     return values
 
 

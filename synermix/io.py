@@ -7,14 +7,29 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 
-def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    """Write via `write(fileobj)` into a temp file beside `path`, fsync it, then rename over `path`."""
+def fsync_dir(folder: Path) -> None:
+    """Make the renames inside `folder` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic(path: Path, write: Callable[[Any], None], mode: str, previous: Optional[Path] = None) -> None:
+    """Write via `write(fileobj)` into a temp file beside `path` (unique to this call), fsync it, then rename
+    over `path` (first moving the old `path` to `previous`, when given) and fsync the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,10 +38,13 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if previous is not None and path.exists():
+            os.replace(path, previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -49,9 +67,9 @@ def write_csv_atomic(path: Path, rows: List[Dict[str, Any]], columns: Sequence[s
     write_text_atomic(path, buf.getvalue())
 
 
-def save_checkpoint_atomic(path: Path, state: Dict[str, Any]) -> None:
-    """Atomically torch.save `state` to `path`."""
-    _atomic(path, lambda f: torch.save(state, f), "wb")
+def save_checkpoint_atomic(path: Path, state: Dict[str, Any], previous: Optional[Path] = None) -> None:
+    """Atomically torch.save `state` to `path`; the file it replaces becomes `previous` (when given)."""
+    _atomic(path, lambda f: torch.save(state, f), "wb", previous)
 
 
 def save_npz_atomic(path: Path, **arrays: Any) -> None:

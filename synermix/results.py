@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 
 from synermix.config import METHOD_NAMES
-from synermix.identity import IDENTITY_KEYS
+from synermix.identity import IDENTITY_COLUMNS
 from synermix.rundir import ERROR, SUMMARY
 
 MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
 # A configuration is every identity key but the seed; the main keys first, as the tables show them.
-GROUP_KEYS = MAIN_KEYS + [k for k in IDENTITY_KEYS if k not in MAIN_KEYS and k != "seed"]
+GROUP_KEYS = MAIN_KEYS + [k for k in IDENTITY_COLUMNS if k not in MAIN_KEYS and k != "seed"]
 SCENARIO_KEYS = ["dataset", "model", "batch_size"]
 # (SynerMix preset, its inter-class component) for Sec. 4.2.3's comparisons; the intra component is `intra`.
 SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"))

@@ -16,11 +16,12 @@ from synermix.components import build_components
 from synermix.config import validate_config
 from synermix.data import build_data
 from synermix.distributed import setup_distributed, teardown_distributed
-from synermix.engine import EpochProgress, EpochStats, evaluate, train_one_epoch
+from synermix.engine import EpochProgress, EpochStats, check_finite_state, evaluate, train_one_epoch
 from synermix.errors import ConfigError, Interrupted, RunError, SynerMixError
 from synermix.hooks import Hook, Hooks, LoopState, PeriodicCheckpoint, StopFlag, hooks_from_config
 from synermix.identity import run_identity
 from synermix.losses import SynerMixLoss
+from synermix.models import build_model
 from synermix.rundir import METRIC_COLUMNS, RunDir, final_accuracy
 from synermix.seeding import RunSeeds
 
@@ -44,25 +45,32 @@ def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> 
     """Train and evaluate as configured in `run_dir` (resuming it; a finished run is returned as it is).
 
     Returns the summary. Raises a SynerMixError subclass (one paragraph) for anything the user must fix,
-    recorded in the run dir first, and Interrupted after a checkpoint when SIGTERM/SIGINT arrives.
+    recorded in the run dir first, and Interrupted after a checkpoint when SIGTERM/SIGINT/SIGUSR2 arrives.
     """
     rundir = RunDir(run_dir, is_main=int(os.environ.get("RANK", "0")) == 0)
     with rundir.recording_failures():
         validate_config(cfg)
         rundir.attach(cfg)
-        done = rundir.completed_summary()
-        if done is not None:
-            log.info("Run %s is already complete (%d epochs); nothing to do.", run_dir, done["epochs_completed"])
-            return done
-        env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
-        if not env.is_main:
-            logging.getLogger("synermix").setLevel(logging.WARNING)  # rank 0 alone reports
-        try:
-            return _train(cfg, rundir, RunSeeds(cfg.seed, env.rank, env.enabled), env, device,
-                          [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), *hooks_from_config(cfg.get("hooks")),
-                           *hooks])
-        finally:
-            teardown_distributed(env)
+    with rundir.locked(), rundir.recording_failures():  # recorded before the lock is let go
+        return _run_locked(cfg, rundir, hooks)
+
+
+def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[str, Any]:
+    """run_training's body, holding the run directory: skip a finished run, else set up and train."""
+    done = rundir.completed_summary()
+    if done is not None:
+        log.info("Run %s is already complete (%d epochs); nothing to do.", rundir.path, done["epochs_completed"])
+        if rundir.missing_features():
+            _repair_features(cfg, rundir, resolve_device(cfg.device, cfg.amp))
+        return done
+    env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
+    if not env.is_main:
+        logging.getLogger("synermix").setLevel(logging.WARNING)  # rank 0 alone reports
+    try:
+        hooks = [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), *hooks_from_config(cfg.get("hooks")), *hooks]
+        return _train(cfg, rundir, RunSeeds(cfg.seed, env.rank, env.enabled), env, device, hooks)
+    finally:
+        teardown_distributed(env)
 
 
 def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks) -> Dict[str, Any]:
@@ -75,7 +83,11 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     if state:
         log.info("Resuming %s at epoch %d, step %d.", rundir.path, len(rundir.rows) + 1, progress.step)
     hooks, stop, mix_gen = Hooks(hooks), StopFlag(), torch.Generator()
-    loop = LoopState(rundir, len(data.train), stop, lambda p: rundir.save_checkpoint(parts.state_dict(), p.state_dict()))
+    def save(p: EpochProgress) -> None:  # a mid-epoch checkpoint (hooks, stop signals); never of NaN weights
+        check_finite_state(parts.model, p, loop.epoch)
+        rundir.save_checkpoint(parts.state_dict(), p.state_dict())
+
+    loop = LoopState(rundir, parts.model, len(data.train), stop, save)
     samples = cfg.train.cohesion_samples
     keep = fixed_subsample(len(data.eval), samples) if env.is_main and samples else None
     with stop.installed(), rundir.session(run_identity(cfg)):
@@ -90,6 +102,7 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
             acc, feats, labels = (evaluate(parts.model, data.eval, cfg.amp, cfg.amp_dtype, keep)
                                   if env.is_main else (None, None, None))
             parts.scheduler.step()
+            check_finite_state(parts.model, progress, epoch)
             row = _epoch_row(epoch, lr, stats, acc, cohesion_metrics(feats, labels) if feats is not None else {},
                              loop.elapsed())
             rundir.end_epoch(row, parts.state_dict(), None if feats is None else {"features": feats, "labels": labels})
@@ -102,6 +115,17 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
         log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,
                  summary["final_acc"])
     return summary
+
+
+def _repair_features(cfg: DictConfig, rundir: RunDir, device: torch.device) -> None:
+    """Recompute a finished run's final evaluation features from its final weights (a file lost since)."""
+    log.warning("%s is complete but lacks its final features; recomputing them from the final weights.", rundir.path)
+    data = build_data(cfg, device, RunSeeds(cfg.seed), with_original=False)
+    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    model.load_state_dict(rundir.final_weights())
+    keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples)
+    _, feats, labels = evaluate(model, data.eval, cfg.amp, cfg.amp_dtype, keep)
+    rundir.write_features({"features": feats, "labels": labels})
 
 
 def _train_epoch(parts, batches, mix_gen, seeds, loop: LoopState, hooks: Hooks, cfg, env) -> Optional[EpochStats]:

@@ -27,7 +27,7 @@ from synermix.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomi
 
 log = logging.getLogger(__name__)
 
-CONFIG, METRICS, SUMMARY, ERROR = "config.yaml", "metrics.csv", "summary.json", "error.txt"
+CONFIG, METRICS, SUMMARY, ERROR, LOCK = "config.yaml", "metrics.csv", "summary.json", "error.txt", ".lock"
 CHECKPOINT, PREVIOUS_CHECKPOINT, WEIGHTS = "checkpoint.pt", "checkpoint.prev.pt", "weights.pt"
 FEATURES, TENSORBOARD = "features.npz", "tb"
 METRIC_COLUMNS = (
@@ -36,7 +36,11 @@ METRIC_COLUMNS = (
 
 
 class ForeignRunDir(RunError):
-    """The run directory holds a run of another configuration; nothing in it is touched."""
+    """The run directory belongs to another run (another configuration); nothing in it is touched."""
+
+
+class RunDirBusy(ForeignRunDir):
+    """Another live process holds the run directory's lock; nothing in it is touched."""
 
 
 def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
@@ -77,6 +81,45 @@ class RunDir:
     def attach(self, cfg: DictConfig) -> None:
         """Bind the (validated) config of the run; from now on failures are recorded in summary.json too."""
         self.cfg, self.config = cfg, OmegaConf.to_container(cfg, resolve=True)
+
+    @contextmanager
+    def locked(self) -> Iterator["RunDir"]:
+        """Hold the run directory's exclusive lock (an flock on `.lock`, naming its holder) for the duration.
+
+        A second process gets RunDirBusy at once; the lock of a process that died is released by the
+        kernel and taken over with a warning. Only the main process locks (it alone writes)."""
+        if not self.is_main:
+            yield self
+            return
+        import fcntl
+        import socket
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK, "a+") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise RunDirBusy(
+                    f"The run directory {self.path} is in use by {holder}; a run directory is trained by one "
+                    "process at a time. Wait for that run to finish (or stop it), then re-run to resume or skip it."
+                ) from None
+            f.seek(0)
+            stale = f.read().strip()
+            if stale:
+                log.warning("Took over the lock of %s in %s: that process is no longer running.", stale, self.path)
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on host {socket.gethostname()}\n")
+            f.flush()
+            try:
+                yield self
+            finally:
+                f.seek(0)
+                f.truncate()  # released cleanly: nothing stale left behind
+                f.flush()
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------ reading
     def _check_config(self, saved: Dict[str, Any]) -> None:
@@ -126,6 +169,24 @@ class RunDir:
         self._check_config(state.get("config", {}))
         self.rows = list(state["metrics"])
         return state
+
+    def missing_features(self) -> bool:
+        """Whether a finished run that should have saved its final features (cohesion_samples > 0) lacks them."""
+        return bool(self.cfg.train.cohesion_samples) and not (self.path / FEATURES).is_file()
+
+    def final_weights(self) -> Dict[str, Any]:
+        """The finished model's state_dict: weights.pt, else the last checkpoint's model."""
+        if (self.path / WEIGHTS).is_file():
+            return torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True)
+        if (self.path / CHECKPOINT).is_file():
+            return _read_checkpoint(self.path / CHECKPOINT)["model"]
+        raise RunError(f"{self.path} is complete but holds neither {WEIGHTS} nor {CHECKPOINT}, so its missing "
+                       f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again.")
+
+    def write_features(self, features: Dict[str, np.ndarray]) -> None:
+        """features.npz (atomically)."""
+        if self.is_main:
+            save_npz_atomic(self.path / FEATURES, **features)
 
     def read_metrics(self):
         """metrics.csv as a pandas DataFrame."""
@@ -178,11 +239,7 @@ class RunDir:
         if not self.is_main:
             return
         state = {"config": self.config, "metrics": self.rows, "partial": partial, **training_state}
-        current, previous, tmp = self.path / CHECKPOINT, self.path / PREVIOUS_CHECKPOINT, self.path / f".{CHECKPOINT}.new"
-        save_checkpoint_atomic(tmp, state)
-        if current.exists():
-            os.replace(current, previous)
-        os.replace(tmp, current)
+        save_checkpoint_atomic(self.path / CHECKPOINT, state, previous=self.path / PREVIOUS_CHECKPOINT)
 
     def end_epoch(self, row: Dict[str, Any], training_state: Dict[str, Any],
                   features: Optional[Dict[str, np.ndarray]] = None) -> None:
@@ -192,7 +249,7 @@ class RunDir:
         if not self.is_main:
             return
         if features is not None and len(self.rows) == self.cfg.train.epochs:
-            save_npz_atomic(self.path / FEATURES, **features)
+            self.write_features(features)
         self.save_checkpoint(training_state)
         write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
         write_json_atomic(self.path / SUMMARY, self.summary("running"))

@@ -85,6 +85,13 @@ def run_config_of(run_dir):
     return OmegaConf.load(Path(run_dir) / "config.yaml")
 
 
+def only(base, pattern):
+    """The one folder under `base` matching `pattern` (run folders end in their config id)."""
+    found = list(Path(base).glob(pattern))
+    assert len(found) == 1, (pattern, found)
+    return found[0]
+
+
 @pytest.mark.parametrize("name", FIGURES)
 def test_every_figure_target_writes_a_png_and_the_csv_its_plot_needs(smoke, name):
     png = smoke[0] / f"{name}.png"
@@ -108,7 +115,7 @@ def test_fig5_is_six_methods_over_the_seeds_with_beta_from_validation(smoke):
         assert row.acc_mean == pytest.approx(np.mean(accs)) and row.acc_std == pytest.approx(np.std(accs, ddof=1))
     runs = smoke[1] / "digits" / "cifar_resnet"
     for method in ("intra", "synermix", "synermix_mm"):
-        protocol = json.loads((runs / method / "bs16_protocol" / "protocol.json").read_text())
+        protocol = json.loads((only(runs / method, "bs16_protocol_*") / "protocol.json").read_text())
         val = {float(b): a for b, a in protocol["val_final_acc"].items()}
         best = max(val.values())
         chosen = float(data.loc[data["method"] == method, "beta"].iloc[0])
@@ -147,7 +154,7 @@ def test_fig10_beta_zero_is_the_method_without_its_intra_term_and_reuses_the_pro
     data = csv(smoke, "fig10")
     zero = data[data["beta"] == 0.0].set_index("method")["run_method"].to_dict()
     assert zero == {"intra": "baseline", "synermix": "mixup", "synermix_mm": "manifold_mixup"}
-    protocol = json.loads((smoke[1] / "digits/cifar_resnet/intra/bs16_protocol/protocol.json").read_text())
+    protocol = json.loads((only(smoke[1], "digits/cifar_resnet/intra/bs16_protocol_*") / "protocol.json").read_text())
     for beta, acc in protocol["val_final_acc"].items():
         row = data[(data["method"] == "intra") & (data["beta"] == float(beta))]
         assert row["val_acc"].iloc[0] == pytest.approx(acc)
@@ -159,23 +166,23 @@ def test_fig11_varies_the_number_of_interpolations_in_runs_kept_apart(smoke):
     data = csv(smoke, "fig11")
     assert list(dict.fromkeys(data["series"])) == ["P=1", "P=2", "P=3", "P=5"]
     for p in (2, 3, 5):
-        run = smoke[1] / f"digits/cifar_resnet/intra/bs16_beta0.5_P{p}/test_seed0"
+        run = only(smoke[1], f"digits/cifar_resnet/intra/bs16_beta0.5_P{p}_*/test_seed0")
         assert run_config_of(run).method.num_per_class == p
-    assert run_config_of(smoke[1] / "digits/cifar_resnet/intra/bs16_beta0.5/test_seed0").method.num_per_class == 1
+    assert run_config_of(only(smoke[1], "digits/cifar_resnet/intra/bs16_beta0.5_????????/test_seed0")).method.num_per_class == 1
 
 
 def test_fig12_compares_original_and_augmented_views_with_and_without_cutout(smoke):
     data = csv(smoke, "fig12")
     assert len(data) == 2 * 2 * 2 and set(data["method"]) == {"intra", "intra_aug"}
     assert set(data["beta"]) == {0.1, 0.5} and (data["n_seeds"] == 2).all()
-    cut = run_config_of(smoke[1] / "digits/cifar_resnet/intra_aug/bs16_beta0.1_nocutout/test_seed0")
+    cut = run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_nocutout_*/test_seed0"))
     assert cut.dataset.augment.cutout == 0 and cut.method.intra == "augmented"
-    assert run_config_of(smoke[1] / "digits/cifar_resnet/intra_aug/bs16_beta0.1/test_seed0").dataset.augment.cutout > 0
+    assert run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_????????/test_seed0")).dataset.augment.cutout > 0
 
 
 def test_fig6_and_fig9_use_their_own_batch_size_and_architectures(smoke):
     assert set(csv(smoke, "fig6")["scenario"]) == {"digits_8"}
-    assert run_config_of(smoke[1] / "digits/cifar_resnet/baseline/bs8_beta0/test_seed0").train.batch_size == 8
+    assert run_config_of(only(smoke[1], "digits/cifar_resnet/baseline/bs8_beta0_*/test_seed0")).train.batch_size == 8
     models = {p.parent.parent.parent.parent.name for p in smoke[1].glob("digits/*/*/*/test_seed0/summary.json")}
     assert {"mobilenetv3_large", "swin_t", "resnet18"} <= models
 
@@ -242,8 +249,9 @@ def test_failed_runs_are_reported_not_drawn_as_numbers(tmp_path):
     data = accuracy.table(runs)
     assert (data["n_seeds"] == 0).all() and data["acc_mean"].isna().all()
     assert len(runs.failures) == 6 * 2
-    assert (tmp_path / "digits/cifar_resnet/baseline/bs16_beta0/test_seed0/error.txt").read_text().startswith("RunError")
-    summary = json.loads((tmp_path / "digits/cifar_resnet/baseline/bs16_beta0/test_seed0/summary.json").read_text())
+    run = only(tmp_path, "digits/cifar_resnet/baseline/bs16_beta0_*/test_seed0")
+    assert (run / "error.txt").read_text().startswith("RunError")
+    summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "failed" and "Cannot build training batches" in summary["error"]
 
 

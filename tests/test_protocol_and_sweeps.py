@@ -10,6 +10,7 @@ from omegaconf import OmegaConf, open_dict
 from synermix.errors import SynerMixError
 from synermix.identity import run_dir_of
 from synermix.protocol import run_config, run_protocol, select_beta
+from synermix.results import load_summaries, summarize
 
 from helpers import ROOT, make_cfg
 
@@ -28,8 +29,12 @@ def test_multirun_grid_then_rerun_skips_every_finished_job(tmp_path):
     args = ["-m", "method=synermix", "method.beta=0.1,0.4", "seed=0,1", *TINY, f"out_root={tmp_path}"]
     first = run_script("train.py", *args)
     assert "Sweep finished: 4 job(s), 4 complete, 0 failed." in first.stdout
-    summaries = sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("summary.json"))
-    assert summaries == [f"digits/cifar_resnet/synermix/bs32_beta{b}/test_seed{s}" for b in ("0.1", "0.4") for s in (0, 1)]
+    summaries = sorted(p.parent for p in tmp_path.rglob("summary.json"))
+    assert summaries == sorted(
+        run_dir_of(make_cfg("method=synermix", f"method.beta={b}", f"seed={s}", *TINY, f"out_root={tmp_path}"))
+        for b in ("0.1", "0.4") for s in (0, 1)
+    )
+    assert summaries[0].parent.name.startswith("bs32_beta0.1_")  # readable name + config id
     second = run_script("train.py", *args)
     assert second.stdout.count("is already complete") == 4
     assert "epoch 1/1" not in second.stdout  # nothing retrained
@@ -40,7 +45,7 @@ def test_a_failing_job_is_recorded_and_the_rest_still_run(tmp_path):
                       check=False)
     assert proc.returncode == 1
     assert "Sweep finished: 3 job(s), 2 complete, 1 failed." in proc.stdout
-    bad = tmp_path / "digits/cifar_resnet/synermix/bs32_beta1.5/test_seed0"
+    bad = run_dir_of(make_cfg("method=synermix", "method.beta=1.5", *TINY, f"out_root={tmp_path}"))
     assert "method.beta=1.5 is invalid" in (bad / "error.txt").read_text()
     assert len(list(tmp_path.rglob("summary.json"))) == 2
     assert "Traceback" not in proc.stderr
@@ -72,7 +77,9 @@ def test_protocol_validates_the_grid_then_tests_the_best_beta_with_n_seeds(tmp_p
         ("val", 0.05, 0), ("val", 0.1, 0), ("val", 0.2, 0), ("val", 0.4, 0),
         ("test", 0.2, 0), ("test", 0.2, 1), ("test", 0.2, 2),
     ]
-    assert calls[4][3] == tmp_path / "digits/cifar_resnet/synermix/bs16_beta0.2/test_seed0"
+    assert calls[4][3] == run_dir_of(make_cfg("method=synermix", "train.batch_size=16", "method.beta=0.2",
+                                              f"out_root={tmp_path}"))
+    assert calls[4][3].parent.name.startswith("bs16_beta0.2_") and calls[4][3].name == "test_seed0"
     assert result["chosen_beta"] == 0.2 and result["test_final_acc_mean"] == pytest.approx(51.0)
     saved = json.loads((tmp_path / "protocol" / "protocol.json").read_text())
     assert saved["chosen_beta"] == 0.2 and saved["val_final_acc"]["0.2"] == 90.0
@@ -126,3 +133,25 @@ def test_two_process_gloo_ddp_run_writes_one_set_of_results(tmp_path):
     assert (run_dir / "metrics.csv").read_text().count("\n") == 3
     assert proc.stdout.count("final_acc (mean of last") == 1  # rank 0 alone reports
     assert len(list((run_dir / "tb").glob("events.out.tfevents.*"))) == 1
+
+
+def test_every_training_key_is_part_of_the_run_identity_and_neutral_keys_are_not():
+    base = make_cfg("method=synermix")
+    same = [make_cfg("method=synermix", k) for k in ("train.num_workers=4", "device=cpu", "train.log_interval=7",
+                                                     "train.checkpoint_every_steps=3", "out_root=outputs/runs",
+                                                     "train.keep_checkpoints=true", "train.lr=0.05")]
+    assert all(run_dir_of(c) == run_dir_of(base) for c in same)  # lr=0.05 is digits' own default
+    other = [make_cfg("method=synermix", k) for k in ("train.lr=0.01", "method.lam_mode=elem", "method.num_per_class=2",
+                                                      "method.alpha=0.5", "dataset.augment.cutout=0", "train.epochs=3")]
+    dirs = {run_dir_of(c) for c in other}
+    assert len(dirs) == len(other) and run_dir_of(base) not in dirs
+    assert all(d.parent.name.startswith("bs32_beta0.1_") for d in dirs)
+
+
+def test_a_sweep_over_a_key_outside_the_folder_name_trains_one_run_per_value(tmp_path):
+    proc = run_script("train.py", "-m", "method=baseline", "train.lr=0.1,0.01", *TINY, f"out_root={tmp_path}")
+    assert "Sweep finished: 2 job(s), 2 complete, 0 failed." in proc.stdout
+    summaries = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("summary.json"))]
+    assert sorted(s["lr"] for s in summaries) == [0.01, 0.1] and len({s["config_id"] for s in summaries}) == 2
+    table = summarize(load_summaries(tmp_path))
+    assert len(table) == 2 and (table["n_seeds"] == 1).all()

@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from synermix.data import build_data, load_splits
 from synermix.errors import ConfigError
+from synermix.identity import run_dir_of
 from synermix.run import METRIC_COLUMNS, RunError, run_training
 from synermix.seeding import RunSeeds
 
@@ -82,11 +83,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
 def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path):
     cfg = make_cfg("method=intra", "train.epochs=1", "train.average_last=1")
     first = run_training(cfg, tmp_path)
-    files = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()}
+    files = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file() and p.name != ".lock"}
     steps = Trains()
     assert run_training(cfg, tmp_path, hooks=[steps]) == first
     assert steps.steps == 0  # decided from summary.json: nothing retrained, nothing rewritten
-    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()} == files
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file() and p.name != ".lock"} == files
     with pytest.raises(RunError, match=r"train.lr: 0.05 -> 0.2"):
         run_training(make_cfg("method=intra", "train.epochs=1", "train.average_last=1", "train.lr=0.2"), tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text()) == first  # the refusal touched nothing there
@@ -157,11 +158,10 @@ def test_cli_single_run_and_sweep(tmp_path):
          f"out_root={out}"],
         check=True, cwd=ROOT, timeout=300, capture_output=True,
     )
-    dirs = sorted(p.parent.relative_to(out).as_posix() for p in out.rglob("summary.json"))
-    assert dirs == [
-        "digits/cifar_resnet/baseline/bs32_beta0/test_seed0",
-        "digits/cifar_resnet/synermix/bs32_beta0.1/test_seed0",
-    ]
+    dirs = sorted(p.parent for p in out.rglob("summary.json"))
+    assert dirs == [run_dir_of(make_cfg(f"method={m}", "train.epochs=1", "train.average_last=1", f"out_root={out}"))
+                    for m in ("baseline", "synermix")]
+    assert [d.relative_to(out).parts[:3] for d in dirs] == [("digits", "cifar_resnet", m) for m in ("baseline", "synermix")]
     report = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "report.py"), str(out)],
         check=True, cwd=ROOT, timeout=120, capture_output=True, text=True,

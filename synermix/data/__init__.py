@@ -77,7 +77,10 @@ def load_source(cfg_dataset) -> Source:
 
 def _reader_options(cfg_dataset) -> dict:
     keys = ("image_size", "train_per_class", "test_per_class")
-    return {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
+    options = {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
+    if cfg_dataset.get("verify_md5") is not None:
+        options["verify_md5"] = bool(cfg_dataset.verify_md5)
+    return options
 
 
 def _check_labels(source: Source, num_classes: int, name: str) -> None:
@@ -147,6 +150,12 @@ def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: i
     sampler = build_sampler(train.labels, cfg, seeds, world_size, rank)
     aug, channels_last = cfg.dataset.augment, bool(cfg.train.channels_last)
     mean, std, size = list(cfg.dataset.mean), list(cfg.dataset.std), int(cfg.dataset.image_size)
+    channels = int(train.images.shape[1]) if isinstance(train, ArraySplit) else 3
+    if len(mean) != channels or len(std) != channels:
+        raise ConfigError(
+            f"Invalid configuration: dataset.mean={mean} / dataset.std={std} must each have one value per image "
+            f"channel, and {name} images have {channels}."
+        )
 
     def evaluation(data) -> EvalStream:
         return EvalStream(data, int(cfg.train.eval_batch_size), channels_last)
@@ -163,7 +172,7 @@ def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: i
             for s, a in ((train, spec), (test, AugmentSpec()))
         )
         stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
-        return DataBundle(stream, evaluation(eval_data), splits.num_classes, int(train.images.shape[1]), size)
+        return DataBundle(stream, evaluation(eval_data), splits.num_classes, channels, size)
 
     if int(aug.crop_padding) or int(aug.cutout):
         raise ConfigError(

@@ -70,17 +70,58 @@ def _first_existing(candidates: Sequence[Path], marker: str) -> Optional[Path]:
     return None
 
 
+# What a dataset pickle may ask to rebuild: numpy arrays, dtypes and scalars (plus builtin containers,
+# which need no lookup). Anything else (a shell call, a builtin, ...) is refused before it runs.
+SAFE_PICKLE_GLOBALS = {
+    (module, name)
+    for core in ("numpy.core", "numpy._core")
+    for module, name in ((f"{core}.multiarray", "_reconstruct"), (f"{core}.multiarray", "scalar"),
+                         (f"{core}.numeric", "_frombuffer"))
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds numpy arrays and builtin containers only."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in SAFE_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a dataset pickle never needs")
+
+
 def _unpickle(path: Path):
+    """A dataset pickle, loaded with the restricted unpickler (no code from the file is executed)."""
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+            return _DataUnpickler(f, encoding="latin1").load()
+    except pickle.UnpicklingError as exc:
+        raise DatasetFormatError(
+            f"{path} was refused: {exc}. Only numpy arrays and builtin containers are loaded from dataset "
+            "pickles; replace the file with an official copy."
+        ) from None
     except Exception as exc:
         raise DatasetFormatError(f"{path} is not a readable pickle of the expected format ({type(exc).__name__}: {exc}).") from None
 
 
+def _verify_cifar100(base: Path) -> None:
+    """Check the official CIFAR-100 files against torchvision's MD5 sums."""
+    from torchvision.datasets import CIFAR100
+    from torchvision.datasets.utils import calculate_md5
+
+    for name, md5 in [*CIFAR100.train_list, *CIFAR100.test_list, (CIFAR100.meta["filename"], CIFAR100.meta["md5"])]:
+        path = base / name
+        if path.exists() and calculate_md5(str(path)) != md5:
+            raise DatasetFormatError(
+                f"{path} is not the official CIFAR-100 file (its MD5 is not torchvision's {md5}): it may be "
+                "corrupt or tampered with. Re-download it (dataset.download=true), or set "
+                "dataset.verify_md5=false for a copy you re-packed yourself."
+            )
+
+
 # ---------------------------------------------------------------- CIFAR-100 (python pickles)
-def read_cifar100(root: Path, **_) -> Source:
-    """`cifar-100-python/{train,test,meta}` as torchvision downloads it (fine labels, 100 classes)."""
+def read_cifar100(root: Path, verify_md5: bool = True, **_) -> Source:
+    """`cifar-100-python/{train,test,meta}` as torchvision downloads it (fine labels, 100 classes), checked
+    against the official MD5 sums unless `verify_md5` is false."""
     base = _first_existing([root / "cifar-100-python", root], "train")
     if base is None:
         raise not_found(
@@ -88,6 +129,9 @@ def read_cifar100(root: Path, **_) -> Source:
             "cifar-100-python/{train,test,meta} (the python pickles)",
             "Set dataset.download=true to fetch it with torchvision, or unpack cifar-100-python.tar.gz there.",
         )
+
+    if verify_md5:
+        _verify_cifar100(base)
 
     def split(name: str) -> ArraySplit:
         d = _unpickle(base / name)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 from synermix.hooks import Hook, LoopState
 
 
@@ -52,3 +54,15 @@ class CrashAfterEpoch(Hook):
     def after_epoch(self, loop: LoopState) -> None:
         if loop.epoch + 1 == self.epoch:
             raise KeyboardInterrupt
+
+
+class PoisonWeights(Hook):
+    """After step `step` of epoch `epoch` (1-based), set the model's first weight to NaN."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        self.epoch, self.step = epoch, step
+
+    def after_step(self, loop: LoopState) -> None:
+        if (loop.epoch + 1, loop.progress.step) == (self.epoch, self.step):
+            with torch.no_grad():
+                next(loop.model.parameters()).view(-1)[0] = float("nan")
