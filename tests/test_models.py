@@ -171,7 +171,9 @@ def test_pretrained_flag_is_refused_for_the_model_without_imagenet_weights():
         validate_config(make_cfg("model.pretrained=true"))
 
 
-@pytest.mark.parametrize("name", PAPER_MODELS)
+# ResNet-34/50/101 share ResNet-18's code path (and every preset's forward/backward is checked on each above).
+@pytest.mark.parametrize("name", [n if n in ("resnet18", "mobilenetv3_large", "swin_t") else
+                                  pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS])
 def test_one_epoch_with_every_method_on_a_tiny_fixture(name, tmp_path):
     for method in ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]:
         cfg = make_cfg(f"model={name}", f"method={method}", "dataset.max_per_class=4", "train.batch_size=8",
