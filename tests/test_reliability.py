@@ -1,12 +1,10 @@
 """Runs survive SIGKILL/SIGTERM with identical results, truncated checkpoints, NaN losses; bad input is refused clearly."""
-import csv
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -15,7 +13,7 @@ import synermix.losses as losses_module
 from synermix.errors import RunError
 from synermix.run import run_training
 
-from helpers import ROOT, TESTS, hook_override, make_cfg
+from helpers import ROOT, TESTS, hook_override, make_cfg, metrics_without_time, wait_for
 from helpers import datasets as fx
 from helpers.hooks import CrashAt
 
@@ -23,25 +21,12 @@ SCRIPT = str(ROOT / "scripts" / "train.py")
 RUN = ["method=synermix_mm", "train.epochs=3", "train.average_last=2", "train.batch_size=64"]
 
 
-def metrics_without_time(run_dir):
-    with open(run_dir / "metrics.csv") as f:
-        return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(f)]
-
-
-def cli(run_dir, *args, env=None, **kwargs):
+def cli(run_dir, *args, env=None, script=SCRIPT, **kwargs):
     return subprocess.Popen(
-        [sys.executable, SCRIPT, *RUN, *args, f"hydra.run.dir={run_dir}"],
+        [sys.executable, str(script), *RUN, *args, f"hydra.run.dir={run_dir}"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         **kwargs,
     )
-
-
-def wait_for(path, proc, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never reached the pause point"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +72,22 @@ def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, r
     assert rerun.returncode == 0, err
     assert metrics_without_time(run_dir) == metrics_without_time(reference)
     assert (run_dir / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
+
+
+# SLURM pre-emption: submitit sends SIGUSR2 and requeues from its handler.
+def test_sigusr2_checkpoints_the_exact_step_then_hands_over_to_the_requeue_handler(reference, tmp_path):
+    run_dir, marker = tmp_path / "run", tmp_path / "requeued"
+    proc = cli(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4), script=TESTS / "helpers" / "requeue_train.py",
+               env={"REQUEUE_MARKER": str(marker), "REQUEUE_RUN_DIR": str(run_dir)})
+    wait_for(run_dir / "paused", proc)
+    proc.send_signal(signal.SIGUSR2)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 3 and marker.read_text() == "requeued checkpoint=True\n"
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["partial"]["step"] == 4  # nothing lost
+    rerun = cli(run_dir)  # the requeued job
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert metrics_without_time(run_dir) == metrics_without_time(reference)
 
 
 def test_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path):

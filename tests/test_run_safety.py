@@ -1,4 +1,4 @@
-"""Nothing lost, nothing mislabelled: run-directory locks, pre-emption, NaN-safe checkpoints, repaired results,
+"""Nothing lost, nothing mislabelled: run-directory locks, NaN-safe checkpoints, repaired results,
 safe unpickling and the validation of every value."""
 import json
 import os
@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from synermix.errors import RunError
 from synermix.rundir import RunDirBusy
 from synermix.run import run_training
 
-from helpers import ROOT, TESTS, hook_override, make_cfg
+from helpers import ROOT, TESTS, hook_override, make_cfg, wait_for
 from helpers import datasets as fx
 from helpers.hooks import PoisonWeights, Trains
 
@@ -29,27 +28,12 @@ SHORT = ["method=synermix", "train.epochs=2", "train.average_last=1", "train.bat
 STEPS = 1437 // 64
 
 
-def metrics_without_time(run_dir):
-    rows = (run_dir / "metrics.csv").read_text().splitlines()
-    header = rows[0].split(",")
-    keep = [i for i, c in enumerate(header) if c != "epoch_seconds"]
-    return [[r.split(",")[i] for i in keep] for r in rows]
-
-
-def launch(run_dir, *args, script=ROOT / "scripts" / "train.py", env=None):
+def launch(run_dir, *args):
     return subprocess.Popen(
-        [sys.executable, str(script), *RUN, *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(TESTS), **(env or {})},
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *RUN, *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-
-
-def wait_for(path, proc, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never reached the pause point"
-        time.sleep(0.05)
 
 
 # ---- 2. one process per run directory ----------------------------------------------------------------------
@@ -80,22 +64,6 @@ def test_the_lock_of_a_dead_process_is_taken_over_and_no_temp_file_is_left(tmp_p
     assert "Took over the lock of pid 999999 on host gone" in caplog.text
     assert (run_dir / ".lock").read_text() == ""  # released
     assert not [p.name for p in run_dir.iterdir() if p.name.endswith((".tmp", ".new"))]
-
-
-# ---- 3. pre-emption (SIGUSR2, as submitit sends it) ----------------------------------------------------------
-def test_sigusr2_checkpoints_the_exact_step_then_hands_over_to_the_requeue_handler(tmp_path):
-    reference = tmp_path / "reference"
-    assert launch(reference).wait(timeout=300) == 0
-    run_dir, marker = tmp_path / "run", tmp_path / "requeued"
-    proc = launch(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4), script=TESTS / "helpers" / "requeue_train.py",
-                  env={"REQUEUE_MARKER": str(marker), "REQUEUE_RUN_DIR": str(run_dir)})
-    wait_for(run_dir / "paused", proc)
-    proc.send_signal(signal.SIGUSR2)
-    proc.communicate(timeout=120)
-    assert proc.returncode == 3 and marker.read_text() == "requeued checkpoint=True\n"
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["partial"]["step"] == 4  # nothing lost
-    assert launch(run_dir).wait(timeout=300) == 0  # the requeued job
-    assert metrics_without_time(run_dir) == metrics_without_time(reference)
 
 
 # ---- 4. NaN-safe checkpoints ----------------------------------------------------------------------------------

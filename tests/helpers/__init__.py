@@ -1,6 +1,8 @@
 """Test helpers: composing the real Hydra config, a tiny deterministic model, dataset writers, hooks."""
 from __future__ import annotations
 
+import csv
+import time
 from pathlib import Path
 
 import torch
@@ -34,3 +36,18 @@ def hook_override(name: str, target: str, **kwargs) -> str:
     """A command-line override adding `hooks.<name>` (a class of tests/helpers/hooks.py) to a run."""
     args = "".join(f",{k}:{v!r}" if isinstance(v, str) else f",{k}:{v}" for k, v in kwargs.items())
     return f"+hooks.{name}={{_target_:helpers.hooks.{target}{args}}}"
+
+
+def metrics_without_time(run_dir):
+    """metrics.csv rows without the wall-clock column (what must be identical across resumes)."""
+    with open(Path(run_dir) / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(f)]
+
+
+def wait_for(path, proc, timeout=120):
+    """Wait until `path` exists (a PauseAt hook's marker) while the process `proc` is alive."""
+    deadline = time.monotonic() + timeout
+    while not Path(path).exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never reached the pause point"
+        time.sleep(0.05)
