@@ -83,6 +83,7 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     if state:
         log.info("Resuming %s at epoch %d, step %d.", rundir.path, len(rundir.rows) + 1, progress.step)
     hooks, stop, mix_gen = Hooks(hooks), StopFlag(), torch.Generator()
+
     def save(p: EpochProgress) -> None:  # a mid-epoch checkpoint (hooks, stop signals); never of NaN weights
         check_finite_state(parts.model, p, loop.epoch)
         rundir.save_checkpoint(parts.state_dict(), p.state_dict())

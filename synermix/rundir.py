@@ -264,6 +264,7 @@ class RunDir:
         summary = self.summary("complete")
         if self.is_main:
             save_checkpoint_atomic(self.path / WEIGHTS, model_state)
+            # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
             write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
             write_json_atomic(self.path / SUMMARY, summary)
             self.writer.add_scalar("final_acc", summary["final_acc"], len(self.rows))
