@@ -1,6 +1,9 @@
 """The errors a user can act on: each carries one paragraph saying what is wrong and what to do."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 
 class SynerMixError(Exception):
     """Base class: the entry point prints the message (no traceback) and exits non-zero."""
@@ -32,3 +35,14 @@ class DatasetFormatError(SynerMixError, ValueError):
 
 class WeightsError(SynerMixError, ValueError):
     """Weights are missing, unreadable or of another architecture; the message says what to do."""
+
+
+@contextmanager
+def value_errors_as_config_errors(prefix: str = "") -> Iterator[None]:
+    """Re-raise a plain ValueError from a builder as a ConfigError (`prefix` + its message); ours pass through."""
+    try:
+        yield
+    except SynerMixError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"{prefix}{exc}") from None

@@ -1,6 +1,7 @@
 """One seed drives everything: every random stream's seed is derived here, from the run seed."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -44,8 +45,11 @@ class RunSeeds:
         """The augmentation seed of `epoch`; step and sample seeds are derived from it."""
         return derive_seed(self.seed, AUG, epoch, *self._rank_words)
 
+    @functools.lru_cache(maxsize=2)
+    def _epoch_step_bases(self, epoch: int) -> Tuple[int, int]:
+        return derive_seed(self.seed, MIX, epoch, *self._rank_words), derive_seed(self.seed, TORCH, epoch, *self._rank_words)
+
     def step(self, epoch: int, step: int) -> Tuple[int, int]:
         """(mixing generator seed, torch global seed) of one optimisation step: resumable at any step."""
-        mix = derive_seed(self.seed, MIX, epoch, *self._rank_words)
-        torch_seed = derive_seed(self.seed, TORCH, epoch, *self._rank_words)
+        mix, torch_seed = self._epoch_step_bases(epoch)  # derived once per epoch, not per step
         return derive_seed(mix, step), derive_seed(torch_seed, step)

@@ -21,7 +21,7 @@ from synermix.data.sources import (
     download,
 )
 from synermix.data.stream import Batch, EvalStream, TrainStream
-from synermix.errors import ConfigError, RunError, SynerMixError
+from synermix.errors import ConfigError, RunError, value_errors_as_config_errors
 from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
@@ -136,12 +136,8 @@ def build_sampler(labels: np.ndarray, cfg, seeds: RunSeeds, world_size: int = 1,
 def build_data(cfg, device, seeds: RunSeeds, with_original: bool = True, world_size: int = 1,
                rank: int = 0) -> DataBundle:
     """The run's training stream (sampler, views, seeds, memory format fixed here) and evaluation stream."""
-    try:
+    with value_errors_as_config_errors("Invalid configuration: "):  # a value the readers or transforms cannot use
         return _build_data(cfg, device, seeds, with_original, world_size, rank)
-    except SynerMixError:
-        raise
-    except ValueError as exc:  # a value the readers or transforms cannot use
-        raise ConfigError(f"Invalid configuration: {exc}") from None
 
 
 def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: int, rank: int) -> DataBundle:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synermix.errors import ConfigError, SynerMixError
+from synermix.errors import value_errors_as_config_errors
 from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.staged import StagedClassifier
 from synermix.models.torchvision_models import ARCHS, build_torchvision_model
@@ -21,12 +21,8 @@ def _is_staged_state(state) -> bool:
 def build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> StagedClassifier:
     """Instantiate `cfg.name` for the data's classes/channels/size, with weights from `model.weights` or
     (when `model.pretrained`) ImageNet weights from torchvision's cache; the head is always new."""
-    try:
+    with value_errors_as_config_errors():  # bad architecture settings
         return _build_model(cfg, num_classes, in_channels, image_size)
-    except SynerMixError:
-        raise
-    except ValueError as exc:  # bad architecture settings
-        raise ConfigError(str(exc)) from None
 
 
 def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> StagedClassifier:
