@@ -57,7 +57,7 @@ def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0):
 
 # ------------------------------------------------------------------ references
 class Cutout:
-    """DeVries & Taylor's Cutout on one normalised CHW tensor (the per-sample reference)."""
+    """DeVries & Taylor's Cutout on one CHW tensor in [0, 1], before Normalize as in the authors' code."""
 
     def __init__(self, size: int):
         self.size = size
@@ -80,11 +80,10 @@ class PerSampleTwoView(Dataset):
     def __init__(self, images: np.ndarray, labels: np.ndarray, mean, std, spec: AugmentSpec):
         self.images, self.labels = images, labels
         size = images.shape[-1]
-        normalize = [T.ToTensor(), T.Normalize(mean, std)]
         aug = ([T.RandomCrop(size, padding=spec.crop_padding)] if spec.crop_padding else [])
         aug += [T.RandomHorizontalFlip(spec.hflip)] if spec.hflip else []
-        self.original = T.Compose(normalize)
-        self.augment = T.Compose([*aug, *normalize, Cutout(spec.cutout)])
+        self.original = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
+        self.augment = T.Compose([T.ToTensor(), *aug, Cutout(spec.cutout), T.Normalize(mean, std)])
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -10,11 +10,12 @@ from typing import Any, List
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from synermix.data import DATASET_NAMES
+from synermix.data.sources import MINI_SPLITS
 from synermix.errors import ConfigError
 from synermix.identity import RESUME_FREE_KEYS
 from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS
 from synermix.mixup import LAM_MODES
-from synermix.models import MODEL_NAMES
+from synermix.models import MIX_POINT_SETS, MODEL_NAMES
 
 METHOD_NAMES = tuple(PRESETS)
 PHASES = ("val", "test")
@@ -65,6 +66,12 @@ def _dataset_checks(cfg: DictConfig) -> List[tuple]:
         ("dataset.train_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
         ("dataset.test_per_class", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
         ("dataset.verify_md5", lambda v: isinstance(v, bool), "true or false", OPTIONAL),
+        (
+            "dataset.split",
+            lambda v: v in MINI_SPLITS,
+            f"one of {list(MINI_SPLITS)} (table1: 500/100 per class as Table 1; authors: the released code's split)",
+            OPTIONAL,
+        ),
         ("dataset.mean", _is_numbers, "a list of numbers (one per image channel)"),
         ("dataset.std", lambda v: _is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
         ("dataset.augment.crop_padding", lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
@@ -93,6 +100,12 @@ def _model_and_method_checks() -> List[tuple]:
         ("model.weights", lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or the path of a weights file"),
         ("model.download", lambda v: isinstance(v, bool), "true or false", OPTIONAL),
         ("model.small_input_below", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
+        (
+            "model.mix_points",
+            lambda v: v in MIX_POINT_SETS,
+            f"one of {list(MIX_POINT_SETS)} (paper: Sec. 4.1.2's sets; authors: the released code's draws)",
+            OPTIONAL,
+        ),
         (
             "method.name",
             lambda v: isinstance(v, str) and NAME.match(v) is not None,

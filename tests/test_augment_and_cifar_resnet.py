@@ -64,3 +64,23 @@ def test_crop_offsets_are_uniform_like_torchvisions_random_crop():
     assert rows.min() >= 2 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 6
     expected = n / 25
     assert ((counts - expected).abs() < 0.12 * expected).all(), counts
+
+
+def test_cutout_blackens_pixels_before_normalisation_like_the_authors_transform():
+    # Authors' order: ToTensor -> RandomCrop -> Flip -> Cutout -> Normalize. On a white batch with only
+    # cutout on, the cut square must hold the normalised value of black, (0 - mean) / std, per channel.
+    from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
+
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    white = torch.full((64, 3, 12, 12), 255, dtype=torch.uint8)
+    data = InMemoryTwoViewData(white, torch.zeros(64, dtype=torch.long), mean, std, AugmentSpec(cutout=4))
+    _, aug, _ = data.batch(torch.arange(64), torch.Generator().manual_seed(0))
+    black = torch.tensor([-m / s for m, s in zip(mean, std)])
+    white_norm = torch.tensor([(1 - m) / s for m, s in zip(mean, std)])
+    for c in range(3):
+        assert torch.unique(aug[:, c]).numel() == 2  # only white and the cut square's black
+        torch.testing.assert_close(aug[:, c].min(), black[c])
+        torch.testing.assert_close(aug[:, c].max(), white_norm[c])
+    cut = aug[:, 0] < 0  # channel 0's black is negative, its white positive
+    assert cut.sum(dim=(1, 2)).min() >= 4 and cut.sum(dim=(1, 2)).max() == 16
+    assert torch.equal(cut, aug[:, 1] < 0) and torch.equal(cut, aug[:, 2] < 0)  # the same square on every channel

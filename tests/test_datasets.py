@@ -104,6 +104,22 @@ def test_phase_val_is_a_stratified_split_of_the_training_set(tmp_path):
     assert np.array_equal(splits.eval.images, again.eval.images)  # fixed seed: same split every time
 
 
+def test_validation_split_is_the_authors_stratified_shuffle_split_with_seed_42(tmp_path):
+    # Authors: StratifiedShuffleSplit(test_size=0.1, random_state=42) on the training set; our default val_seed.
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    assert make_cfg().val_seed == 42 and make_cfg().val_ratio == 0.1
+    labels = np.random.default_rng(5).integers(0, 7, 500)
+    train_idx, val_idx = next(StratifiedShuffleSplit(test_size=0.1, random_state=42).split(np.zeros(500), labels))
+    ours_train, ours_val = data_module.split_train_val(labels, 0.1, 42)
+    assert np.array_equal(ours_val, np.sort(val_idx)) and np.array_equal(ours_train, np.sort(train_idx))
+    root = fx.write_fashion_mnist(tmp_path / "f", per_class=10)
+    splits = load_splits(dataset_cfg("fashion_mnist", root).dataset, "val", 0.1, 42)
+    all_train = load_splits(dataset_cfg("fashion_mnist", root).dataset, "test", 0.1, 42).train
+    _, val_idx = next(StratifiedShuffleSplit(test_size=0.1, random_state=42).split(all_train.labels, all_train.labels))
+    assert np.array_equal(splits.eval.images, all_train.images[np.sort(val_idx)])
+
+
 def test_evaluation_never_uses_the_training_augmentation(tmp_path):
     root = fx.write_food101(tmp_path / "food")
     bundle = bundle_of(dataset_cfg("food101", root, *SMALL_FILE_IMAGES))
@@ -277,3 +293,32 @@ def test_download_is_used_only_when_asked_and_the_data_is_missing(tmp_path, monk
 def test_mini_imagenet_cannot_be_downloaded(tmp_path):
     with pytest.raises(DatasetNotFound, match="torchvision cannot download"):
         load_splits(dataset_cfg("mini_imagenet", tmp_path, "dataset.download=true").dataset, "test", 0.1, 0)
+
+
+def test_mini_imagenet_authors_split_is_mlclfs_shuffled_80_20_cut(tmp_path):
+    # Independent re-computation of the authors' MLclf split: pool the three cache files in order
+    # (train, val, test), Python's random.seed(100) + random.shuffle, first 80% train, the rest test.
+    import random
+
+    root = fx.write_mini_imagenet_pickles(tmp_path / "mini", per_class=10)
+    pooled = []
+    for part in ("train", "val", "test"):
+        with open(root / f"mini-imagenet-cache-{part}.pkl", "rb") as f:
+            pooled.append(pickle.load(f)["image_data"])
+    pooled = np.concatenate(pooled).transpose(0, 3, 1, 2)
+    random.seed(100)
+    order = list(range(len(pooled)))
+    random.shuffle(order)
+    cut = int(len(pooled) * 0.8)
+    splits = load_splits(dataset_cfg("mini_imagenet", root, "dataset.split=authors").dataset, "test", 0.1, 42)
+    assert (len(splits.train.labels), len(splits.eval.labels)) == (32, 8)
+    assert np.array_equal(splits.train.images, pooled[order[:cut]])
+    assert np.array_equal(splits.eval.images, pooled[order[cut:]])
+    assert np.array_equal(splits.train.labels, np.repeat(np.arange(4), 10)[order[:cut]])  # wnids sorted = file order here
+    table1 = load_splits(dataset_cfg("mini_imagenet", root, "dataset.train_per_class=8", "dataset.test_per_class=2").dataset,
+                         "test", 0.1, 42)
+    assert np.bincount(table1.eval.labels).tolist() == [2, 2, 2, 2]  # the default stays Table 1's per-class cut
+    from synermix.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset.split='random' is invalid: it must be one of"):
+        run_training(dataset_cfg("mini_imagenet", root, "dataset.split=random"), tmp_path / "run")

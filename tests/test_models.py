@@ -183,3 +183,42 @@ def test_one_epoch_with_every_method_on_a_tiny_fixture(name, tmp_path):
         assert summary["status"] == "complete" and summary["model"] == name
         assert 0 <= summary["final_acc"] <= 100
         assert (tmp_path / method / "metrics.csv").read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("resnet18", {"input": 1 / 3, "layer1": 1 / 3, "layer2": 1 / 3}),
+    ("mobilenetv3_large", {"input": 1 / 2, "stem": 1 / 4, "block1": 1 / 4}),
+    ("swin_t", {"input": 1 / 2, "patch_embed": 1 / 4, "merge1": 1 / 4}),
+])
+def test_authors_mix_points_are_drawn_as_the_released_code_draws_them(name, expected):
+    # Released code: ResNets random.randint(0, 2) over input/layer1/layer2; MobileNetV3 and Swin-T
+    # random.randint(0, 3) where 0 and 1 both mix the input, 2 after features[0], 3 after features[1] (MobileNet)
+    # or after features[2] (Swin).
+    from types import SimpleNamespace
+
+    model = build(name, image_size=224 if name == "swin_t" else 16, mix_points="authors")
+    assert build(name, image_size=16).mix_points == EXPECTED_MIX_POINTS[name]  # the default stays the paper's
+    loss = SynerMixLoss("none", "manifold", 0.0, num_classes=4)
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(4)
+    draws = [loss._draw_mix(SimpleNamespace(mix_points=model.mix_points), y, g)[0] for _ in range(6000)]
+    for point, p in expected.items():
+        assert draws.count(point) / len(draws) == pytest.approx(p, abs=0.02), point
+    assert set(draws) == set(expected)
+    torch.manual_seed(0)
+    net = {"resnet18": torchvision.models.resnet18, "mobilenetv3_large": torchvision.models.mobilenet_v3_large,
+           "swin_t": torchvision.models.swin_t}[name]()
+    after = {"mobilenetv3_large": ("stem", 0, "block1", 1), "swin_t": ("patch_embed", 0, "merge1", 2)}.get(name)
+    if after:  # the stages named are torchvision's features[i] themselves
+        for stage, index in (after[:2], after[2:]):
+            assert type(model.stages[stage]) is type(net.features[index])
+            assert [p.shape for p in model.stages[stage].parameters()] == [p.shape for p in net.features[index].parameters()]
+
+
+def test_small_input_stem_keeps_pytorchs_default_conv_init_like_the_authors():
+    # The authors replace conv1 with a new nn.Conv2d(3, 64, 3, 1, 1, bias=False): kaiming_uniform(a=sqrt(5)),
+    # i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), std bound/sqrt(3) (kaiming_normal fan_out would give ~0.059).
+    w = build("resnet18", image_size=32).stages["stem"][0].weight.detach()
+    bound = 1 / (3 * 9) ** 0.5
+    assert w.abs().max() <= bound
+    assert w.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)

@@ -149,6 +149,7 @@ def test_cifar100_files_that_are_not_the_official_ones_are_named(tmp_path):
     ("dataset.mean=[nan]", "dataset.mean"), ("method.num_per_class=100000", "method.num_per_class"),
     ("method.name=../../etc", "method.name"), ("method.name=a/b", "method.name"), ("val_ratio=nan", "val_ratio"),
     ("+dataset.train_per_class=0", "dataset.train_per_class"), ("model.depth=9", "model.depth"),
+    ("+model.mix_points=every", "model.mix_points"),
 ])
 def test_bad_values_are_refused_with_the_key_and_what_is_allowed(override, key):
     with pytest.raises(ConfigError) as info:

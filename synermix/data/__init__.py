@@ -78,6 +78,8 @@ def load_source(cfg_dataset) -> Source:
 def _reader_options(cfg_dataset) -> dict:
     keys = ("image_size", "train_per_class", "test_per_class")
     options = {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
+    if cfg_dataset.get("split") is not None:
+        options["split"] = str(cfg_dataset.split)
     if cfg_dataset.get("verify_md5") is not None:
         options["verify_md5"] = bool(cfg_dataset.verify_md5)
     return options

@@ -25,7 +25,8 @@ class InMemoryTwoViewData:
     """uint8 images (N, C, H, W) + labels; `batch(idx)` returns (original view, augmented view, labels).
 
     The original view is the normalised image (the unaugmented input of SynerMix-Intra); the
-    augmented view is crop -> flip -> normalise -> cutout of the same decoded pixels.
+    augmented view is crop -> flip -> cutout -> normalise of the same decoded pixels: as in the authors'
+    code (ToTensor, RandomCrop, Flip, Cutout, Normalize), the cut square is black like the crop's padding.
     """
 
     def __init__(
@@ -57,7 +58,8 @@ class InMemoryTwoViewData:
         spec = self.augment
         x = random_crop(self.images[idx], spec.crop_padding, generator)
         x = random_hflip(x, spec.hflip, generator)
-        return cutout(normalize(x, self.mean, self.std), spec.cutout, generator)
+        x = cutout(x, spec.cutout, generator)
+        return normalize(x, self.mean, self.std)
 
     def batch(
         self, idx: Sequence[int] | Tensor, generator: Optional[torch.Generator] = None, with_original: bool = True

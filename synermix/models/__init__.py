@@ -6,7 +6,7 @@ from pathlib import Path
 from synermix.errors import value_errors_as_config_errors
 from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.staged import StagedClassifier
-from synermix.models.torchvision_models import ARCHS, build_torchvision_model
+from synermix.models.torchvision_models import ARCHS, MIX_POINT_SETS, build_torchvision_model
 from synermix.models.weights import WeightsError, load_backbone_weights, pretrained_state_dict, read_state_dict
 
 MODEL_NAMES = ("cifar_resnet", *ARCHS)
@@ -41,7 +41,7 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
         if name == "cifar_resnet":
             return cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width))
         small = image_size < int(cfg.small_input_below)
-        return build_torchvision_model(name, num_classes, in_channels, small, load_backbone)
+        return build_torchvision_model(name, num_classes, in_channels, small, load_backbone, str(cfg.mix_points))
 
     if state is None:
         return build()
@@ -53,4 +53,4 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
     return build(lambda net: load_backbone_weights(net, state, head_prefix, name, source))
 
 
-__all__ = ["MODEL_NAMES", "PRETRAINED_NAMES", "StagedClassifier", "WeightsError", "build_model", "cifar_resnet"]
+__all__ = ["MIX_POINT_SETS", "MODEL_NAMES", "PRETRAINED_NAMES", "StagedClassifier", "WeightsError", "build_model", "cifar_resnet"]

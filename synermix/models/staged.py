@@ -12,7 +12,8 @@ class StagedClassifier(nn.Module):
     """Run `stages` in order to get the head's input; Manifold MixUp mixes after a named stage.
 
     `mix_points` is the set S of Sec. 4.1.2: `"input"` (the image, i.e. plain MixUp) and/or names
-    of stages whose output may be mixed. The last stage must return (N, D) features.
+    of stages whose output may be mixed, drawn uniformly (a point listed twice is drawn twice as often).
+    The last stage must return (N, D) features.
     """
 
     def __init__(self, stages: Sequence[Tuple[str, nn.Module]], head: nn.Linear, mix_points: Sequence[str]):

@@ -9,10 +9,16 @@ Sec. 4.1.2 of the paper defines the Manifold MixUp layer sets:
 The wrappers reuse torchvision's modules as they are (no copies, no patching): they only call
 the backbone's children in order, so torchvision state_dicts load into the backbone before
 wrapping.
+
+`model.mix_points=authors` reproduces the released code instead (github wxitxy/synermix, main.py):
+ResNet as the paper; MobileNetV3 and Swin-T draw `random.randint(0, 3)` where cases 0 and 1 both mix
+the input, so the input is drawn half the time, then MobileNetV3 after the stem or after the first
+inverted residual, Swin-T after the patch embedding or after features[2] (the first patch merging).
+A point listed twice is drawn twice as often.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import torch
 from torch import nn
@@ -36,11 +42,18 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     return new
 
 
-def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool) -> StagedClassifier:
+MIX_POINTS: Dict[str, Dict[str, Tuple[str, ...]]] = {
+    "resnet": {"paper": ("input", "layer1", "layer2"), "authors": ("input", "layer1", "layer2")},
+    "mobilenet_v3": {"paper": ("input", "stem", "block1", "block2"), "authors": ("input", "input", "stem", "block1")},
+    "swin": {"paper": ("input", "patch_embed", "block2", "block4"), "authors": ("input", "input", "patch_embed", "merge1")},
+}
+MIX_POINT_SETS = ("paper", "authors")
+
+
+def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
     """ResNet stages stem, layer1..layer4, pool; small inputs get a 3x3 stride-1 stem and no max-pool."""
-    if small_input:
+    if small_input:  # PyTorch's default Conv2d init, as the authors' replacement conv1 has
         net.conv1 = nn.Conv2d(in_channels, net.conv1.out_channels, 3, 1, 1, bias=False)
-        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
         net.maxpool = nn.Identity()
     else:
         net.conv1 = adapt_first_conv(net.conv1, in_channels)
@@ -54,11 +67,13 @@ def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input
             ("pool", nn.Sequential(net.avgpool, nn.Flatten())),
         ],
         head=nn.Linear(net.fc.in_features, num_classes),
-        mix_points=("input", "layer1", "layer2"),
+        mix_points=MIX_POINTS["resnet"][points],
     )
 
 
-def wrap_mobilenet_v3(net: tvm.MobileNetV3, num_classes: int, in_channels: int, small_input: bool) -> StagedClassifier:
+def wrap_mobilenet_v3(
+    net: tvm.MobileNetV3, num_classes: int, in_channels: int, small_input: bool, points: str
+) -> StagedClassifier:
     """Stages stem (conv-BN-hardswish), block1, block2 (inverted residuals), blocks, pool (to the last linear)."""
     feats = net.features
     feats[0][0] = adapt_first_conv(feats[0][0], in_channels)
@@ -71,11 +86,11 @@ def wrap_mobilenet_v3(net: tvm.MobileNetV3, num_classes: int, in_channels: int, 
             ("pool", nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier[:-1])),
         ],
         head=nn.Linear(net.classifier[-1].in_features, num_classes),
-        mix_points=("input", "stem", "block1", "block2"),
+        mix_points=MIX_POINTS["mobilenet_v3"][points],
     )
 
 
-def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, small_input: bool) -> StagedClassifier:
+def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
     """Stages patch_embed (conv, permute, first layer norm), block2, merge1, block4, blocks, pool."""
     feats = net.features
     feats[0][0] = adapt_first_conv(feats[0][0], in_channels)
@@ -89,7 +104,7 @@ def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, smal
             ("pool", nn.Sequential(net.norm, net.permute, net.avgpool, net.flatten)),
         ],
         head=nn.Linear(net.head.in_features, num_classes),
-        mix_points=("input", "patch_embed", "block2", "block4"),
+        mix_points=MIX_POINTS["swin"][points],
     )
 
 
@@ -112,10 +127,12 @@ def build_torchvision_model(
     in_channels: int,
     small_input: bool,
     load_backbone: Callable[[nn.Module], None] | None = None,
+    mix_points: str = "paper",
 ) -> StagedClassifier:
-    """Build torchvision's `name`, let `load_backbone` fill its weights, then wrap it with a new head."""
+    """Build torchvision's `name`, let `load_backbone` fill its weights, then wrap it with a new head and the
+    `mix_points` set (`paper` or `authors`)."""
     ctor, wrap, _, _ = ARCHS[name]
     net = ctor()  # ImageNet-shaped, so torchvision/ImageNet state_dicts load before the head is replaced
     if load_backbone is not None:
         load_backbone(net)
-    return wrap(net, num_classes, in_channels, small_input)
+    return wrap(net, num_classes, in_channels, small_input, mix_points)
