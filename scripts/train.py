@@ -12,8 +12,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from synermix.errors import Interrupted, SynerMixError
-from synermix.run import run_training
-from synermix.rundir import ERROR
 from synermix.sweep import record_job
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -22,6 +20,9 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> Optional[float]:
     """Run the composed configuration in Hydra's run directory; returns final_acc (None if it failed)."""
+    from synermix.run import run_training  # here, not at the top: --help and --cfg need no torch
+    from synermix.rundir import ERROR
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN

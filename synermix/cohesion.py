@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Dict
 
 import numpy as np
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from synermix.errors import RunError
 
@@ -22,6 +21,8 @@ def cohesion_metrics(features: np.ndarray, labels: np.ndarray) -> Dict[str, floa
     """Mean distance to the own class centroid (cohesion, lower is tighter), mean distance between class
     centroids (separability), their ratio, and scikit-learn's silhouette (higher is better),
     Calinski-Harabasz (higher) and Davies-Bouldin (lower) scores."""
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score  # 1-2 s to import
+
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
     if not np.isfinite(features).all():

@@ -147,6 +147,7 @@ def _run_checks(cfg: DictConfig) -> List[tuple]:
             lambda v: _is_int(v) and 1 <= v <= (epochs if _is_int(epochs) else v),
             f"an integer in [1, train.epochs={epochs}]",
         ),
+        ("train.default_average_last", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
         ("train.num_workers", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
         ("train.supplement", lambda v: isinstance(v, bool), "true or false"),
         ("train.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

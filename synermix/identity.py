@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 RESUME_FREE_KEYS = (
     "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
     "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks",
+    "train.default_average_last",  # only a default: the train.average_last it resolves to is identity
     "dataset.root", "dataset.download", "out_root",
 )
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
@@ -78,7 +79,14 @@ def _config_id_resolver(*, _root_: DictConfig) -> str:
     return config_id(_root_)
 
 
+def _min_int_resolver(a: Any, b: Any) -> Any:
+    """min(a, b) for integers (train.average_last's default); anything else is passed on for validation to name."""
+    both_int = all(isinstance(v, int) and not isinstance(v, bool) for v in (a, b))
+    return min(a, b) if both_int else a
+
+
 OmegaConf.register_new_resolver("config_id", _config_id_resolver, replace=True)
+OmegaConf.register_new_resolver("min_int", _min_int_resolver, replace=True)
 
 
 def run_identity(cfg: DictConfig) -> Dict[str, Any]:

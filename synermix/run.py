@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from synermix.cohesion import cohesion_metrics, fixed_subsample
 from synermix.components import build_components
@@ -51,8 +51,18 @@ def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> 
     with rundir.recording_failures():
         validate_config(cfg)
         rundir.attach(cfg)
+    _log_shortened_average(cfg)
     with rundir.locked(), rundir.recording_failures():  # recorded before the lock is let go
         return _run_locked(cfg, rundir, hooks)
+
+
+def _log_shortened_average(cfg: DictConfig) -> None:
+    """Say so when the dataset's default train.average_last was cut to a shorter run's train.epochs."""
+    train = cfg.train
+    default = train.get("default_average_last")
+    if OmegaConf.is_interpolation(train, "average_last") and default is not None and train.average_last < default:
+        log.info("train.average_last: the default %d is more than train.epochs=%d; final_acc averages all %d epochs",
+                 default, train.epochs, train.average_last)
 
 
 def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[str, Any]:

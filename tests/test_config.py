@@ -121,3 +121,14 @@ def test_cli_unknown_preset_lists_choices(tmp_path):
 def test_image_size_must_match_the_data(tmp_path):
     with pytest.raises(ConfigError, match="dataset.image_size=32 but digits images are 8x8"):
         run_training(make_cfg("dataset.image_size=32"), tmp_path)
+
+
+def test_the_default_average_last_shortens_to_a_short_run_but_an_explicit_one_does_not():
+    short = make_cfg("train.epochs=1")
+    validate_config(short)  # `python scripts/train.py train.epochs=1` is valid
+    assert short.train.average_last == 1
+    cifar = make_cfg("dataset=cifar100", "dataset.root=/data", "train.epochs=5")
+    assert (cifar.train.average_last, make_cfg("dataset=cifar100", "dataset.root=/data").train.average_last) == (5, 10)
+    assert make_cfg("dataset=mini_imagenet", "dataset.root=/data").train.average_last == 5  # Sec. 4.1.3's values stay
+    with pytest.raises(ConfigError, match=r"train.average_last=3 is invalid: it must be an integer in \[1, train.epochs=1\]"):
+        validate_config(make_cfg("train.epochs=1", "train.average_last=3"))

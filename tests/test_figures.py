@@ -234,12 +234,11 @@ def test_cpu_scale_is_the_fashion_mnist_study_with_three_seeds():
 def test_spec_errors_name_the_file_and_the_value(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="must be one of"):
         load_figure_spec("fig5", "huge")
-    fake = tmp_path / "configs"
-    shutil.copytree(ROOT / "configs", fake)
-    text = (fake / "figures" / "smoke.yaml").read_text().replace("fig5: {scenarios: [digits_16]}",
-                                                                 "fig5: {scenarios: [digits_99]}")
-    (fake / "figures" / "smoke.yaml").write_text(text)
-    monkeypatch.setattr("synermix.figures.spec.CONFIG_DIR", fake)
+    fake = tmp_path / "scales"
+    shutil.copytree(ROOT / "synermix" / "figures" / "scales", fake)
+    text = (fake / "smoke.yaml").read_text().replace("fig5: {scenarios: [digits_16]}", "fig5: {scenarios: [digits_99]}")
+    (fake / "smoke.yaml").write_text(text)
+    monkeypatch.setattr("synermix.figures.spec.SCALES_DIR", fake)
     with pytest.raises(ConfigError) as info:
         load_figure_spec("fig5", "smoke")
     assert "smoke.yaml" in str(info.value) and "'digits_99'" in str(info.value) and "digits_16" in str(info.value)

@@ -80,9 +80,12 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert (tmp_path / "cut" / "summary.json").read_bytes() == (tmp_path / "full" / "summary.json").read_bytes()
 
 
-def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path):
-    cfg = make_cfg("method=intra", "train.epochs=1", "train.average_last=1")
-    first = run_training(cfg, tmp_path)
+def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path, caplog):
+    cfg = make_cfg("method=intra", "train.epochs=1")  # digits' default average_last=3 shortens to the 1 epoch
+    with caplog.at_level("INFO", logger="synermix.run"):
+        first = run_training(cfg, tmp_path)
+    assert first["average_last"] == 1 and first["final_acc"] == first["best_acc"]  # the one epoch's accuracy
+    assert "the default 3 is more than train.epochs=1; final_acc averages all 1 epochs" in caplog.text
     files = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file() and p.name != ".lock"}
     steps = Trains()
     assert run_training(cfg, tmp_path, hooks=[steps]) == first
@@ -147,10 +150,11 @@ def test_cli_single_run_and_sweep(tmp_path):
     script = str(ROOT / "scripts" / "train.py")
     run_dir = tmp_path / "one"
     subprocess.run(
-        [sys.executable, script, "method=mixup", "train.epochs=1", "train.average_last=1", f"hydra.run.dir={run_dir}"],
+        [sys.executable, script, "method=mixup", "train.epochs=1", f"hydra.run.dir={run_dir}"],  # a newcomer's first run
         check=True, cwd=ROOT, timeout=300, capture_output=True,
     )
-    assert json.loads((run_dir / "summary.json").read_text())["method"] == "mixup"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["method"], summary["average_last"], summary["status"]) == ("mixup", 1, "complete")
 
     out = tmp_path / "sweep"
     subprocess.run(
@@ -186,3 +190,16 @@ def test_tensorboard_has_scalars_and_hparams(tmp_path):
 def test_compiled_stages_train(tmp_path):
     summary = run_training(make_cfg("method=synermix_mm", "train.compile=true", *FAST), tmp_path)
     assert summary["status"] == "complete" and summary["final_acc"] > 30
+
+
+def test_help_lists_only_training_groups_and_imports_no_torch():
+    # --help and --cfg job must stay quick: they compose the config without importing torch/torchvision/sklearn.
+    script = str(ROOT / "scripts" / "train.py")
+    for args in (["--help"], ["--cfg", "job", "--resolve"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", script, *args], check=True, cwd=ROOT, timeout=120,
+                              capture_output=True, text=True)
+        imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+        assert not imported & {"torch", "torchvision", "sklearn"}, args
+    groups = subprocess.run([sys.executable, script, "--help"], check=True, cwd=ROOT, timeout=120,
+                                   capture_output=True, text=True).stdout.split("== Config ==")[0]
+    assert "method: baseline" in groups and "dataset: " in groups and "figures" not in groups

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from synermix.data.digits import load_digits_splits
 from synermix.data.files import FileEvalData, FileTrainStream, eval_transform, train_transform
@@ -42,6 +41,8 @@ class DataBundle:
 
 def split_train_val(labels: np.ndarray, val_ratio: float, seed: int):
     """Stratified (train_idx, val_idx) carving `val_ratio` of the training set (Sec. 4.1.3)."""
+    from sklearn.model_selection import train_test_split  # only the val phase needs scikit-learn's 1-2 s import
+
     idx = np.arange(labels.size)
     try:
         tr, va = train_test_split(idx, test_size=val_ratio, stratify=labels, random_state=seed)

@@ -4,8 +4,6 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
@@ -13,6 +11,9 @@ SPLIT_SEED = 0
 
 def load_digits_splits() -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train_images, train_labels, test_images, test_labels), uint8 (N, 1, 8, 8); fixed stratified 80/20."""
+    from sklearn.datasets import load_digits  # scikit-learn's import costs 1-2 s: only digits runs pay it
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     labels = bunch.target.astype(np.int64)

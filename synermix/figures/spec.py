@@ -1,4 +1,5 @@
-"""What a figure needs at a scale: its scenarios, methods and seeds, read from configs/figures/<scale>.yaml."""
+"""What a figure needs at a scale: its scenarios, methods and seeds, read from synermix/figures/scales/<scale>.yaml
+(kept out of configs/ so that train.py's --help does not list them as a config group of training)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from synermix.config import METHOD_NAMES
 from synermix.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+SCALES_DIR = Path(__file__).resolve().parent / "scales"
 SCALES = ("smoke", "cpu", "paper")
 # The paper's names for the presets (Sec. 4.1.2), used as plot labels.
 PAPER_NAMES = {
@@ -77,7 +79,7 @@ def load_figure_spec(name: str, scale: str, runs: Optional[Path] = None) -> Figu
     """The spec of figure `name` at `scale`; `runs` replaces the scale's run folder (e.g. a test's tmp dir)."""
     if scale not in SCALES:
         raise ConfigError(f"Unknown scale {scale!r}: it must be one of {list(SCALES)}.")
-    source = CONFIG_DIR / "figures" / f"{scale}.yaml"
+    source = SCALES_DIR / f"{scale}.yaml"
     data = OmegaConf.to_container(OmegaConf.load(source), resolve=True)
     if name not in data:
         raise ConfigError(f"{source} defines no `{name}:` entry; figures defined there: "
