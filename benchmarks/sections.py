@@ -154,7 +154,8 @@ def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2)) -> List[
 
 
 def _model(name: str, num_classes: int, in_channels: int, size: int, device, seed: int = 0):
-    cfg = {"name": name, "pretrained": False, "weights": None, "small_input_below": 128, "depth": 8, "width": 16}
+    cfg = {"name": name, "pretrained": False, "weights": None, "small_input_below": 128, "mix_points": "paper",
+           "depth": 8, "width": 16}
     torch.manual_seed(seed)
     return build_model(OmegaConf.create(cfg), num_classes, in_channels, size).to(device)
 

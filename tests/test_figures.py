@@ -272,3 +272,11 @@ def test_paper_scale_without_data_stops_before_any_run_and_says_how(tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "figs").exists()
     runs = FigureRuns(load_figure_spec("fig9", "paper"), plan=True, data_root=Path("/data"))
     assert "dataset.root=/data/oxford_pet" in runs.overrides(runs.spec.scenarios[-1], "intra")
+
+
+def test_readmes_figure_table_lists_the_csv_columns_the_code_writes():
+    from synermix.figures import accuracy, beta, curves
+
+    readme = (ROOT / "README.md").read_text()
+    for columns in (accuracy.COLUMNS, beta.COLUMNS, curves.COLUMNS):
+        assert f"`{', '.join(columns)}`" in readme

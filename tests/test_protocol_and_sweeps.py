@@ -155,3 +155,16 @@ def test_a_sweep_over_a_key_outside_the_folder_name_trains_one_run_per_value(tmp
     assert sorted(s["lr"] for s in summaries) == [0.01, 0.1] and len({s["config_id"] for s in summaries}) == 2
     table = summarize(load_summaries(tmp_path))
     assert len(table) == 2 and (table["n_seeds"] == 1).all()
+
+
+def test_protocol_json_lands_in_protocol_subdir_with_and_without_multirun():
+    from hydra import compose, initialize_config_dir
+
+    from helpers import CONFIG_DIR
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        cfg = compose(config_name="protocol", overrides=["method=intra"], return_hydra_config=True)
+    where = f"{cfg.out_root}/{cfg.protocol_subdir}"
+    assert cfg.hydra.run.dir == where
+    assert f"{cfg.hydra.sweep.dir}/{cfg.hydra.sweep.subdir}" == where
+    assert "_protocol_" in cfg.protocol_subdir
