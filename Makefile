@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 METHODS := baseline,intra,intra_aug,mixup,manifold_mixup,synermix,synermix_mm
 QUICKSTART_DIR ?= outputs/quickstart
 QUICKSTART_SEEDS ?= 0,1,2
+# parallel quickstart jobs / test workers, one torch thread each (OMP_NUM_THREADS=1)
+JOBS ?= 2
 SCALE ?= cpu
 FIGURES_DIR ?= outputs/figures
 RUNS ?=
@@ -36,16 +38,17 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 quickstart: $(STAMP)
-	$(PY) scripts/train.py --multirun method=$(METHODS) seed=$(QUICKSTART_SEEDS) out_root=$(QUICKSTART_DIR)
+	OMP_NUM_THREADS=1 $(PY) scripts/train.py --multirun method=$(METHODS) seed=$(QUICKSTART_SEEDS) \
+	    out_root=$(QUICKSTART_DIR) hydra/launcher=joblib hydra.launcher.n_jobs=$(JOBS)
 	@echo
 	@echo "Final accuracy (mean of the last train.average_last epochs, over seeds $(QUICKSTART_SEEDS)):"
 	$(PY) scripts/report.py $(QUICKSTART_DIR)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q -m "slow or not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "slow or not slow"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --out outputs/bench/benchmark.csv

@@ -331,9 +331,9 @@ def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[
         ("loader", lambda: bench_loader(*cifar_format_data(1024 if quick else 10_000),
                                         batch_size=64 if quick else 128, workers=(0,) if quick else (0, 2))),
         ("step cifar_resnet", lambda: bench_steps("cifar_resnet", (16,) if quick else (16, 32, 128), 1 if quick else 15)),
-        ("step resnet18", lambda: bench_steps("resnet18", (16,) if quick else (16, 32, 128), 1 if quick else 3,
+        ("step resnet18", lambda: bench_steps("resnet18", (4,) if quick else (16, 32, 128), 1 if quick else 3,
                                               methods=("baseline", "synermix") if quick else tuple(PRESETS))),
-        ("epoch", lambda: bench_epoch(1024 if quick else 10_000, 64 if quick else 128,
+        ("epoch", lambda: bench_epoch(256 if quick else 10_000, 64 if quick else 128,
                                       workers=(0,) if quick else (0, 2))),
         ("accuracy", lambda: bench_accuracy((0, 1) if quick else (0, 1, 2), 1 if quick else 15)),
     ]

@@ -1,6 +1,5 @@
 """Figure targets write a PNG and the CSV of the plotted numbers."""
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,37 +9,17 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from synermix.analysis import intra_class_pair_probability
 from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics
 from synermix.config import validate_config
 from synermix.errors import ConfigError
-from synermix.figures import accuracy, fig1
+from synermix.figures import accuracy
 from synermix.figures.driver import FIGURES, make_figure
 from synermix.figures.runs import FigureRuns
-from synermix.figures.spec import SCALES, load_figure_spec
+from synermix.figures.spec import load_figure_spec
 from synermix.run import run_training
 
 from helpers import ROOT
 
-
-def test_fig1_numbers_equal_the_closed_form_and_the_simulation_agrees(tmp_path):
-    data = fig1.make(tmp_path, "smoke")
-    saved = pd.read_csv(tmp_path / "fig1.csv")
-    assert list(saved.columns) == ["num_classes", "batch_size", "analytic", "simulated", "trials"]
-    for row in saved.itertuples():
-        assert row.analytic == pytest.approx(intra_class_pair_probability(row.num_classes, row.batch_size))
-        assert abs(row.simulated - row.analytic) < 0.02  # 500 shuffles per point
-    point = saved[(saved.num_classes == 16) & (saved.batch_size == 32)].iloc[0]
-    assert point.analytic == pytest.approx(0.0918, abs=1e-4)  # "approximately 9%" (Sec. 1)
-    assert (tmp_path / "fig1.png").stat().st_size > 10_000
-    assert len(data) == len(fig1.NUM_CLASSES) * len(fig1.BATCH_SIZES)
-
-
-def test_make_fig1_target(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "figures.py"), "fig1", "--scale", "smoke",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "fig1.png").exists() and (tmp_path / "fig1.csv").exists()
 
 
 # ---- every figure target at SCALE=smoke, sharing one set of runs -------------------------------------------
@@ -63,7 +42,7 @@ NEEDED_COLUMNS = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process (`make test`: one xdist worker runs this file)
 def smoke(tmp_path_factory):
     """`make figures SCALE=smoke` once (the real Makefile target), into a temporary folder."""
     base = tmp_path_factory.mktemp("figures")
@@ -145,7 +124,7 @@ def test_fig8_scores_are_the_cohesion_of_the_plotted_features(smoke):
         last_epoch = pd.read_csv(run_dir / "metrics.csv").iloc[-1]  # the run logged the same numbers
         assert last_epoch["silhouette"] == pytest.approx(row.silhouette, rel=1e-6)
         mine = points[points["method"] == row.method]
-        assert len(mine) == row.n_points == 120 and list(mine["label"]) == list(saved["labels"])
+        assert len(mine) == row.n_points == 60 and list(mine["label"]) == list(saved["labels"])
         assert np.isfinite(mine[["tsne_x", "tsne_y"]].to_numpy()).all()
     assert list(csv(smoke, "fig2")["method"].unique()) == ["baseline", "manifold_mixup", "intra"]
 
@@ -174,7 +153,7 @@ def test_fig11_varies_the_number_of_interpolations_in_runs_kept_apart(smoke):
 def test_fig12_compares_original_and_augmented_views_with_and_without_cutout(smoke):
     data = csv(smoke, "fig12")
     assert len(data) == 2 * 2 * 2 and set(data["method"]) == {"intra", "intra_aug"}
-    assert set(data["beta"]) == {0.1, 0.5} and (data["n_seeds"] == 2).all()
+    assert set(data["beta"]) == {0.1, 0.5} and (data["n_seeds"] == 1).all()  # smoke: one seed
     cut = run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_nocutout_*/test_seed0"))
     assert cut.dataset.augment.cutout == 0 and cut.method.intra == "augmented"
     assert run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_????????/test_seed0")).dataset.augment.cutout > 0
@@ -193,55 +172,6 @@ def test_a_second_run_reuses_every_run_and_redraws_the_same_numbers(smoke, tmp_p
     make_figure("fig5", "smoke", tmp_path, smoke[1])
     assert (tmp_path / "fig5.csv").read_text() == (smoke[0] / "fig5.csv").read_text()
     assert {p: p.stat().st_mtime_ns for p in smoke[1].rglob("weights.pt")} == before
-
-
-def test_plan_lists_the_paper_jobs_without_training(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "figures.py"), "fig5", "--scale", "paper",
-                           "--plan", "--runs", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 12 * 6 and all(line.startswith("python scripts/protocol.py ") for line in lines)
-    assert sum("dataset=cifar100" in line and "model=resnet34" in line for line in lines) == 2 * 6
-    assert not any(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize("scale", SCALES)
-def test_every_scenario_of_every_scale_composes_to_a_valid_config(scale):
-    seen = set()  # figures share scenarios: each distinct job config is composed once
-    for name in FIGURES[1:]:
-        spec = load_figure_spec(name, scale)
-        runs = FigureRuns(spec, runner=lambda cfg, run_dir: {})
-        for scenario in spec.scenarios:
-            for method in spec.methods or ["intra"]:
-                root = ["dataset.root=/data"] if scale == "paper" else []  # paper datasets have no default root
-                overrides = tuple(runs.overrides(scenario, method, root))
-                if overrides in seen:
-                    continue
-                seen.add(overrides)
-                cfg = runs.compose(overrides)
-                validate_config(cfg)
-                assert cfg.run_tag == scenario.tag
-    assert seen
-
-
-def test_cpu_scale_is_the_fashion_mnist_study_with_three_seeds():
-    spec = load_figure_spec("fig5", "cpu")
-    assert spec.methods == SIX and spec.seeds >= 3
-    cfg = FigureRuns(spec, runner=None, plan=True).compose(spec.common)
-    assert cfg.dataset.name == "fashion_mnist" and cfg.dataset.root == "/usr/share/datasets/fashion-mnist"
-
-
-def test_spec_errors_name_the_file_and_the_value(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match="must be one of"):
-        load_figure_spec("fig5", "huge")
-    fake = tmp_path / "scales"
-    shutil.copytree(ROOT / "synermix" / "figures" / "scales", fake)
-    text = (fake / "smoke.yaml").read_text().replace("fig5: {scenarios: [digits_16]}", "fig5: {scenarios: [digits_99]}")
-    (fake / "smoke.yaml").write_text(text)
-    monkeypatch.setattr("synermix.figures.spec.SCALES_DIR", fake)
-    with pytest.raises(ConfigError) as info:
-        load_figure_spec("fig5", "smoke")
-    assert "smoke.yaml" in str(info.value) and "'digits_99'" in str(info.value) and "digits_16" in str(info.value)
 
 
 def test_failed_runs_are_reported_not_drawn_as_numbers(tmp_path):
@@ -272,11 +202,3 @@ def test_paper_scale_without_data_stops_before_any_run_and_says_how(tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "figs").exists()
     runs = FigureRuns(load_figure_spec("fig9", "paper"), plan=True, data_root=Path("/data"))
     assert "dataset.root=/data/oxford_pet" in runs.overrides(runs.spec.scenarios[-1], "intra")
-
-
-def test_readmes_figure_table_lists_the_csv_columns_the_code_writes():
-    from synermix.figures import accuracy, beta, curves
-
-    readme = (ROOT / "README.md").read_text()
-    for columns in (accuracy.COLUMNS, beta.COLUMNS, curves.COLUMNS):
-        assert f"`{', '.join(columns)}`" in readme

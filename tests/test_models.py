@@ -35,8 +35,8 @@ def build(name, image_size=16, num_classes=4, in_channels=3, **overrides):
     return build_model(model_cfg(name, **overrides), num_classes, in_channels, image_size)
 
 
-@pytest.mark.parametrize("name", PAPER_MODELS)
-def test_every_loss_preset_runs_forward_and_backward(name):
+@pytest.mark.parametrize("name", [n if n != "resnet101" else pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS])
+def test_every_loss_preset_runs_forward_and_backward(name):  # ResNet-101: ResNet-50's code path, 9 s: test-all
     model = build(name)
     g = torch.Generator().manual_seed(0)
     x_orig, x_aug = torch.randn(6, 3, 16, 16), torch.randn(6, 3, 16, 16)
@@ -171,10 +171,9 @@ def test_pretrained_flag_is_refused_for_the_model_without_imagenet_weights():
         validate_config(make_cfg("model.pretrained=true"))
 
 
-# One ResNet and MobileNetV3 in `make test`; ResNet-34/50/101 (ResNet-18's code path) and Swin-T (56 s) in
-# `make test-all`. Every preset's forward/backward is checked on all six above.
-@pytest.mark.parametrize("name", [n if n in ("resnet18", "mobilenetv3_large") else
-                                  pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS])
+# In `make test-all` (10-60 s each): `make test` trains one epoch of MobileNetV3, Swin-T and ResNet-18 through
+# the figures' smoke run (Fig. 9), and checks every preset's forward/backward on all six above.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS])
 def test_one_epoch_with_every_method_on_a_tiny_fixture(name, tmp_path):
     for method in ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]:
         cfg = make_cfg(f"model={name}", f"method={method}", "dataset.max_per_class=4", "train.batch_size=8",
@@ -222,3 +221,11 @@ def test_small_input_stem_keeps_pytorchs_default_conv_init_like_the_authors():
     bound = 1 / (3 * 9) ** 0.5
     assert w.abs().max() <= bound
     assert w.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)
+
+
+def test_the_light_name_lists_agree_with_the_torchvision_registry():
+    from synermix.models import MIX_POINT_SETS, TORCHVISION_NAMES
+    from synermix.models.torchvision_models import ARCHS, MIX_POINTS
+
+    assert tuple(ARCHS) == TORCHVISION_NAMES == tuple(PAPER_MODELS)
+    assert all(tuple(sets) == MIX_POINT_SETS for sets in MIX_POINTS.values())

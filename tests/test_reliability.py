@@ -17,6 +17,7 @@ from helpers import ROOT, TESTS, hook_override, make_cfg, metrics_without_time, 
 from helpers import datasets as fx
 from helpers.hooks import CrashAt
 
+
 SCRIPT = str(ROOT / "scripts" / "train.py")
 RUN = ["method=synermix_mm", "train.epochs=3", "train.average_last=2", "train.batch_size=64"]
 
@@ -29,7 +30,7 @@ def cli(run_dir, *args, env=None, script=SCRIPT, **kwargs):
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process (`make test`: one xdist worker runs this file)
 def reference(tmp_path_factory):
     """An uninterrupted CLI run of RUN."""
     run_dir = tmp_path_factory.mktemp("ref") / "run"
@@ -55,7 +56,7 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(reference, tmp_pat
     assert (run_dir / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])  # same path
 def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, reference, tmp_path):
     run_dir = tmp_path / "run"
     proc = cli(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4))

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from synermix.data.digits import load_digits_splits
-from synermix.data.files import FileEvalData, FileTrainStream, eval_transform, train_transform
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.sources import (
     READERS,
@@ -179,6 +178,8 @@ def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: i
             f"{aug.cutout}: padded crops and cutout are implemented for the in-memory datasets "
             f"{list(IN_MEMORY_NAMES)}; {name} uses RandomResizedCrop + flip (Table 1), so set both to 0."
         )
+    from synermix.data.files import FileEvalData, FileTrainStream, eval_transform, train_transform  # torchvision: ~2 s
+
     original = eval_transform(size, int(cfg.dataset.eval_resize), mean, std)
     augmented = train_transform(size, float(aug.hflip), mean, std)
     workers = int(cfg.train.num_workers)

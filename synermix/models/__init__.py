@@ -6,11 +6,14 @@ from pathlib import Path
 from synermix.errors import value_errors_as_config_errors
 from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.staged import StagedClassifier
-from synermix.models.torchvision_models import ARCHS, MIX_POINT_SETS, build_torchvision_model
 from synermix.models.weights import WeightsError, load_backbone_weights, pretrained_state_dict, read_state_dict
 
-MODEL_NAMES = ("cifar_resnet", *ARCHS)
-PRETRAINED_NAMES = tuple(ARCHS)
+# The keys of torchvision_models.ARCHS and of its MIX_POINTS sets, spelled here so that validating a config
+# (and every cifar_resnet run) does not import torchvision (~2 s); tests/test_models.py checks they agree.
+TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t")
+MIX_POINT_SETS = ("paper", "authors")
+MODEL_NAMES = ("cifar_resnet", *TORCHVISION_NAMES)
+PRETRAINED_NAMES = TORCHVISION_NAMES
 
 
 def _is_staged_state(state) -> bool:
@@ -32,6 +35,8 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
     path = Path(str(cfg.weights)).expanduser() if cfg.get("weights") else None
     state = read_state_dict(path) if path else None
     source = str(path)
+    if name != "cifar_resnet":
+        from synermix.models.torchvision_models import ARCHS, build_torchvision_model
     if state is None and cfg.pretrained:
         _, _, weights, _ = ARCHS[name]
         state = pretrained_state_dict(name, weights, bool(cfg.get("download", False)))

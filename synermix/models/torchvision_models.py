@@ -47,7 +47,6 @@ MIX_POINTS: Dict[str, Dict[str, Tuple[str, ...]]] = {
     "mobilenet_v3": {"paper": ("input", "stem", "block1", "block2"), "authors": ("input", "input", "stem", "block1")},
     "swin": {"paper": ("input", "patch_embed", "block2", "block4"), "authors": ("input", "input", "patch_embed", "merge1")},
 }
-MIX_POINT_SETS = ("paper", "authors")
 
 
 def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
