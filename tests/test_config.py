@@ -53,7 +53,7 @@ def test_preset_switches_match_the_paper_table():
         ("method.num_per_class=0", "method.num_per_class=0 is invalid: it must be an integer in [1, 256]"),
         ("train.batch_size=1", "train.batch_size=1 is invalid: it must be an integer >= 2"),
         ("train.epochs=0", "train.epochs=0 is invalid"),
-        ("train.average_last=20", "train.average_last=20 is invalid: it must be an integer in [1, train.epochs=15]"),
+        ("train.average_last=20", "train.average_last=20 is invalid: it must be an integer in [1, train.epochs=8]"),
         ("train.lr=0", "train.lr=0"),
         ("train.gamma=1.5", "train.gamma=1.5"),
         ("train.supplement=maybe", "train.supplement='maybe'"),
