@@ -19,7 +19,7 @@ FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
-	@echo "make test         install into $(VENV), run the test suite (slow tests excluded)"
+	@echo "make test         install into $(VENV), run the test suite on JOBS=2 workers (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make bench        performance figures (about 5-10 minutes on 2 cores), outputs/bench/benchmark.csv"
 	@echo "make figN         paper figure N (1,2,5-12) at SCALE=smoke|cpu|paper: outputs/figures/figN.png + figN.csv"

@@ -19,7 +19,7 @@ def test_every_preset_composes_and_validates(method):
     cfg = make_cfg(f"method={method}")
     validate_config(cfg)
     assert cfg.method.name == method
-    assert cfg.dataset.name == "digits" and cfg.train.epochs == 15  # the dataset's settings win over defaults
+    assert cfg.dataset.name == "digits" and cfg.train.epochs == 8  # the dataset's settings win over defaults
 
 
 def test_method_configs_match_the_library_presets():

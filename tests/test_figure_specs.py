@@ -49,7 +49,8 @@ def test_plan_lists_the_paper_jobs_without_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("scale", SCALES)
+# smoke: `make test` composes and trains every smoke scenario in test_figures.py already; it is here for test-all
+@pytest.mark.parametrize("scale", [s if s != "smoke" else pytest.param(s, marks=pytest.mark.slow) for s in SCALES])
 def test_every_scenario_of_every_scale_composes_to_a_valid_config(scale):
     seen = set()  # figures share scenarios: each distinct job config is composed once
     for name in FIGURES[1:]:
