@@ -56,8 +56,10 @@ def test_every_scenario_of_every_scale_composes_to_a_valid_config(scale):
     for name in FIGURES[1:]:
         spec = load_figure_spec(name, scale)
         runs = FigureRuns(spec, runner=lambda cfg, run_dir: {})
-        for scenario in spec.scenarios:
-            for method in spec.methods or ["intra"]:
+        methods = spec.methods or ["intra"]
+        for i, scenario in enumerate(spec.scenarios):
+            # a method preset only sets method.*: every scenario with one method, every method with one scenario
+            for method in (methods if i == 0 else methods[:1]):
                 root = ["dataset.root=/data"] if scale == "paper" else []  # paper datasets have no default root
                 overrides = tuple(runs.overrides(scenario, method, root))
                 if overrides in seen:
