@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from synermix.io import write_text_atomic
-from synermix.results import format_table, gains, load_summaries, summarize, unattributed_failures
+from synermix.results import format_gains, format_table, gains, load_summaries, summarize, unattributed_failures
 
 
 def main(argv=None) -> int:
@@ -25,15 +25,18 @@ def main(argv=None) -> int:
         return 2
     table = summarize(runs)
     view = format_table(table)
-    write_text_atomic(args.root / "results.csv", table.to_csv(index=False))
+    seeds = table["seed_accs"].map(lambda accs: ";".join(f"{s}:{a!r}" for s, a in sorted(accs.items())))
+    write_text_atomic(args.root / "results.csv", table.assign(seed_accs=seeds).to_csv(index=False))
     write_text_atomic(args.root / "results.md", view.to_markdown(index=False) + "\n")
     print(view.to_string(index=False))
     gain_table = gains(table)
     if not gain_table.empty:
         write_text_atomic(args.root / "gains.csv", gain_table.to_csv(index=False))
-        write_text_atomic(args.root / "gains.md", gain_table.to_markdown(index=False, floatfmt=".2f") + "\n")
-        print("\nSynerMix vs its components (test phase, accuracy points):")
-        print(gain_table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        gains_md = format_gains(gain_table).to_markdown(index=False, floatfmt=".2f")
+        write_text_atomic(args.root / "gains.md", gains_md + "\n")
+        print("\nSynerMix vs its components (test phase, accuracy points; paired by seed: mean difference "
+              "[95% CI] paired t-test p, * p < 0.05, n/a below two pairs):")
+        print(format_gains(gain_table).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     failures = unattributed_failures(runs)
     if not failures.empty:
         print("\nRuns that failed before writing a summary:")

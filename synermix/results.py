@@ -8,6 +8,7 @@ import pandas as pd
 
 from synermix.config import METHOD_NAMES
 from synermix.identity import IDENTITY_COLUMNS
+from synermix.paired import describe, paired_difference, synergy_margin
 from synermix.rundir import ERROR, SUMMARY
 
 MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
@@ -43,8 +44,8 @@ def _sort(table: pd.DataFrame) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: mean/std of final_acc over complete seeds, counts of incomplete/failed runs,
     seeds missing relative to the other configurations of the same scenario and phase, and a flag."""
-    columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "n_seeds", "n_incomplete", "n_failed",
-               "missing_seeds", "flag"]
+    columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "best_acc_mean", "n_seeds", "n_incomplete",
+               "n_failed", "missing_seeds", "flag", "seed_accs"]
     known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
     if known.empty:
         return pd.DataFrame(columns=columns)
@@ -58,9 +59,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     # sort=False: identity columns of older summaries may mix "" with numbers
     grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
     table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum")).reset_index()
-    done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)["final_acc"]
-    stats = done.agg(final_acc_mean="mean", final_acc_std="std", n_seeds="count").reset_index()
+    if "best_acc" not in known:
+        known = known.assign(best_acc=float("nan"))
+    done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)
+    stats = done.agg(final_acc_mean=("final_acc", "mean"), final_acc_std=("final_acc", "std"),
+                     best_acc_mean=("best_acc", "mean"), n_seeds=("final_acc", "count")).reset_index()
     table = table.merge(stats, on=GROUP_KEYS, how="left")
+    table["seed_accs"] = _seed_accuracies(known, table)
     table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
     expected = known.groupby([*SCENARIO_KEYS, "phase"], dropna=False, sort=False)["seed"].apply(set)
     present = grouped["seed"].apply(set)
@@ -86,37 +91,71 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     return _sort(table[columns])
 
 
+def _seed_accuracies(known: pd.DataFrame, table: pd.DataFrame) -> list:
+    """Per row of `table`: {seed: final_acc} of its complete runs (what paired comparisons pair)."""
+    by_config: dict = {}
+    for run in known[known["complete"]].to_dict("records"):
+        by_config.setdefault(tuple(run[k] for k in GROUP_KEYS), {})[int(run["seed"])] = float(run["final_acc"])
+    return [by_config.get(tuple(row[k] for k in GROUP_KEYS), {}) for row in table.to_dict("records")]
+
+
+def _paired_columns(prefix: str, stats: dict) -> dict:
+    """The CSV columns of one paired comparison: pairs, mean difference, 95% CI, p, significant ('n/a' < 2 pairs)."""
+    return {f"{prefix}_pairs": stats["n"], f"{prefix}_diff": stats["mean"], f"{prefix}_ci_low": stats["ci_low"],
+            f"{prefix}_ci_high": stats["ci_high"], f"{prefix}_p": stats["p"],
+            f"{prefix}_significant": stats["significant"]}
+
+
 def gains(table: pd.DataFrame) -> pd.DataFrame:
     """Sec. 4.2.3 on the test phase: SynerMix(M/MM) minus w-RA, minus w-ER, minus the better of the two,
     and whether its gain over the baseline exceeds the sum of the two components' gains (synergy).
-    Where a method has test runs at several beta, its best mean accuracy is used; tagged variants are left out."""
+    Where a method has test runs at several beta, its best mean accuracy is used; tagged variants are left out.
+    Each comparison is also paired by seed (synermix.paired): mean difference, 95% CI, paired t-test p."""
     test = table[(table["phase"] == "test") & (table["n_seeds"] > 0) & (table["tag"] == "")]
-    best = test.groupby([*SCENARIO_KEYS, "method"])["final_acc_mean"].max()
+    if test.empty:
+        return pd.DataFrame()
+    keys = [*SCENARIO_KEYS, "method"]
+    best = test.loc[test.groupby(keys, sort=False)["final_acc_mean"].idxmax()]
+    chosen = {tuple(r[k] for k in keys): r for r in best.to_dict("records")}
     rows = []
     for scenario in test[SCENARIO_KEYS].drop_duplicates().itertuples(index=False):
-        acc = {m: best.get((*scenario, m)) for m in METHOD_NAMES}
+        row_of = {m: chosen.get((*scenario, m)) for m in METHOD_NAMES}
         for combo, inter, tag in SYNERMIX_VARIANTS:
-            if acc[combo] is None or acc["intra"] is None or acc[inter] is None:
+            if row_of[combo] is None or row_of["intra"] is None or row_of[inter] is None:
                 continue
-            row = dict(zip(SCENARIO_KEYS, scenario))
-            row.update(
-                variant=tag,
-                synermix_acc=acc[combo],
-                intra_acc=acc["intra"],
-                inter_acc=acc[inter],
-                gain_vs_intra=acc[combo] - acc["intra"],
-                gain_vs_inter=acc[combo] - acc[inter],
-                gain_vs_best=acc[combo] - max(acc["intra"], acc[inter]),
-            )
-            base = acc["baseline"]
-            row["synergy"] = (
-                None if base is None
-                else bool(acc[combo] - base > (acc["intra"] - base) + (acc[inter] - base))
-            )
-            rows.append(row)
-    columns = [*SCENARIO_KEYS, "variant", "synermix_acc", "intra_acc", "inter_acc", "gain_vs_intra",
-               "gain_vs_inter", "gain_vs_best", "synergy"]
-    return pd.DataFrame(rows, columns=columns)
+            rows.append(_gain_row(dict(zip(SCENARIO_KEYS, scenario)), tag, row_of[combo], row_of["intra"],
+                                  row_of[inter], row_of["baseline"]))
+    return pd.DataFrame(rows)
+
+
+def _gain_row(scenario: dict, tag: str, combo: dict, intra: dict, inter: dict, base) -> dict:
+    """One gains row: differences of the means (Sec. 4.2.3) and the same comparisons paired by seed."""
+    acc = {"combo": combo["final_acc_mean"], "intra": intra["final_acc_mean"], "inter": inter["final_acc_mean"]}
+    better = intra if acc["intra"] >= acc["inter"] else inter
+    row = dict(scenario, variant=tag, synermix_acc=acc["combo"], intra_acc=acc["intra"], inter_acc=acc["inter"],
+               gain_vs_intra=acc["combo"] - acc["intra"], gain_vs_inter=acc["combo"] - acc["inter"],
+               gain_vs_best=acc["combo"] - max(acc["intra"], acc["inter"]))
+    row["synergy"] = (None if base is None else bool(acc["combo"] - base["final_acc_mean"] >
+                                                     (acc["intra"] - base["final_acc_mean"]) +
+                                                     (acc["inter"] - base["final_acc_mean"])))
+    for name, other in (("intra", intra), ("inter", inter), ("best", better)):
+        row.update(_paired_columns(f"vs_{name}", paired_difference(combo["seed_accs"], other["seed_accs"])))
+    margin = synergy_margin(combo["seed_accs"], intra["seed_accs"], inter["seed_accs"],
+                            base["seed_accs"] if base is not None else {})
+    row.update(_paired_columns("synergy_margin", margin))
+    return row
+
+
+def format_gains(g: pd.DataFrame) -> pd.DataFrame:
+    """Printed view of `gains`: accuracies, then each paired comparison as 'diff [95% CI] p=… *' (* p < 0.05)."""
+    view = g[[*SCENARIO_KEYS, "variant", "synermix_acc", "intra_acc", "inter_acc"]].copy()
+    for prefix, title in (("vs_intra", "vs w-RA"), ("vs_inter", "vs w-ER"), ("vs_best", "vs better"),
+                          ("synergy_margin", "synergy margin")):
+        view[f"{title} (paired)"] = [
+            describe({"n": r[f"{prefix}_pairs"], "mean": r[f"{prefix}_diff"], "ci_low": r[f"{prefix}_ci_low"],
+                      "ci_high": r[f"{prefix}_ci_high"], "p": r[f"{prefix}_p"], "significant": r[f"{prefix}_significant"]})
+            for r in g.to_dict("records")]
+    return view
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -133,6 +172,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
                table.assign(_k=table[k].astype(str)).groupby("method")["_k"].nunique().max() > 1]
     view = table[MAIN_KEYS + varying].copy()
     view["final_acc (%)"] = table.apply(cell, axis=1) if len(table) else []
+    # the paper reports final_acc (last-k average); the best epoch is shown apart, never in its place
+    view["best_epoch_acc (%)"] = table["best_acc_mean"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}")
     view["n_seeds"] = table["n_seeds"]
     view["flag"] = table["flag"]
     return view

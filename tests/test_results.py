@@ -10,14 +10,7 @@ import pytest
 from synermix.results import format_table, gains, load_summaries, summarize
 
 from helpers import ROOT
-
-
-def write(root, method, seed, acc, status="complete", beta=0.1, bs=32, phase="test", **identity):
-    d = root / f"{method}_bs{bs}_b{beta}_{phase}{''.join(f'_{k}{v}' for k, v in identity.items())}" / f"seed{seed}"
-    d.mkdir(parents=True)
-    summary = dict(dataset="digits", model="m", batch_size=bs, method=method, beta=beta, phase=phase,
-                   seed=seed, final_acc=acc if status == "complete" else None, status=status, **identity)
-    (d / "summary.json").write_text(json.dumps(summary))
+from helpers import write_summary as write
 
 
 def test_summary_equals_direct_pandas_computation(tmp_path):
