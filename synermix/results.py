@@ -151,10 +151,10 @@ def format_gains(g: pd.DataFrame) -> pd.DataFrame:
     view = g[[*SCENARIO_KEYS, "variant", "synermix_acc", "intra_acc", "inter_acc"]].copy()
     for prefix, title in (("vs_intra", "vs w-RA"), ("vs_inter", "vs w-ER"), ("vs_best", "vs better"),
                           ("synergy_margin", "synergy margin")):
-        view[f"{title} (paired)"] = [
-            describe({"n": r[f"{prefix}_pairs"], "mean": r[f"{prefix}_diff"], "ci_low": r[f"{prefix}_ci_low"],
-                      "ci_high": r[f"{prefix}_ci_high"], "p": r[f"{prefix}_p"], "significant": r[f"{prefix}_significant"]})
-            for r in g.to_dict("records")]
+        fields = {"n": "pairs", "mean": "diff", "ci_low": "ci_low", "ci_high": "ci_high", "p": "p",
+                  "significant": "significant"}
+        view[f"{title} (paired)"] = [describe({k: r[f"{prefix}_{c}"] for k, c in fields.items()})
+                                     for r in g.to_dict("records")]
     return view
 
 
