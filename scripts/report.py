@@ -32,11 +32,11 @@ def main(argv=None) -> int:
     gain_table = gains(table)
     if not gain_table.empty:
         write_text_atomic(args.root / "gains.csv", gain_table.to_csv(index=False))
-        gains_md = format_gains(gain_table).to_markdown(index=False, floatfmt=".2f")
-        write_text_atomic(args.root / "gains.md", gains_md + "\n")
+        gains_view = format_gains(gain_table)
+        write_text_atomic(args.root / "gains.md", gains_view.to_markdown(index=False, floatfmt=".2f") + "\n")
         print("\nSynerMix vs its components (test phase, accuracy points; paired by seed: mean difference "
               "[95% CI] paired t-test p, * p < 0.05, n/a below two pairs):")
-        print(format_gains(gain_table).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print(gains_view.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     failures = unattributed_failures(runs)
     if not failures.empty:
         print("\nRuns that failed before writing a summary:")

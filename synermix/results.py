@@ -99,11 +99,14 @@ def _seed_accuracies(known: pd.DataFrame, table: pd.DataFrame) -> list:
     return [by_config.get(tuple(row[k] for k in GROUP_KEYS), {}) for row in table.to_dict("records")]
 
 
+# synermix.paired's statistics -> the suffix of their gains column (`vs_intra_diff`, `synergy_margin_p`, ...)
+PAIRED_FIELDS = {"n": "pairs", "mean": "diff", "ci_low": "ci_low", "ci_high": "ci_high", "p": "p",
+                 "significant": "significant"}
+
+
 def _paired_columns(prefix: str, stats: dict) -> dict:
     """The CSV columns of one paired comparison: pairs, mean difference, 95% CI, p, significant ('n/a' < 2 pairs)."""
-    return {f"{prefix}_pairs": stats["n"], f"{prefix}_diff": stats["mean"], f"{prefix}_ci_low": stats["ci_low"],
-            f"{prefix}_ci_high": stats["ci_high"], f"{prefix}_p": stats["p"],
-            f"{prefix}_significant": stats["significant"]}
+    return {f"{prefix}_{suffix}": stats[key] for key, suffix in PAIRED_FIELDS.items()}
 
 
 def gains(table: pd.DataFrame) -> pd.DataFrame:
@@ -135,9 +138,11 @@ def _gain_row(scenario: dict, tag: str, combo: dict, intra: dict, inter: dict, b
     row = dict(scenario, variant=tag, synermix_acc=acc["combo"], intra_acc=acc["intra"], inter_acc=acc["inter"],
                gain_vs_intra=acc["combo"] - acc["intra"], gain_vs_inter=acc["combo"] - acc["inter"],
                gain_vs_best=acc["combo"] - max(acc["intra"], acc["inter"]))
-    row["synergy"] = (None if base is None else bool(acc["combo"] - base["final_acc_mean"] >
-                                                     (acc["intra"] - base["final_acc_mean"]) +
-                                                     (acc["inter"] - base["final_acc_mean"])))
+    if base is None:
+        row["synergy"] = None
+    else:
+        b = base["final_acc_mean"]
+        row["synergy"] = bool(acc["combo"] - b > (acc["intra"] - b) + (acc["inter"] - b))
     for name, other in (("intra", intra), ("inter", inter), ("best", better)):
         row.update(_paired_columns(f"vs_{name}", paired_difference(combo["seed_accs"], other["seed_accs"])))
     margin = synergy_margin(combo["seed_accs"], intra["seed_accs"], inter["seed_accs"],
@@ -151,9 +156,7 @@ def format_gains(g: pd.DataFrame) -> pd.DataFrame:
     view = g[[*SCENARIO_KEYS, "variant", "synermix_acc", "intra_acc", "inter_acc"]].copy()
     for prefix, title in (("vs_intra", "vs w-RA"), ("vs_inter", "vs w-ER"), ("vs_best", "vs better"),
                           ("synergy_margin", "synergy margin")):
-        fields = {"n": "pairs", "mean": "diff", "ci_low": "ci_low", "ci_high": "ci_high", "p": "p",
-                  "significant": "significant"}
-        view[f"{title} (paired)"] = [describe({k: r[f"{prefix}_{c}"] for k, c in fields.items()})
+        view[f"{title} (paired)"] = [describe({k: r[f"{prefix}_{c}"] for k, c in PAIRED_FIELDS.items()})
                                      for r in g.to_dict("records")]
     return view
 
