@@ -304,7 +304,7 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
                 batches = per_sample_batches(dataset, sampler, 0) if path == "reference" else stream.epoch(epoch)
                 train_one_epoch(objective, batches, optimizer, torch.Generator(), RunSeeds(seed), EpochProgress(),
                                 epoch=epoch)
-                accs.append(evaluate(model, test)[0])
+                accs.append(evaluate(model, test).accuracy)
                 scheduler.step()
             results[path].append(float(np.mean(accs[-3:])))
     ours, ref, concat = (np.array(results[k]) for k in ("ours", "reference", "ours + concat_views"))

@@ -4,12 +4,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from synermix.calibration import CalibrationTotals
 from synermix.distributed import DistEnv
 from synermix.errors import RunError
 from synermix.losses import SynerMixLoss
@@ -197,14 +198,26 @@ def train_one_epoch(
     )
 
 
+class Evaluation(NamedTuple):
+    """One evaluation pass: top-1 accuracy (percent), ECE (fraction), NLL (nats), and the penultimate features
+    and labels of the kept samples (None without `keep`)."""
+
+    accuracy: float
+    ece: float
+    nll: float
+    features: Optional[np.ndarray] = None
+    labels: Optional[np.ndarray] = None
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str = "bfloat16",
-             keep: Optional[np.ndarray] = None):
-    """Top-1 accuracy (percent) of `model` on the evaluation `stream` (EvalStream), and the penultimate
-    features and labels of the evaluation samples at positions `keep` (None, None without `keep`)."""
+             keep: Optional[np.ndarray] = None) -> Evaluation:
+    """Accuracy and calibration of `model` on the evaluation `stream` (EvalStream), and the penultimate
+    features and labels of the evaluation samples at positions `keep`."""
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
+    calibration = CalibrationTotals(device)
     kept_features, kept_labels, seen = [], [], 0
     finite = torch.ones((), dtype=torch.bool, device=device)
     for x, y in stream:
@@ -213,6 +226,7 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
             logits = model.head(features)
             correct += (logits.argmax(dim=1) == y).sum()
             finite &= torch.isfinite(logits).all() & torch.isfinite(features).all()
+        calibration.update(logits, y)
         if keep is not None:
             rows = keep[(keep >= seen) & (keep < seen + len(y))] - seen
             kept_features.append(features[torch.as_tensor(rows, device=device)].float().cpu())
@@ -226,5 +240,6 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
         )
     accuracy = 100.0 * int(correct) / len(stream)
     if keep is None:
-        return accuracy, None, None
-    return accuracy, torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()
+        return Evaluation(accuracy, calibration.ece(), calibration.nll())
+    return Evaluation(accuracy, calibration.ece(), calibration.nll(),
+                      torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy())

@@ -16,7 +16,7 @@ from synermix.components import build_components
 from synermix.config import validate_config
 from synermix.data import build_data
 from synermix.distributed import setup_distributed, teardown_distributed
-from synermix.engine import EpochProgress, EpochStats, check_finite_state, evaluate, train_one_epoch
+from synermix.engine import EpochProgress, EpochStats, Evaluation, check_finite_state, evaluate, train_one_epoch
 from synermix.errors import ConfigError, Interrupted, RunError, SynerMixError
 from synermix.hooks import Hook, Hooks, LoopState, PeriodicCheckpoint, StopFlag, hooks_from_config
 from synermix.identity import run_identity
@@ -110,13 +110,11 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
                 raise _interrupted(loop)
             # Rank 0 evaluates (weights and buffers are identical across processes); the others wait
             # for it at the next step's gradient all-reduce.
-            acc, feats, labels = (evaluate(parts.model, data.eval, cfg.amp, cfg.amp_dtype, keep)
-                                  if env.is_main else (None, None, None))
+            result = evaluate(parts.model, data.eval, cfg.amp, cfg.amp_dtype, keep) if env.is_main else None
             parts.scheduler.step()
             check_finite_state(parts.model, progress, epoch)
-            row = _epoch_row(epoch, lr, stats, acc, cohesion_metrics(feats, labels) if feats is not None else {},
-                             loop.elapsed())
-            rundir.end_epoch(row, parts.state_dict(), None if feats is None else {"features": feats, "labels": labels})
+            row = _epoch_row(epoch, lr, stats, result, loop.elapsed())
+            rundir.end_epoch(row, parts.state_dict(), _kept_features(result))
             _log_epoch(cfg, row, stats)
             hooks.after_epoch(loop)
             progress = EpochProgress()
@@ -135,8 +133,8 @@ def _repair_features(cfg: DictConfig, rundir: RunDir, device: torch.device) -> N
     model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
     model.load_state_dict(rundir.final_weights())
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples)
-    _, feats, labels = evaluate(model, data.eval, cfg.amp, cfg.amp_dtype, keep)
-    rundir.write_features({"features": feats, "labels": labels})
+    result = evaluate(model, data.eval, cfg.amp, cfg.amp_dtype, keep)
+    rundir.write_features({"features": result.features, "labels": result.labels})
 
 
 def _train_epoch(parts, batches, mix_gen, seeds, loop: LoopState, hooks: Hooks, cfg, env) -> Optional[EpochStats]:
@@ -166,12 +164,21 @@ def _interrupted(loop: LoopState) -> Interrupted:
     )
 
 
-def _epoch_row(epoch: int, lr: float, stats: EpochStats, acc, cohesion: Dict[str, float], seconds: float) -> Dict[str, Any]:
-    """metrics.csv's row of one epoch."""
+def _epoch_row(epoch: int, lr: float, stats: EpochStats, result: Optional[Evaluation], seconds: float) -> Dict[str, Any]:
+    """metrics.csv's row of one epoch (no evaluation columns on processes other than rank 0)."""
+    evaluated = {} if result is None else {"eval_acc": result.accuracy, "eval_ece": result.ece, "eval_nll": result.nll}
+    cohesion = {} if result is None or result.features is None else cohesion_metrics(result.features, result.labels)
     return {
         "epoch": epoch + 1, "lr": lr, "train_loss": stats.loss, "train_loss_intra": stats.intra,
-        "train_loss_inter": stats.inter, "eval_acc": acc, **cohesion, "epoch_seconds": round(seconds, 3),
+        "train_loss_inter": stats.inter, "eval_acc": None, **evaluated, **cohesion, "epoch_seconds": round(seconds, 3),
     }
+
+
+def _kept_features(result: Optional[Evaluation]) -> Optional[Dict[str, Any]]:
+    """features.npz's arrays from an evaluation that kept features (else None)."""
+    if result is None or result.features is None:
+        return None
+    return {"features": result.features, "labels": result.labels}
 
 
 def _log_epoch(cfg: DictConfig, row: Dict[str, Any], stats: EpochStats) -> None:
@@ -179,7 +186,7 @@ def _log_epoch(cfg: DictConfig, row: Dict[str, Any], stats: EpochStats) -> None:
     intra = "" if stats.intra is None else f" intra {stats.intra:.4f}"
     inter = "" if stats.inter is None else f" inter {stats.inter:.4f}"
     log.info(
-        "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% (%.1fs)",
+        "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% ece %.4f nll %.4f (%.1fs)",
         cfg.method.name, row["epoch"], cfg.train.epochs, row["lr"], stats.loss, intra, inter, cfg.phase,
-        row["eval_acc"] or 0.0, row["epoch_seconds"],
+        row["eval_acc"] or 0.0, row.get("eval_ece") or 0.0, row.get("eval_nll") or 0.0, row["epoch_seconds"],
     )

@@ -31,7 +31,7 @@ CONFIG, METRICS, SUMMARY, ERROR, LOCK = "config.yaml", "metrics.csv", "summary.j
 CHECKPOINT, PREVIOUS_CHECKPOINT, WEIGHTS = "checkpoint.pt", "checkpoint.prev.pt", "weights.pt"
 FEATURES, TENSORBOARD = "features.npz", "tb"
 METRIC_COLUMNS = (
-    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", *COHESION_COLUMNS, "epoch_seconds"
+    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "eval_ece", "eval_nll", *COHESION_COLUMNS, "epoch_seconds"
 )
 
 
@@ -44,7 +44,7 @@ class RunDirBusy(ForeignRunDir):
 
 
 def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
-    """Mean of the last `average_last` accuracies (the paper's final-epochs average)."""
+    """Mean of the last `average_last` accuracies (the paper's final-epochs average; ECE and NLL alike)."""
     return float(np.mean(accs[-average_last:])) if accs else None
 
 
@@ -220,9 +220,17 @@ class RunDir:
     def summary(self, status: str, error: Optional[str] = None) -> Dict[str, Any]:
         """summary.json's content for the rows so far: results, progress and the run's identity."""
         cfg, accs = self.cfg, [r["eval_acc"] for r in self.rows if r["eval_acc"] is not None]
+        complete, k = status == "complete", cfg.train.average_last
+
+        def final(column: str) -> Optional[float]:  # rows resumed from before a column existed lack it
+            values = [r[column] for r in self.rows if r.get(column) is not None]
+            return final_accuracy(values, k) if complete and len(values) == len(self.rows) else None
+
         summary = {
             "status": status,
-            "final_acc": final_accuracy(accs, cfg.train.average_last) if status == "complete" else None,
+            "final_acc": final_accuracy(accs, k) if complete else None,
+            "final_ece": final("eval_ece"),  # calibration of the same last-k epochs
+            "final_nll": final("eval_nll"),
             "best_acc": max(accs) if accs else None,
             "last_acc": accs[-1] if accs else None,
             "epochs_completed": len(self.rows),
@@ -267,7 +275,9 @@ class RunDir:
             # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
             write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
             write_json_atomic(self.path / SUMMARY, summary)
-            self.writer.add_scalar("final_acc", summary["final_acc"], len(self.rows))
+            for key in ("final_acc", "final_ece", "final_nll"):
+                if summary[key] is not None:
+                    self.writer.add_scalar(key, summary[key], len(self.rows))
             self._prune()
         return summary
 

@@ -40,12 +40,15 @@ def test_every_preset_trains_and_writes_its_files(method, tmp_path):
         assert r["train_loss_inter"] != ""
         assert -1 <= float(r["silhouette"]) <= 1 and float(r["davies_bouldin"]) > 0
         assert float(r["cohesion_ratio"]) == pytest.approx(float(r["intra_dist"]) / float(r["centroid_dist"]))
+        assert 0 <= float(r["eval_ece"]) <= 1 and float(r["eval_nll"]) > 0
     assert float(rows[-1]["eval_acc"]) > 30  # well above chance (10%) after two epochs
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved == summary
     accs = [float(r["eval_acc"]) for r in rows]
     assert saved["final_acc"] == pytest.approx(sum(accs) / 2)
     assert saved["best_acc"] == pytest.approx(max(accs))
+    for key in ("ece", "nll"):  # averaged over the same final epochs as the accuracy
+        assert saved[f"final_{key}"] == pytest.approx(sum(float(r[f"eval_{key}"]) for r in rows) / 2)
     assert (saved["epochs_completed"], saved["method"], saved["seed"], saved["phase"], saved["status"]) == (
         2, method, 0, "test", "complete",
     )
@@ -179,7 +182,8 @@ def test_tensorboard_has_scalars_and_hparams(tmp_path):
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"eval_acc", "train_loss", "train_loss_intra", "train_loss_inter", "lr", "final_acc"} <= scalars
+    assert {"eval_acc", "eval_ece", "eval_nll", "train_loss", "train_loss_intra", "train_loss_inter", "lr",
+            "final_acc", "final_ece", "final_nll"} <= scalars
     assert [e.step for e in events.Scalars("eval_acc")] == [1, 2]
     content = events.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in content and "_hparams_/session_start_info" in content
