@@ -2,6 +2,7 @@
 """The paper's protocol: select beta on a 10% stratified validation split, then test it with N seeds.
 
     python scripts/protocol.py dataset=... model=... method=synermix train.batch_size=32 seeds=3
+    python scripts/protocol.py ... search=optuna optuna.n_trials=12   (a resumable TPE study instead of the grid)
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from synermix.errors import Interrupted, SynerMixError
-from synermix.protocol import run_protocol
+from synermix.protocol import RESULT_FILES, run_protocol
 from synermix.run import run_training
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -36,11 +37,11 @@ def main(cfg: DictConfig) -> None:
 
     for beta, acc in result["val_final_acc"].items():
         print(f"val   beta={beta:<5} final_acc={shown(acc)}")
-    print(f"chosen beta: {result['chosen_beta']}")
+    print(f"chosen beta: {result['chosen_beta']}" + (f", alpha: {result['chosen_alpha']}" if cfg.optuna.alpha else ""))
     for test in result["test"]:
         print(f"test  seed={test['seed']:<3} final_acc={shown(test['final_acc'])}")
     print(f"test mean final_acc over {len(result['test'])} seed(s): {shown(result['test_final_acc_mean'])}"
-          f"  ({out_dir / 'protocol.json'})")
+          f"  ({out_dir / RESULT_FILES[result['search']]})")
     if result["n_failed"]:
         raise SystemExit(1)
 

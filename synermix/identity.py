@@ -18,7 +18,7 @@ RESUME_FREE_KEYS = (
     "dataset.root", "dataset.download", "out_root",
 )
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
-LOCATION_KEYS = ("run_subdir", "protocol_subdir", "seeds", "hydra")
+LOCATION_KEYS = ("run_subdir", "protocol_subdir", "seeds", "search", "optuna", "hydra")
 # Keys spelled out in the run directory's name; the config id covers every other training key.
 NAMED_KEYS = ("dataset.name", "model.name", "method.name", "train.batch_size", "method.beta", "run_tag", "phase", "seed")
 

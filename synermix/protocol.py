@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -12,7 +12,11 @@ from synermix.identity import run_dir_of
 from synermix.io import write_json_atomic
 
 log = logging.getLogger(__name__)
-PROTOCOL_KEYS = ("seeds", "protocol_subdir")  # keys of protocol.yaml that are not part of a run's configuration
+PROTOCOL_KEYS = ("seeds", "protocol_subdir", "search", "optuna")  # keys of protocol.yaml, not of a run's configuration
+SEARCHES = ("grid", "optuna")
+RESULT_FILES = {"grid": "protocol.json", "optuna": "protocol_optuna.json"}  # both searches share a protocol dir
+OPTUNA_DB = "optuna.db"
+SEARCHED = {"beta": "method.beta", "alpha": "method.alpha"}  # optuna.<name> -> the config key it searches
 
 Runner = Callable[[DictConfig, Path], Dict[str, Any]]
 
@@ -46,36 +50,81 @@ def attempt(runner: Runner, cfg: DictConfig) -> Optional[Dict[str, Any]]:
         return None
 
 
+def grid_search(cfg: DictConfig, runner: Runner, grid: Sequence[float]) -> Tuple[Dict[float, Optional[float]], float]:
+    """The paper's search: a validation run per beta of `grid`; the best final_acc wins."""
+    val_acc: Dict[float, Optional[float]] = {}
+    for beta in grid:
+        summary = attempt(runner, run_config(cfg, **{"phase": "val", "method.beta": beta}))
+        val_acc[beta] = None if summary is None else summary["final_acc"]
+        log.info("validation: beta=%s final_acc=%s", beta, val_acc[beta])
+    return val_acc, select_beta(val_acc, grid)
+
+
+def optuna_search(cfg: DictConfig, runner: Runner, out_dir: Path) -> Tuple[Dict[float, Optional[float]], Dict[str, float]]:
+    """A TPE study (seeded by `seed`) of `optuna.n_trials` validation runs over log-uniform `optuna.beta`
+    (and `optuna.alpha` when given), stored in out_dir/optuna.db: re-running resumes it. Returns the
+    validation accuracy per beta tried and the best trial's parameters."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from synermix.search import completed_trials, open_study, resume, sqlite_url
+
+    space = {key: cfg.optuna.get(name) for name, key in SEARCHED.items()}
+    space = {key: bounds for key, bounds in space.items() if bounds is not None or key == "method.beta"}
+    for key, bounds in space.items():
+        if not (OmegaConf.is_list(bounds) and len(bounds) == 2 and 0 < bounds[0] < bounds[1]):
+            raise ConfigError(f"Invalid configuration: optuna.{key.split('.')[-1]}={bounds!r} is invalid: it must be "
+                              "[low, high] with 0 < low < high (searched log-uniformly).")
+    study = open_study(sqlite_url(Path(out_dir) / OPTUNA_DB), "protocol")
+    # a resumed study gets a sampler seeded past its trials: seed alone would repeat the first suggestions
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials))
+    for _ in range(resume(study, cfg.optuna.n_trials)):
+        trial = study.ask()
+        params = {key: trial.suggest_float(key, float(low), float(high), log=True) for key, (low, high) in space.items()}
+        summary = attempt(runner, run_config(cfg, phase="val", **params))
+        if summary is None:
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, summary["final_acc"])
+        log.info("validation trial %d: %s final_acc=%s", trial.number, params, summary and summary["final_acc"])
+    trials = completed_trials(study)
+    if not trials:
+        raise SynerMixError(f"Every validation trial of the Optuna study in {out_dir / OPTUNA_DB} failed; see "
+                            "error.txt in their run directories.")
+    return {t.params["method.beta"]: t.value for t in trials}, dict(study.best_params)
+
+
 def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, Any]:
-    """Validate every beta of `method.beta_grid` (phase=val, seed `seed`), then test the best one with
-    seeds seed .. seed+seeds-1 (phase=test). Finished runs are reused, unfinished ones resumed."""
-    seeds = cfg.seeds
+    """Validate beta (`search=grid`: every beta of `method.beta_grid`; `search=optuna`: a resumable study),
+    phase=val with seed `seed`, then test the best with seeds seed .. seed+seeds-1 (phase=test). Finished runs
+    are reused, unfinished ones resumed. Writes protocol.json (grid) or protocol_optuna.json to `out_dir`."""
+    seeds, search = cfg.seeds, cfg.get("search", "grid")
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"Invalid configuration: seeds={seeds!r} is invalid: it must be an integer >= 1.")
+    if search not in SEARCHES:
+        raise ConfigError(f"Invalid configuration: search={search!r} is invalid: it must be one of {', '.join(SEARCHES)}.")
     grid: List[float] = list(cfg.method.get("beta_grid") or [])
     val_acc: Dict[float, Optional[float]] = {}
-    if grid:
-        for beta in grid:
-            summary = attempt(runner, run_config(cfg, **{"phase": "val", "method.beta": beta}))
-            val_acc[beta] = None if summary is None else summary["final_acc"]
-            log.info("validation: beta=%s final_acc=%s", beta, val_acc[beta])
-        beta = select_beta(val_acc, grid)
-    else:
-        beta = cfg.method.beta  # no intra-class term: nothing to select
-    log.info("chosen beta for %s: %s", cfg.method.name, beta)
+    chosen = {"method.beta": cfg.method.beta}  # no intra-class term: nothing to select
+    if grid and search == "optuna":
+        val_acc, chosen = optuna_search(cfg, runner, out_dir)
+    elif grid:
+        val_acc, chosen["method.beta"] = grid_search(cfg, runner, grid)
+    log.info("chosen for %s: %s", cfg.method.name, chosen)
     tests = []
     for seed in range(cfg.seed, cfg.seed + seeds):
-        sub = run_config(cfg, **{"phase": "test", "method.beta": beta, "seed": seed})
+        sub = run_config(cfg, **{"phase": "test", "seed": seed, **chosen})
         summary = attempt(runner, sub)
         tests.append({"seed": seed, "final_acc": None if summary is None else summary["final_acc"],
                       "run_dir": str(run_dir_of(sub))})
     accs = [t["final_acc"] for t in tests if t["final_acc"] is not None]
     result = {
         "dataset": cfg.dataset.name, "model": cfg.model.name, "method": cfg.method.name,
-        "batch_size": cfg.train.batch_size, "beta_grid": grid,
-        "val_final_acc": {str(b): a for b, a in val_acc.items()}, "chosen_beta": beta, "test": tests,
+        "batch_size": cfg.train.batch_size, "search": search, "beta_grid": grid,
+        "val_final_acc": {str(b): a for b, a in val_acc.items()}, "chosen_beta": chosen["method.beta"],
+        "chosen_alpha": chosen.get("method.alpha", cfg.method.alpha), "test": tests,
         "test_final_acc_mean": sum(accs) / len(accs) if accs else None,
         "n_failed": sum(t["final_acc"] is None for t in tests) + sum(a is None for a in val_acc.values()),
     }
-    write_json_atomic(Path(out_dir) / "protocol.json", result)
+    write_json_atomic(Path(out_dir) / RESULT_FILES[search], result)
     return result
