@@ -107,7 +107,7 @@ PAIRED_FIELDS = {"n": "pairs", "mean": "diff", "ci_low": "ci_low", "ci_high": "c
                  "significant": "significant"}
 
 
-def _paired_columns(prefix: str, stats: dict) -> dict:
+def paired_columns(prefix: str, stats: dict) -> dict:
     """The CSV columns of one paired comparison: pairs, mean difference, 95% CI, p, significant ('n/a' < 2 pairs)."""
     return {f"{prefix}_{suffix}": stats[key] for key, suffix in PAIRED_FIELDS.items()}
 
@@ -147,10 +147,10 @@ def _gain_row(scenario: dict, tag: str, combo: dict, intra: dict, inter: dict, b
         b = base["final_acc_mean"]
         row["synergy"] = bool(acc["combo"] - b > (acc["intra"] - b) + (acc["inter"] - b))
     for name, other in (("intra", intra), ("inter", inter), ("best", better)):
-        row.update(_paired_columns(f"vs_{name}", paired_difference(combo["seed_accs"], other["seed_accs"])))
+        row.update(paired_columns(f"vs_{name}", paired_difference(combo["seed_accs"], other["seed_accs"])))
     margin = synergy_margin(combo["seed_accs"], intra["seed_accs"], inter["seed_accs"],
                             base["seed_accs"] if base is not None else {})
-    row.update(_paired_columns("synergy_margin", margin))
+    row.update(paired_columns("synergy_margin", margin))
     return row
 
 

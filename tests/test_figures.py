@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
+from scipy import stats
 
 from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics
 from synermix.config import validate_config
@@ -31,14 +32,15 @@ SIX = ["baseline", "intra", "mixup", "manifold_mixup", "synermix", "synermix_mm"
 NEEDED_COLUMNS = {
     "fig1": {"num_classes", "batch_size", "analytic", "simulated"},
     "fig2": {"method", "label", "tsne_x", "tsne_y"},
-    "fig5": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std", "accs"},
-    "fig6": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std"},
+    "fig5": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std", "accs", "vs_baseline_diff",
+             "vs_baseline_p", "vs_better_component_significant"},
+    "fig6": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std", "vs_baseline_ci_low"},
     "fig7": {"scenario", "series", "epoch", "acc_mean", "acc_std", "cohesion_ratio_mean"},
     "fig8": {"method", "label", "tsne_x", "tsne_y"},
-    "fig9": {"scenario", "method", "acc_mean", "acc_std"},
+    "fig9": {"scenario", "method", "acc_mean", "acc_std", "vs_better_component_pairs"},
     "fig10": {"scenario", "method", "beta", "val_acc"},
     "fig11": {"scenario", "series", "epoch", "acc_mean", "acc_std"},
-    "fig12": {"scenario", "method", "beta", "acc_mean", "acc_std"},
+    "fig12": {"scenario", "method", "beta", "acc_mean", "acc_std", "vs_original_views_diff"},
 }
 
 
@@ -92,6 +94,21 @@ def test_fig5_is_six_methods_over_the_seeds_with_beta_from_validation(smoke):
     for row in data.itertuples():
         accs = [float(a) for a in row.accs.split(";")]
         assert row.acc_mean == pytest.approx(np.mean(accs)) and row.acc_std == pytest.approx(np.std(accs, ddof=1))
+    accs = {r.method: np.array([float(a) for a in r.accs.split(";")]) for r in data.itertuples()}
+    for row in data.itertuples():  # paired by seed with the baseline: scipy's paired t-test as the reference
+        if row.method == "baseline":
+            assert row.vs_baseline_pairs == 0 and pd.isna(row.vs_baseline_diff)  # "n/a", which pandas reads as NaN
+            continue
+        assert row.vs_baseline_pairs == 2
+        assert float(row.vs_baseline_diff) == pytest.approx(np.mean(accs[row.method] - accs["baseline"]))
+        if np.ptp(accs[row.method] - accs["baseline"]) > 0:
+            assert float(row.vs_baseline_p) == pytest.approx(stats.ttest_rel(accs[row.method], accs["baseline"]).pvalue)
+    for combo, inter in (("synermix", "mixup"), ("synermix_mm", "manifold_mixup")):
+        row = data[data["method"] == combo].iloc[0]
+        better = max(("intra", inter), key=lambda m: accs[m].mean())
+        assert float(row.vs_better_component_diff) == pytest.approx(np.mean(accs[combo] - accs[better]))
+    assert (data[~data["method"].isin(["synermix", "synermix_mm"])]["vs_better_component_pairs"] == 0).all()
+    assert "vs baseline (paired)" in smoke[2]
     runs = smoke[1] / "digits" / "cifar_resnet"
     for method in ("intra", "synermix", "synermix_mm"):
         protocol = json.loads((only(runs / method, "bs16_protocol_*") / "protocol.json").read_text())
@@ -154,6 +171,9 @@ def test_fig12_compares_original_and_augmented_views_with_and_without_cutout(smo
     data = csv(smoke, "fig12")
     assert len(data) == 2 * 2 * 2 and set(data["method"]) == {"intra", "intra_aug"}
     assert set(data["beta"]) == {0.1, 0.5} and (data["n_seeds"] == 1).all()  # smoke: one seed
+    paired = data.set_index("method")["vs_original_views_pairs"]  # one seed pairs up: no statistics, "n/a"
+    assert (paired["intra_aug"] == 1).all() and (paired["intra"] == 0).all()
+    assert data["vs_original_views_diff"].isna().all() and "n/a (1 pair)" in smoke[2]
     cut = run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_nocutout_*/test_seed0"))
     assert cut.dataset.augment.cutout == 0 and cut.method.intra == "augmented"
     assert run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_????????/test_seed0")).dataset.augment.cutout > 0

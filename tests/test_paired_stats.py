@@ -68,3 +68,24 @@ def test_gains_table_carries_paired_columns_and_na_below_two_seeds(tmp_path):
     one = gains(summarize(load_summaries(single))).set_index("variant").loc["M"]
     assert one.vs_intra_diff == NA and one.vs_intra_p == NA and one.vs_intra_significant == NA
     assert format_gains(gains(summarize(load_summaries(single)))).iloc[0]["vs w-RA (paired)"] == "n/a (1 pair)"
+
+
+def test_figure_rows_pair_by_seed_with_the_row_they_are_compared_with():
+    import pandas as pd
+
+    from synermix.figures.views import add_paired, versus_original_views
+
+    def row(method, beta, accs, seeds="0;1;2"):
+        return {"scenario": "s", "method": method, "beta": beta, "n_seeds": len(accs), "accs": ";".join(map(str, accs)),
+                "seeds": seeds}
+
+    data = pd.DataFrame([row("intra", 0.1, [80, 81, 82]), row("intra_aug", 0.1, [79, 80.5, 80]),
+                         row("intra", 0.5, [70, 71, 72]), row("intra_aug", 0.5, [71, 72], seeds="0;2")])
+    out = add_paired(data, "vs_original_views", versus_original_views).set_index(["method", "beta"])
+    first = out.loc[("intra_aug", 0.1)]
+    diffs = np.array([-1.0, -0.5, -2.0])
+    assert first["vs_original_views_pairs"] == 3 and first["vs_original_views_diff"] == pytest.approx(diffs.mean())
+    assert first["vs_original_views_p"] == pytest.approx(stats.ttest_1samp(diffs, 0).pvalue)
+    second = out.loc[("intra_aug", 0.5)]  # seeds 0 and 2 pair with w-RA's seeds 0 and 2: +1, 0
+    assert second["vs_original_views_pairs"] == 2 and second["vs_original_views_diff"] == pytest.approx(0.5)
+    assert out.loc[("intra", 0.1), "vs_original_views_diff"] == NA

@@ -3,22 +3,31 @@ Eq. 7) at two betas, per scenario (e.g. with and without cutout)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import pandas as pd
 
-from synermix.figures.accuracy import accuracy_rows, markdown  # noqa: F401 (markdown: printed by scripts/figures.py)
+from synermix.figures.accuracy import accuracy_rows, add_paired, markdown  # noqa: F401 (markdown: printed by scripts/figures.py)
 from synermix.figures.plots import method_colors, save, scenario_panels
 from synermix.figures.runs import FigureRuns
 
 METHODS = ("intra", "intra_aug")
 
 
+def versus_original_views(row: dict, scenario: List[dict]) -> Optional[dict]:
+    """For w-RA(aug), w-RA at the same beta in the same scenario; else none."""
+    if row["method"] != "intra_aug":
+        return None
+    return next((r for r in scenario if r["method"] == "intra" and r["beta"] == row["beta"]), None)
+
+
 def table(runs: FigureRuns) -> Optional[pd.DataFrame]:
-    """Test accuracy over the spec's seeds for both methods at each of the spec's betas, per scenario."""
+    """Test accuracy over the spec's seeds for both methods at each of the spec's betas, per scenario, w-RA(aug)
+    paired by seed with w-RA at the same beta."""
     betas = runs.spec.options.get("betas", [0.1, 0.5])
-    return accuracy_rows(runs, ((s, m, b) for s in runs.spec.scenarios for b in betas for m in METHODS))
+    data = accuracy_rows(runs, ((s, m, b) for s in runs.spec.scenarios for b in betas for m in METHODS))
+    return None if data is None else add_paired(data, "vs_original_views", versus_original_views)
 
 
 def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
