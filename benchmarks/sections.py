@@ -5,9 +5,7 @@ applied image by image in a DataLoader, and an intra-class mixup that loops over
 """
 from __future__ import annotations
 
-import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
@@ -19,6 +17,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from benchmarks.files import bench_files
+from benchmarks.timing import Row, format_table, per_round, round_robin, sync
 from synermix.data import load_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.stream import EvalStream, to_memory_format
@@ -29,24 +29,6 @@ from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
 CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-@dataclass
-class Row:
-    """One figure of the benchmark table."""
-
-    section: str
-    name: str
-    value: float
-    unit: str
-    ratio: Optional[float] = None
-    target: str = ""
-    passed: Optional[bool] = None
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0):
@@ -128,28 +110,23 @@ def stream_of(data: InMemoryTwoViewData, sampler, seed: int = 1) -> InMemoryTrai
 
 
 # ------------------------------------------------------------------ measurements
-def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2)) -> List[Row]:
-    """Images/s (both views) of the batched pipeline vs the per-sample one (best worker count)."""
+def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2), reps: int = 3) -> List[Row]:
+    """Images/s (both views) of the batched pipeline vs the per-sample one, per worker count; the ratio to the
+    best per-sample worker count in each round."""
     spec = AugmentSpec(4, 0.5, 16)
     sampler = SupplementedBatchSampler(labels, batch_size, seed=0)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
-    n_images = sum(len(b) for b in sampler)
-    start = time.perf_counter()
-    for _ in stream_of(data, sampler).epoch(0):
-        pass
-    ours = n_images / (time.perf_counter() - start)
-    rows = [Row("loader", "batched two-view (in-memory tensors)", ours, "img/s")]
     dataset = PerSampleTwoView(images, labels, CIFAR_MEAN, CIFAR_STD, spec)
-    best = 0.0
+    n_images = sum(len(b) for b in sampler)
+    jobs = {"ours": lambda: [None for _ in stream_of(data, sampler).epoch(0)]}
     for w in workers:
-        start = time.perf_counter()
-        for _ in per_sample_batches(dataset, sampler, w):
-            pass
-        rate = n_images / (time.perf_counter() - start)
-        best = max(best, rate)
-        rows.append(Row("loader", f"per-sample torchvision/PIL, {w} workers", rate, "img/s"))
-    rows[0].ratio = ours / best
-    rows[0].target, rows[0].passed = ">= 5x per-sample (best workers)", ours / best >= 5
+        jobs[f"per-sample {w}"] = lambda w=w: [None for _ in per_sample_batches(dataset, sampler, w)]
+    rates = {name: [n_images / s for s in seconds] for name, seconds in round_robin(jobs, reps, warmup=0).items()}
+    best = [max(rates[f"per-sample {w}"][i] for w in workers) for i in range(reps)]
+    rows = [Row.of("loader", "batched two-view (in-memory tensors)", rates["ours"], "img/s", per_round(rates["ours"], best))]
+    rows[0].check(">= 5x per-sample (best workers)", rows[0].ratio >= 5)
+    rows += [Row.of("loader", f"per-sample torchvision/PIL, {w} workers", rates[f"per-sample {w}"], "img/s")
+             for w in workers]
     return rows
 
 
@@ -161,10 +138,10 @@ def _model(name: str, num_classes: int, in_channels: int, size: int, device, see
 
 
 def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, device="cpu", amp=False,
-                channels_last=False, methods=tuple(PRESETS), concat=("synermix", "synermix_mm")) -> List[Row]:
-    """Seconds per training step of each preset on a supplemented CIFAR-format batch, and its ratio to baseline.
-
-    The presets in `concat` are also timed with `train.concat_views` (one 2N-image forward)."""
+                channels_last=False, methods=tuple(PRESETS), concat=("synermix", "synermix_mm"),
+                target_batch: int = 128, warmup: int = 1) -> List[Row]:
+    """Milliseconds per training step of each preset on a supplemented CIFAR-format batch, and its ratio to the
+    baseline's step in the same round. The presets in `concat` are also timed with `train.concat_views`."""
     device = torch.device(device)
     images, labels = cifar_format_data(2048)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD,
@@ -174,7 +151,7 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
         idx = next(iter(SupplementedBatchSampler(labels, bs, seed=0)))
         x_orig, x_aug, y = data.batch(idx, torch.Generator(device=device).manual_seed(0))
         x_orig, x_aug = to_memory_format(x_orig, channels_last), to_memory_format(x_aug, channels_last)
-        runs = {}
+        jobs = {}
         for method in [*methods, *(f"{m} concat_views" for m in concat if m in methods)]:
             intra, inter, beta = PRESETS[method.split()[0]]
             model = _model(model_name, 100, 3, 32, device)
@@ -182,24 +159,16 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
                 model = model.to(memory_format=torch.channels_last)
             loss = SynerMixLoss(intra, inter, beta, num_classes=100, concat_views=method.endswith("concat_views"))
             objective = SynerMixObjective(model, loss)
-            runs[method] = (objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
-                            torch.Generator().manual_seed(0), [])
-        # Round-robin over the presets, so drifts of the machine's speed hit all of them alike.
-        for rep in range(reps + 1):  # round 0 is a warm-up
-            for method, (objective, optimizer, generator, samples) in runs.items():
-                _sync(device)
-                start = time.perf_counter()
-                training_step(objective, optimizer, x_orig, x_aug, y, generator, amp=amp)
-                _sync(device)
-                if rep:
-                    samples.append(time.perf_counter() - start)
-        times = {method: statistics.median(run[3]) for method, run in runs.items()}
-        for method in runs:
-            ratio = times[method] / times["baseline"]
-            row = Row(f"step {model_name}", f"{method} bs={bs} (+{len(idx) - bs} supplemented)", times[method] * 1e3,
-                      "ms/step", ratio)
-            if bs == 128 and method in ("synermix", "synermix_mm"):
-                row.target, row.passed = "<= 2.1x baseline", ratio <= 2.1
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            generator = torch.Generator().manual_seed(0)
+            jobs[method] = lambda o=objective, opt=optimizer, g=generator: training_step(o, opt, x_orig, x_aug, y, g,
+                                                                                       amp=amp)
+        seconds = round_robin(jobs, reps, warmup, device=device)
+        for method, times in seconds.items():
+            row = Row.of(f"step {model_name}", f"{method} bs={bs} (+{len(idx) - bs} supplemented)",
+                         [t * 1e3 for t in times], "ms/step", per_round(times, seconds["baseline"]))
+            if bs == target_batch and method in ("synermix", "synermix_mm"):
+                row.check("<= 2.1x baseline", row.ratio <= 2.1)
             rows.append(row)
     return rows
 
@@ -213,51 +182,47 @@ class _ModelClock:
         optimizer.register_step_post_hook(self._end)
 
     def _begin(self, *args) -> None:
-        _sync(self.device)
+        sync(self.device)
         self._start = time.perf_counter()
 
     def _end(self, *args) -> None:
-        _sync(self.device)
+        sync(self.device)
         self.total += time.perf_counter() - self._start
 
 
-def _epoch(batches_factory, objective, optimizer, device, total_steps) -> tuple[float, float]:
-    clock = _ModelClock(objective, optimizer, device)
-    start = time.perf_counter()
-    train_one_epoch(objective, batches_factory(), optimizer, torch.Generator(), RunSeeds(1), EpochProgress(),
-                    total=total_steps)
-    _sync(device)
-    return time.perf_counter() - start, clock.total
-
-
-def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix", workers=(0, 2)) -> List[Row]:
-    """Wall time of one epoch and the model's share of it: our path vs per-sample pipeline + per-class loop."""
+def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix", workers=(0, 2),
+                reps: int = 3) -> List[Row]:
+    """Wall time of one epoch and its ratio to the model's share of it (forward to optimiser step): our path vs
+    the per-sample pipeline + per-class loop, `reps` epochs each, round-robin."""
     device = torch.device("cpu")
     images, labels = cifar_format_data(n)
     spec = AugmentSpec(4, 0.5, 16)
     intra, inter, beta = PRESETS[method]
-    rows = []
-
-    def setup(loop: bool):
-        model = _model("cifar_resnet", 100, 3, 32, device)
-        loss = (LoopIntraLoss if loop else SynerMixLoss)(intra, inter, beta, num_classes=100)
-        objective = SynerMixObjective(model, loss)
-        return objective, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
     sampler = SupplementedBatchSampler(labels, batch_size, seed=0)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
-    objective, optimizer = setup(loop=False)
-    wall, model_time = _epoch(lambda: stream_of(data, sampler).epoch(0), objective, optimizer, device, len(sampler))
-    ours = Row("epoch", f"ours: batched views + vectorised intra ({method}, bs={batch_size}, {n} images)", wall, "s",
-               wall / model_time, "wall <= 1.05x model step time", wall / model_time <= 1.05)
-    rows.append(ours)
     dataset = PerSampleTwoView(images, labels, CIFAR_MEAN, CIFAR_STD, spec)
+    paths = {"ours": (False, lambda: stream_of(data, sampler).epoch(0))}
     for w in workers:
-        objective, optimizer = setup(loop=True)
-        wall, model_time = _epoch(lambda: per_sample_batches(dataset, sampler, w), objective, optimizer, device,
-                                  len(sampler))
-        rows.append(Row("epoch", f"per-sample pipeline ({w} workers) + per-class intra loop", wall, "s",
-                        wall / model_time))
+        paths[f"per-sample {w}"] = (True, lambda w=w: per_sample_batches(dataset, sampler, w))
+    jobs, model_seconds = {}, {}
+    for name, (loop, batches) in paths.items():
+        model = _model("cifar_resnet", 100, 3, 32, device)
+        objective = SynerMixObjective(model, (LoopIntraLoss if loop else SynerMixLoss)(intra, inter, beta, num_classes=100))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        clock = _ModelClock(objective, optimizer, device)
+        model_seconds[name] = []
+
+        def job(o=objective, opt=optimizer, c=clock, b=batches, out=model_seconds[name]) -> None:
+            before = c.total
+            train_one_epoch(o, b(), opt, torch.Generator(), RunSeeds(1), EpochProgress(), total=len(sampler))
+            out.append(c.total - before)
+        jobs[name] = job
+    wall = round_robin(jobs, reps, warmup=0)
+    rows = [Row.of("epoch", f"ours: batched views + vectorised intra ({method}, bs={batch_size}, {n} images)",
+                   wall["ours"], "s", per_round(wall["ours"], model_seconds["ours"]))]
+    rows[0].check("wall <= 1.05x model step time", rows[0].ratio <= 1.05)
+    rows += [Row.of("epoch", f"per-sample pipeline ({w} workers) + per-class intra loop", wall[f"per-sample {w}"], "s",
+                    per_round(wall[f"per-sample {w}"], model_seconds[f"per-sample {w}"])) for w in workers]
     return rows
 
 
@@ -268,14 +233,15 @@ def bench_cuda(batch_size: int = 128, reps: int = 10) -> List[Row]:
         for cl in (False, True):
             step = bench_steps("resnet18", (batch_size,), reps, "cuda", amp, cl, ("baseline", "synermix"), ())[1]
             rows.append(Row("cuda", f"resnet18 synermix bs={batch_size} amp={amp} channels_last={cl}",
-                            batch_size / (step.value / 1e3), "img/s"))
+                            batch_size / (step.value / 1e3), "img/s", low=batch_size / (step.high / 1e3),
+                            high=batch_size / (step.low / 1e3), reps=step.reps))
     return rows
 
 
-def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
+def bench_accuracy(seeds=(0, 1, 2), epochs: int = 10, max_per_class: Optional[int] = None) -> List[Row]:
     """Digits, synermix: final accuracy of our path vs the per-sample pipeline + per-class loop, over seeds."""
     cfg = OmegaConf.create({
-        "name": "digits", "root": None, "download": False, "num_classes": 10, "image_size": 8, "max_per_class": None,
+        "name": "digits", "root": None, "download": False, "num_classes": 10, "image_size": 8, "max_per_class": max_per_class,
         "mean": [0.3053], "std": [0.3760], "augment": {"crop_padding": 1, "hflip": 0.0, "cutout": 3},
     })
     splits = load_splits(cfg, "test", 0.1, 0)
@@ -284,14 +250,13 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
     train = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), mean, std, spec)
     test = EvalStream(InMemoryTwoViewData(torch.from_numpy(splits.eval.images), torch.from_numpy(splits.eval.labels),
                                           mean, std), 256)
-    results: Dict[str, List[float]] = {"ours": [], "reference": [], "ours + concat_views": []}
+    results: Dict[str, List[float]] = {"ours": [], "reference": []}
     for path in results:
         for seed in seeds:
             torch.manual_seed(seed)
             np.random.seed(seed)
             model = _model("cifar_resnet", 10, 1, 8, "cpu", seed)
-            loss = (LoopIntraLoss if path == "reference" else SynerMixLoss)(
-                "original", "mixup", 0.1, num_classes=10, concat_views=path.endswith("concat_views"))
+            loss = (LoopIntraLoss if path == "reference" else SynerMixLoss)("original", "mixup", 0.1, num_classes=10)
             objective = SynerMixObjective(model, loss)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
@@ -307,7 +272,7 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
                 accs.append(evaluate(model, test).accuracy)
                 scheduler.step()
             results[path].append(float(np.mean(accs[-3:])))
-    ours, ref, concat = (np.array(results[k]) for k in ("ours", "reference", "ours + concat_views"))
+    ours, ref = np.array(results["ours"]), np.array(results["reference"])
 
     def noise(a, b) -> float:  # standard error of the difference of two means
         return float(np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / len(seeds)))
@@ -317,40 +282,53 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 15) -> List[Row]:
     diff, bound = float(ours.mean() - ref.mean()), 2 * max(noise(ours, ref), 0.1)
     rows.append(Row("accuracy", "difference ours - reference", diff, "points", None,
                     f"|diff| <= 2 std errors ({bound:.2f})", abs(diff) <= bound))
-    diff = float(concat.mean() - ours.mean())  # informational: BatchNorm sees both views at once
-    rows.append(Row("accuracy", f"difference concat_views - ours (2 std errors: {2 * noise(ours, concat):.2f})",
-                    diff, "points"))
     return rows
 
 
-def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[str], None] = print) -> List[Row]:
-    """Every section (tiny sizes when `quick`, for the smoke test); prints a table and writes a CSV."""
+def sections(quick: bool = False) -> Dict[str, Callable[[], List[Row]]]:
+    """Every section by name, at the sizes that keep `make bench` within 10 minutes on 2 cores (tiny when
+    `quick`: the smoke test checks they run, not the targets)."""
+    q = quick
+    return {
+        "loader": lambda: bench_loader(*cifar_format_data(1024 if q else 5_000), batch_size=64 if q else 128,
+                                       workers=(0,) if q else (0, 2), reps=1 if q else 3),
+        "step cifar_resnet": lambda: bench_steps("cifar_resnet", (16,) if q else (16, 32, 128), 1 if q else 7),
+        # the network of the paper's CIFAR-100 runs: only the batch size the target is about, only the presets it
+        # names, 3 rounds (a step is seconds long, and the per-round ratios cancel the machine's drift)
+        "step resnet18": lambda: bench_steps("resnet18", (4,) if q else (128,), 1 if q else 3,
+                                             methods=("baseline", "synermix", "synermix_mm"), concat=(),
+                                             warmup=0 if q else 1),
+        "epoch": lambda: bench_epoch(256 if q else 1_280, 64 if q else 128, workers=(0,) if q else (0, 2),
+                                     reps=1 if q else 3),
+        "files": lambda: bench_files(2 if q else 8, 6 if q else 30, 8 if q else 32, (0,) if q else (0, 2), 1 if q else 3),
+        "accuracy": lambda: bench_accuracy((0, 1) if q else (0, 1, 2), 1 if q else 8, 30 if q else 120),
+    }
+
+
+def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[str], None] = print,
+            only: Optional[List[str]] = None) -> List[Row]:
+    """The sections named in `only` (default: all; CUDA's only with a GPU): prints the table, writes the CSV."""
     import pandas as pd
 
-    sections = [
-        ("loader", lambda: bench_loader(*cifar_format_data(1024 if quick else 10_000),
-                                        batch_size=64 if quick else 128, workers=(0,) if quick else (0, 2))),
-        ("step cifar_resnet", lambda: bench_steps("cifar_resnet", (16,) if quick else (16, 32, 128), 1 if quick else 15)),
-        ("step resnet18", lambda: bench_steps("resnet18", (4,) if quick else (16, 32, 128), 1 if quick else 3,
-                                              methods=("baseline", "synermix") if quick else tuple(PRESETS))),
-        ("epoch", lambda: bench_epoch(256 if quick else 10_000, 64 if quick else 128,
-                                      workers=(0,) if quick else (0, 2))),
-        ("accuracy", lambda: bench_accuracy((0, 1) if quick else (0, 1, 2), 1 if quick else 15)),
-    ]
+    chosen = sections(quick)
     if torch.cuda.is_available():
-        sections.append(("cuda", bench_cuda))
+        chosen["cuda"] = bench_cuda
     else:
         log("No CUDA device: the AMP / channels_last throughput section is skipped.")
+    unknown = sorted(set(only or ()) - set(chosen))
+    if unknown:
+        raise SystemExit(f"error: unknown benchmark section(s) {unknown}; choose from {sorted(chosen)}.")
     rows: List[Row] = []
-    for name, section in sections:
+    start_all = time.perf_counter()
+    for name, section in chosen.items():
+        if only and name not in only:
+            continue
         start = time.perf_counter()
         rows += section()
         log(f"[{name}] done in {time.perf_counter() - start:.1f}s")
-    table = pd.DataFrame([r.__dict__ for r in rows])
+    log(f"all sections: {time.perf_counter() - start_all:.1f}s")
     if out_csv is not None:
         out_csv.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_csv, index=False)
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        log(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""))
+        pd.DataFrame([r.__dict__ for r in rows]).to_csv(out_csv, index=False)
+    log(format_table(rows))
     return rows
-

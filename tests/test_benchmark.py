@@ -30,6 +30,9 @@ def test_quick_benchmark_runs_and_writes_its_table(tmp_path):
     lines = []
     rows = run_all(quick=True, out_csv=tmp_path / "bench.csv", log=lines.append)
     sections = {r.section for r in rows}
-    assert {"loader", "step cifar_resnet", "step resnet18", "epoch", "accuracy"} <= sections
+    assert {"loader", "step cifar_resnet", "step resnet18", "epoch", "files", "accuracy"} <= sections
     assert all(r.value > 0 for r in rows if r.unit in ("img/s", "ms/step", "s"))
-    assert (tmp_path / "bench.csv").read_text().startswith("section,name,value,unit,ratio,target,passed")
+    assert (tmp_path / "bench.csv").read_text().startswith("section,name,value,unit,ratio,target,passed,low,high")
+    timed = [r for r in rows if r.reps]  # every timed figure carries its spread
+    assert timed and all(r.low <= r.value <= r.high for r in timed)
+    assert "value (median [min, max])" in lines[-1] and "ratio (median [min, max])" in lines[-1]
