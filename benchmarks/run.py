@@ -22,8 +22,8 @@ def main(argv=None) -> int:
     missed = [r for r in rows if r.passed is False]
     print(f"\n{sum(r.passed is True for r in rows)} target(s) met, {len(missed)} missed; table in {args.out}")
     for r in missed:
-        print(f"  missed: {r.section} / {r.name}: {r.value:.3f} {r.unit} (ratio {r.ratio:.3f}, "
-              f"min {r.ratio_low:.3f}, max {r.ratio_high:.3f}) target {r.target}")
+        spread = "" if r.ratio is None else f" (ratio {r.ratio:.3f}, min {r.ratio_low:.3f}, max {r.ratio_high:.3f})"
+        print(f"  missed: {r.section} / {r.name}: {r.value:.3f} {r.unit}{spread}; target {r.target}")
     return 1 if missed and not args.quick else 0
 
 

@@ -292,16 +292,16 @@ def sections(quick: bool = False) -> Dict[str, Callable[[], List[Row]]]:
     return {
         "loader": lambda: bench_loader(*cifar_format_data(1024 if q else 5_000), batch_size=64 if q else 128,
                                        workers=(0,) if q else (0, 2), reps=1 if q else 3),
-        "step cifar_resnet": lambda: bench_steps("cifar_resnet", (16,) if q else (16, 32, 128), 1 if q else 7),
+        "step cifar_resnet": lambda: bench_steps("cifar_resnet", (16,) if q else (16, 32, 128), 1 if q else 5),
         # the network of the paper's CIFAR-100 runs: only the batch size the target is about, only the presets it
         # names, 3 rounds (a step is seconds long, and the per-round ratios cancel the machine's drift)
         "step resnet18": lambda: bench_steps("resnet18", (4,) if q else (128,), 1 if q else 3,
                                              methods=("baseline", "synermix", "synermix_mm"), concat=(),
                                              warmup=0 if q else 1),
         "epoch": lambda: bench_epoch(256 if q else 1_280, 64 if q else 128, workers=(0,) if q else (0, 2),
-                                     reps=1 if q else 3),
+                                     reps=1 if q else 2),
         "files": lambda: bench_files(2 if q else 8, 6 if q else 30, 8 if q else 32, (0,) if q else (0, 2), 1 if q else 3),
-        "accuracy": lambda: bench_accuracy((0, 1) if q else (0, 1, 2), 1 if q else 8, 30 if q else 120),
+        "accuracy": lambda: bench_accuracy((0, 1) if q else (0, 1, 2), 1 if q else 6, 30 if q else None),
     }
 
 

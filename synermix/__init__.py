@@ -16,6 +16,7 @@ _EXPORTS = {
     "mix": "synermix.mixup",
     "mixup_cross_entropy": "synermix.mixup",
     "sample_lam": "synermix.mixup",
+    "wrap": "synermix.wrapping",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -56,7 +56,7 @@ def build_components(cfg: DictConfig, data: DataBundle, loss_fn: SynerMixLoss, s
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if t.compile:  # under torchrun only with concat_views (config.py checks it)
-        for stage in model.stages.values():
+        for stage in (model.stages.values() if hasattr(model, "stages") else [model.net]):  # timm: the whole net
             stage.compile(dynamic=True)  # in place: parameter names, and so checkpoints, stay the same
     scaler = torch.amp.GradScaler("cuda") if cfg.amp and cfg.amp_dtype == "float16" else None
     if scaler is not None and state and state.get("scaler"):

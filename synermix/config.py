@@ -59,7 +59,10 @@ def _dataset_checks(cfg: DictConfig) -> List[tuple]:
             lambda v: cfg.dataset.name == "digits" or (isinstance(v, str) and v.strip() != ""),
             f"the folder holding the data set (dataset.root=/path/to/{cfg.dataset.name})",
         ),
-        ("dataset.num_classes", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+        ("dataset.num_classes", lambda v: (v is None and cfg.dataset.name == "image_folder") or (_is_int(v) and v >= 2),
+         "an integer >= 2 (null for image_folder: the number of class folders)"),
+        ("dataset.recipe", lambda v: v in ("imagenet", "cifar"), "imagenet or cifar", OPTIONAL),
+        ("dataset.test_ratio", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)", OPTIONAL),
         ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("dataset.download", lambda v: isinstance(v, bool), "true or false"),
         ("dataset.max_per_class", lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2", OPTIONAL),
@@ -102,10 +105,13 @@ def _model_and_method_checks() -> List[tuple]:
         ("model.small_input_below", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
         (
             "model.mix_points",
-            lambda v: v in MIX_POINT_SETS,
-            f"one of {list(MIX_POINT_SETS)} (paper: Sec. 4.1.2's sets; authors: the released code's draws)",
+            lambda v: v in (*MIX_POINT_SETS, "feature_info") or (
+                isinstance(v, (list, ListConfig)) and len(v) > 0 and all(isinstance(p, str) for p in v)),
+            f"one of {list(MIX_POINT_SETS)} for the paper's models (paper: Sec. 4.1.2's sets; authors: the released "
+            "code's draws), or for model=timm 'feature_info' or a list of 'input' and module names",
             OPTIONAL,
         ),
+        ("model.arch", lambda v: isinstance(v, str) and v.strip() != "", "a timm model name", OPTIONAL),
         (
             "method.name",
             lambda v: isinstance(v, str) and NAME.match(v) is not None,
@@ -138,6 +144,8 @@ def _run_checks(cfg: DictConfig) -> List[tuple]:
         ("train.epochs", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("train.lr", lambda v: _is_num(v) and v > 0, "a number > 0"),
         ("train.momentum", lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+        ("train.label_smoothing", lambda v: _is_num(v) and 0 <= v < 1,
+         "a number in [0, 1) (0: hard targets, the paper's setting)", OPTIONAL),
         ("train.weight_decay", lambda v: _is_num(v) and v >= 0, "a number >= 0"),
         ("train.nesterov", lambda v: isinstance(v, bool), "true or false"),
         ("train.step_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),

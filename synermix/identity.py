@@ -17,6 +17,9 @@ RESUME_FREE_KEYS = (
     "train.default_average_last",  # only a default: the train.average_last it resolves to is identity
     "dataset.root", "dataset.download", "out_root",
 )
+# Training keys added after runs were recorded, with the value that reproduces those runs: at that value a key
+# is left out of the config id, so adding it did not move any existing run directory.
+NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0}
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
 LOCATION_KEYS = ("run_subdir", "protocol_subdir", "seeds", "search", "optuna", "hydra")
 # Keys spelled out in the run directory's name; the config id covers every other training key.
@@ -72,6 +75,7 @@ def config_id(cfg: DictConfig) -> str:
     configs share a directory exactly when they train the same thing (numbers compared as floats)."""
     values = {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
               for k, v in training_values(cfg).items() if not _matches(k, NAMED_KEYS)}
+    values = {k: v for k, v in values.items() if k not in NEUTRAL_DEFAULTS or v != NEUTRAL_DEFAULTS[k]}
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -85,7 +89,22 @@ def _min_int_resolver(a: Any, b: Any) -> Any:
     return min(a, b) if both_int else a
 
 
+# dataset.recipe's augmentation (image_folder): Table 1's CIFAR-100 settings scaled to the image size, or
+# ImageNet's (RandomResizedCrop + flip, no padded crop, no cutout)
+RECIPE_AUGMENT = {
+    "cifar": {"crop_padding": lambda size: max(size // 8, 1), "hflip": lambda size: 0.5, "cutout": lambda size: size // 2},
+    "imagenet": {"crop_padding": lambda size: 0, "hflip": lambda size: 0.5, "cutout": lambda size: 0},
+}
+
+
+def _recipe_augment_resolver(key: str, recipe: Any, size: Any) -> Any:
+    """An augmentation default of `recipe` at image size `size` (anything unknown passes on for validation to name)."""
+    table = RECIPE_AUGMENT.get(recipe)
+    return table[key](int(size)) if table and isinstance(size, int) else recipe
+
+
 OmegaConf.register_new_resolver("config_id", _config_id_resolver, replace=True)
+OmegaConf.register_new_resolver("recipe_augment", _recipe_augment_resolver, replace=True)
 OmegaConf.register_new_resolver("min_int", _min_int_resolver, replace=True)
 
 

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from synermix.mixup import LAM_MODES, mix, mixup_cross_entropy, sample_lam, synthesize_per_class
+from synermix.mixup import LAM_MODES, cutmix, cutmix_boxes, mix, mixup_cross_entropy, sample_lam, synthesize_per_class
 
 INTRA_CHOICES = ("none", "original", "augmented")
-INTER_CHOICES = ("none", "mixup", "manifold")
+INTER_CHOICES = ("none", "mixup", "manifold", "cutmix")
 # The paper's seven methods as (intra, inter, default beta); configs/method/*.yaml hold the same.
 PRESETS = {
     "baseline": ("none", "none", 0.0),  # wo-RA&ER, Eq. 6
@@ -21,6 +21,8 @@ PRESETS = {
     "manifold_mixup": ("none", "manifold", 0.0),  # w-ER(MM), Eq. 4
     "synermix": ("original", "mixup", 0.1),  # w-RA&ER(M), Eq. 5
     "synermix_mm": ("original", "manifold", 0.1),  # w-RA&ER(MM), Eq. 5
+    "cutmix": ("none", "cutmix", 0.0),  # w-ER(C): CutMix (Yun et al. 2019) as the inter-class mixer
+    "synermix_cutmix": ("original", "cutmix", 0.1),  # w-RA&ER(C): Eq. 5 with CutMix
 }
 
 
@@ -49,8 +51,9 @@ def intra_class_loss(
     num_per_class: int,
     generator: Optional[torch.Generator],
     num_classes: Optional[int] = None,
+    label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Eq. 2: mean over the classes present of CE(head(f_syn^c), c), f_syn from Eq. 1.
+    """Eq. 2: mean over the classes present of CE(head(f_syn^c), c), f_syn from Eq. 1 (CE with `label_smoothing`).
 
     With `num_classes` the classes are 0..K-1 and absent ones are masked out, which needs no
     host synchronisation; without it the classes are `unique(labels)`.
@@ -63,7 +66,7 @@ def intra_class_loss(
     syn, present = synthesize_per_class(features, membership, num_per_class, generator)
     logits = head(syn)  # (P, C, K)
     ce = F.cross_entropy(
-        logits.flatten(0, 1).float(), classes.repeat(num_per_class), reduction="none"
+        logits.flatten(0, 1).float(), classes.repeat(num_per_class), reduction="none", label_smoothing=label_smoothing,
     ).view(num_per_class, -1)
     weight = present.to(ce.dtype)
     return (ce * weight).sum() / (weight.sum() * num_per_class)
@@ -87,10 +90,12 @@ class SynerMixLoss:
 
     intra: `none` (no L_intra), `original` (Eq. 1-2 on the unaugmented view's features, w-RA) or
     `augmented` (on the augmented view's features, w-RA(aug), Eq. 7).
-    inter: `none` (plain CE on the augmented view, L_augment), `mixup` (Eq. 3, mix at the input)
-    or `manifold` (Eq. 4, one mix point of `model.mix_points` drawn per batch).
-    Random draws, all from `generator` in this order: partner permutation, lambda, mix point
-    (inter), then the intra-class weights.
+    inter: `none` (plain CE on the augmented view, L_augment), `mixup` (Eq. 3, mix at the input),
+    `manifold` (Eq. 4, one mix point of `model.mix_points` drawn per batch) or `cutmix` (a box of the
+    partner image pasted in, lambda = the share of the image left; Yun et al. 2019).
+    Random draws, all from `generator` in this order: partner permutation, lambda, then the mix point
+    (mixup/manifold) or the box centres (cutmix), then the intra-class weights.
+    `label_smoothing` applies to every cross-entropy term (plain, mixed and intra-class).
     `concat_views`: run the original and augmented views as one forward of 2N images (only the
     augmented half is mixed). Same draws and equations; BatchNorm then normalises over both views.
     """
@@ -105,6 +110,7 @@ class SynerMixLoss:
         num_per_class: int = 1,
         num_classes: Optional[int] = None,
         concat_views: bool = False,
+        label_smoothing: float = 0.0,
     ) -> None:
         if intra not in INTRA_CHOICES:
             raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
@@ -120,20 +126,24 @@ class SynerMixLoss:
             raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}.")
         if num_per_class < 1:
             raise ValueError(f"num_per_class must be an integer >= 1, got {num_per_class!r}.")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}.")
         self.intra, self.inter, self.beta = intra, inter, float(beta)
         self.alpha, self.lam_mode = float(alpha), lam_mode
         self.num_per_class, self.num_classes = int(num_per_class), num_classes
-        self.concat_views = bool(concat_views)
+        self.concat_views, self.label_smoothing = bool(concat_views), float(label_smoothing)
 
     @classmethod
-    def from_cfg(cls, method, num_classes: Optional[int] = None, concat_views: bool = False) -> "SynerMixLoss":
+    def from_cfg(cls, method, num_classes: Optional[int] = None, concat_views: bool = False,
+                 label_smoothing: float = 0.0) -> "SynerMixLoss":
         """The loss a `method` config group describes (intra, inter, beta, alpha, lam_mode, num_per_class)."""
         return cls(method.intra, method.inter, method.beta, method.alpha, method.lam_mode, method.num_per_class,
-                   num_classes, concat_views=concat_views)
+                   num_classes, concat_views=concat_views, label_smoothing=label_smoothing)
 
     def intra_loss(self, head: nn.Module, features: Tensor, labels: Tensor, generator) -> Tensor:
         """L_intra of one batch's features (Eq. 1-2); a subclass may compute it another way."""
-        return intra_class_loss(head, features, labels, self.num_per_class, generator, self.num_classes)
+        return intra_class_loss(head, features, labels, self.num_per_class, generator, self.num_classes,
+                                self.label_smoothing)
 
     @property
     def uses_intra(self) -> bool:
@@ -150,13 +160,16 @@ class SynerMixLoss:
         """Whether the unaugmented view must be provided."""
         return self.uses_intra and self.intra == "original"
 
-    def _draw_mix(self, model, y: Tensor, generator):
+    def _draw_mix(self, model, y: Tensor, generator, image_size: Sequence[int]):
         """(mix point or None, mixing function, partner labels, lambda): the inter-class draws of one batch."""
         if self.inter == "none":
             return None, None, None, None
-        points = ("input",) if self.inter == "mixup" else tuple(model.mix_points)
         perm = torch.randperm(y.shape[0], generator=generator).to(y.device, non_blocking=True)
         lam = sample_lam(self.alpha, y.shape[0], self.lam_mode, generator)
+        if self.inter == "cutmix":  # lambda becomes the share of the image outside the (clipped) box
+            boxes, lam = cutmix_boxes(image_size[0], image_size[1], lam, generator)
+            return "input", (lambda x: cutmix(x, perm, boxes)), y[perm], lam
+        points = ("input",) if self.inter == "mixup" else tuple(model.mix_points)
         mix_at = points[int(torch.randint(len(points), (1,), generator=generator))]
         return mix_at, (lambda h: mix(h, y, lam, perm)[0]), y[perm], lam
 
@@ -164,8 +177,8 @@ class SynerMixLoss:
         """L_inter from the (mixed or plain) augmented-view features."""
         logits = model.head(feats)
         if lam is None:
-            return F.cross_entropy(logits.float(), y)
-        return mixup_cross_entropy(logits, y, y_b, lam)
+            return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
+        return mixup_cross_entropy(logits, y, y_b, lam, self.label_smoothing)
 
     def __call__(
         self,
@@ -184,9 +197,12 @@ class SynerMixLoss:
         """
         if self.needs_original and x_orig is None:
             raise ValueError("intra='original' needs the unaugmented view x_orig.")
+        if self.inter == "cutmix" and x_aug.dim() != 4:
+            raise ValueError(f"inter='cutmix' needs image batches (N, C, H, W); got shape {tuple(x_aug.shape)}.")
         total = x_aug.new_zeros((), dtype=torch.float32)
         inter = intra = None
-        mix_at, mix_fn, y_b, lam = self._draw_mix(model, y, generator) if self.uses_inter else (None,) * 4
+        mix_at, mix_fn, y_b, lam = (self._draw_mix(model, y, generator, x_aug.shape[-2:]) if self.uses_inter
+                                    else (None,) * 4)
         orig_feats = aug_feats = None
         if self.concat_views and self.needs_original and self.uses_inter:
             # One forward of the 2N batch [original; augmented], mixing only the augmented half.

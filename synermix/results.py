@@ -16,7 +16,8 @@ MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]
 GROUP_KEYS = MAIN_KEYS + [k for k in IDENTITY_COLUMNS if k not in MAIN_KEYS and k != "seed"]
 SCENARIO_KEYS = ["dataset", "model", "batch_size"]
 # (SynerMix preset, its inter-class component) for Sec. 4.2.3's comparisons; the intra component is `intra`.
-SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"))
+SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"),
+                     ("synermix_cutmix", "cutmix", "C"))
 
 
 def load_summaries(root: Path) -> pd.DataFrame:

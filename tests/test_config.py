@@ -39,6 +39,22 @@ def test_preset_switches_match_the_paper_table():
         "synermix": ("original", "mixup"),
         "synermix_mm": ("original", "manifold"),
     }
+    assert {m: make_cfg(f"method={m}").method.inter for m in ("cutmix", "synermix_cutmix")} == {
+        "cutmix": "cutmix", "synermix_cutmix": "cutmix"}
+    assert list(make_cfg("method=synermix_cutmix").method.beta_grid) == [0.05, 0.1, 0.2, 0.4]
+
+
+def test_label_smoothing_at_zero_keeps_every_run_directory_and_any_other_value_moves_it():
+    from omegaconf import OmegaConf, open_dict
+
+    from synermix.identity import config_id
+
+    cfg = make_cfg("method=synermix")
+    without = OmegaConf.create(OmegaConf.to_container(cfg))
+    with open_dict(without):
+        del without.train["label_smoothing"]  # a config from before the key existed
+    assert config_id(cfg) == config_id(without)
+    assert config_id(make_cfg("method=synermix", "train.label_smoothing=0.1")) != config_id(cfg)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +64,8 @@ def test_preset_switches_match_the_paper_table():
         ("method.beta=-0.2", "method.beta=-0.2"),
         ("method.alpha=0", "method.alpha=0 is invalid: it must be a number > 0"),
         ("method.intra=orig", "method.intra='orig' is invalid: it must be one of ['none', 'original', 'augmented']"),
-        ("method.inter=cutmix", "method.inter='cutmix'"),
+        ("method.inter=cutout", "method.inter='cutout' is invalid: it must be one of ['none', 'mixup', 'manifold', 'cutmix']"),
+        ("train.label_smoothing=1.0", "train.label_smoothing=1.0 is invalid: it must be a number in [0, 1)"),
         ("method.lam_mode=pair", "method.lam_mode='pair'"),
         ("method.num_per_class=0", "method.num_per_class=0 is invalid: it must be an integer in [1, 256]"),
         ("train.batch_size=1", "train.batch_size=1 is invalid: it must be an integer >= 2"),

@@ -1,10 +1,14 @@
 """The one SynerMix loss: every preset against a direct computation of Eq. 2-8."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from synermix.losses import PRESETS, SynerMixLoss, intra_class_loss
 from synermix.mixup import sample_lam
+from synermix.models.staged import StagedClassifier
 
 from helpers import tiny_model
 
@@ -51,7 +55,7 @@ def direct_inter(model, x, y, inter, g, alpha=1.0, lam_mode="batch"):
     return -(lam * logp[n, y] + (1 - lam) * logp[n, y[perm]]).mean()
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [p for p in PRESETS if "cutmix" not in p])  # CutMix: images, below
 @pytest.mark.parametrize("lam_mode", ["batch", "elem"])
 def test_every_preset_matches_direct_computation(preset, lam_mode):
     intra, inter, beta = PRESETS[preset]
@@ -138,7 +142,8 @@ def test_original_view_is_required_only_for_intra_original():
     "kwargs,match",
     [
         (dict(intra="orig"), "intra"),
-        (dict(inter="cutmix"), "inter"),
+        (dict(inter="cutout"), "inter"),
+        (dict(label_smoothing=1.0), "label_smoothing"),
         (dict(beta=1.5), "beta"),
         (dict(beta=-0.1), "beta"),
         (dict(intra="none", beta=0.3), "beta=0.3"),
@@ -169,9 +174,11 @@ def test_concatenated_views_give_the_same_loss_without_batchnorm(preset):
 def test_term_by_term_backward_gives_the_gradients_of_the_total(preset):
     intra, inter, beta = PRESETS[preset]
     x_orig, x_aug, y = batch()
+    if inter == "cutmix":
+        x_orig, x_aug = x_orig.repeat(1, 15).view(-1, 2, 5, 6), x_aug.repeat(1, 15).view(-1, 2, 5, 6)
     grads = []
     for early in (False, True):
-        model = tiny_model()
+        model = image_model() if inter == "cutmix" else tiny_model()
         loss = SynerMixLoss(intra, inter, beta, num_classes=3)
         terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(4),
                      backward=(lambda t: t.backward()) if early else None)
@@ -183,3 +190,85 @@ def test_term_by_term_backward_gives_the_gradients_of_the_total(preset):
     for a, b in zip(grads[0][0], grads[1][0]):
         torch.testing.assert_close(a, b)
     assert grads[0][1] == pytest.approx(grads[1][1])
+
+
+def image_model(seed=0, classes=3):
+    """A BatchNorm-free classifier of (N, 2, 5, 6) images (CutMix needs images)."""
+    torch.manual_seed(seed)
+    return StagedClassifier(
+        stages=[("flat", nn.Flatten()), ("l1", nn.Linear(60, 6)), ("act", nn.Tanh()), ("l2", nn.Linear(6, 5))],
+        head=nn.Linear(5, classes), mix_points=("input",),
+    )
+
+
+def direct_cutmix(model, x, y, g, alpha, lam_mode, label_smoothing=0.0):
+    """CutMix written out per sample: draws in the loss's order (permutation, lambda, box rows, box columns)."""
+    n, h, w = len(y), x.shape[-2], x.shape[-1]
+    perm = torch.randperm(n, generator=g)
+    lam = sample_lam(alpha, n, lam_mode, g).reshape(-1)
+    cy, cx = torch.randint(0, h, (lam.numel(),), generator=g), torch.randint(0, w, (lam.numel(),), generator=g)
+    mixed, kept = x.clone(), []
+    for i in range(n):
+        k = i if lam.numel() > 1 else 0
+        ch, cw = int(h * math.sqrt(1 - float(lam[k]))), int(w * math.sqrt(1 - float(lam[k])))
+        y0, y1 = max(int(cy[k]) - ch // 2, 0), min(int(cy[k]) + (ch + 1) // 2, h)
+        x0, x1 = max(int(cx[k]) - cw // 2, 0), min(int(cx[k]) + (cw + 1) // 2, w)
+        mixed[i, :, y0:y1, x0:x1] = x[perm[i], :, y0:y1, x0:x1]
+        kept.append(1 - (y1 - y0) * (x1 - x0) / (h * w))
+    logits = model(mixed)
+    ce_a = F.cross_entropy(logits, y, reduction="none", label_smoothing=label_smoothing)
+    ce_b = F.cross_entropy(logits, y[perm], reduction="none", label_smoothing=label_smoothing)
+    kept = torch.tensor(kept)
+    return (kept * ce_a + (1 - kept) * ce_b).mean()
+
+
+@pytest.mark.parametrize("preset", ["cutmix", "synermix_cutmix"])
+@pytest.mark.parametrize("lam_mode", ["batch", "elem"])
+@pytest.mark.parametrize("n", [9, 12])  # odd: a supplemented batch
+def test_cutmix_presets_match_direct_computation(preset, lam_mode, n):
+    intra, inter, beta = PRESETS[preset]
+    model = image_model()
+    g = torch.Generator().manual_seed(1)
+    x_orig, x_aug, y = torch.randn(n, 2, 5, 6, generator=g), torch.randn(n, 2, 5, 6, generator=g), torch.arange(n) % 3
+    loss = SynerMixLoss(intra, inter, beta, alpha=0.6, lam_mode=lam_mode, num_classes=3, label_smoothing=0.1)
+    terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    l_inter = direct_cutmix(model, x_aug, y, g, 0.6, lam_mode, label_smoothing=0.1)
+    assert terms.inter.item() == pytest.approx(l_inter.item(), rel=1e-5)
+    expected = (1 - beta) * l_inter
+    if intra != "none":
+        l_intra = intra_class_loss(model.head, model.features(x_orig), y, 1, g, num_classes=3, label_smoothing=0.1)
+        expected = expected + beta * l_intra
+    assert terms.total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["baseline", "mixup", "intra", "synermix"])
+def test_label_smoothing_applies_to_every_cross_entropy_term(preset):
+    intra, inter, beta = PRESETS[preset]
+    model = tiny_model()
+    x_orig, x_aug, y = batch()
+    smooth = SynerMixLoss(intra, inter, beta, num_classes=3, label_smoothing=0.2)
+    terms = smooth(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+    # CE with smoothing eps = (1 - eps) * CE(hard) + eps * mean over classes of -log p: rebuild it by hand
+    g = torch.Generator().manual_seed(3)
+    if inter == "none":
+        logp = F.log_softmax(model(x_aug), 1)
+        hard = F.nll_loss(logp, y)
+        expected_inter = 0.8 * hard - 0.2 * logp.mean(1).mean()
+    else:
+        perm = torch.randperm(len(y), generator=g)
+        lam = sample_lam(1.0, len(y), "batch", g)
+        torch.randint(1, (1,), generator=g)  # the mix point draw (one point: input)
+        logp = F.log_softmax(model(lam * x_aug + (1 - lam) * x_aug[perm]), 1)
+        uniform = -logp.mean(1)
+        ce_a = 0.8 * F.nll_loss(logp, y, reduction="none") + 0.2 * uniform
+        ce_b = 0.8 * F.nll_loss(logp, y[perm], reduction="none") + 0.2 * uniform
+        expected_inter = (lam * ce_a + (1 - lam) * ce_b).mean()
+    assert terms.inter.item() == pytest.approx(expected_inter.item(), rel=1e-5)
+    if intra != "none":
+        hard = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+        assert terms.intra.item() != pytest.approx(hard.intra.item())  # the intra-class CE is smoothed too
+    zero = SynerMixLoss(intra, inter, beta, num_classes=3, label_smoothing=0.0)(
+        model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+    default = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+    assert zero.total.item() == default.total.item()  # 0 leaves the numbers as they were

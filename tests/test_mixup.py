@@ -5,7 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from synermix.mixup import intra_class_mixup, mix, mixup_cross_entropy, sample_lam
+import numpy as np
+from timm.data.mixup import cutmix_bbox_and_lam, rand_bbox
+
+from synermix.mixup import cutmix, cutmix_box, cutmix_boxes, intra_class_mixup, mix, mixup_cross_entropy, sample_lam
 
 
 def gen(seed=0):
@@ -135,3 +138,56 @@ def test_mix_gradient_matches_the_plain_expression():
         ((lam_b * x + (1 - lam_b) * x[perm]) * w).sum().backward()
         torch.testing.assert_close(fast, x.grad)
         x.grad = None
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (28, 28), (7, 9), (224, 160)])
+@pytest.mark.parametrize("lam", [0.05, 0.3, 0.5, 0.77, 0.99])
+def test_cutmix_box_and_lambda_match_timm(shape, lam):
+    h, w = shape
+    for seed in range(5):
+        np.random.seed(seed)
+        expected = rand_bbox((3, h, w), lam)
+        np.random.seed(seed)
+        _, timm_lam = cutmix_bbox_and_lam((3, h, w), lam, correct_lam=True)
+        np.random.seed(seed)  # timm draws the row centre, then the column centre
+        cy, cx = np.random.randint(0, h), np.random.randint(0, w)
+        boxes, kept = cutmix_box(h, w, torch.tensor(lam, dtype=torch.float64), torch.tensor([cy]), torch.tensor([cx]))
+        assert boxes[0].tolist() == [int(v) for v in expected]
+        assert kept.item() == pytest.approx(timm_lam, abs=1e-6)
+
+
+def test_cutmix_pastes_the_partner_box_and_lambda_is_the_share_left():
+    x = torch.arange(3 * 1 * 4 * 5, dtype=torch.float32).view(3, 1, 4, 5)
+    perm = torch.tensor([2, 0, 1])
+    boxes = torch.tensor([[1, 3, 0, 2]])  # rows 1-2, columns 0-1, one box for the batch
+    out = cutmix(x, perm, boxes)
+    inside = torch.zeros(4, 5, dtype=torch.bool)
+    inside[1:3, 0:2] = True
+    for i in range(3):
+        torch.testing.assert_close(out[i, 0][inside], x[perm[i], 0][inside])
+        torch.testing.assert_close(out[i, 0][~inside], x[i, 0][~inside])
+    per_sample = torch.tensor([[0, 4, 0, 5], [0, 0, 0, 0], [2, 4, 3, 5]])  # whole image, nothing, a corner
+    out = cutmix(x, perm, per_sample)
+    torch.testing.assert_close(out[0], x[2])
+    torch.testing.assert_close(out[1], x[1])
+    torch.testing.assert_close(out[2, 0, 2:, 3:], x[1, 0, 2:, 3:])
+    x.requires_grad_(True)
+    cutmix(x, perm, boxes).sum().backward()
+    torch.testing.assert_close(x.grad, torch.ones_like(x))  # every pixel used exactly once
+
+
+def test_cutmix_draws_are_seeded_uniform_and_per_sample_in_elem_mode():
+    g = torch.Generator().manual_seed(0)
+    lam = sample_lam(1.0, 7, "elem", g)  # an odd (supplemented) batch
+    boxes, kept = cutmix_boxes(32, 32, lam, g)
+    assert boxes.shape == (7, 4) and kept.shape == (7,)
+    area = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
+    torch.testing.assert_close(kept, 1 - area.float() / 1024)
+    first = cutmix_boxes(32, 32, lam, torch.Generator().manual_seed(9))
+    second = cutmix_boxes(32, 32, lam, torch.Generator().manual_seed(9))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])  # one seed, one set (exact resume)
+    many, _ = cutmix_boxes(32, 32, torch.full((20000,), 0.75), torch.Generator().manual_seed(1))
+    centre_rows = ((many[:, 0] + many[:, 1]) / 2).float()
+    assert abs(centre_rows.mean().item() - 15.75) < 0.75 and centre_rows.min() < 6 and centre_rows.max() > 26
+    one, lam_one = cutmix_boxes(32, 32, torch.tensor(0.5), g)
+    assert one.shape == (1, 4) and lam_one.shape == ()

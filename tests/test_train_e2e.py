@@ -18,7 +18,7 @@ from synermix.seeding import RunSeeds
 from helpers import ROOT, hook_override, make_cfg
 from helpers.hooks import CrashAfterEpoch, CrashAt, Trains
 
-METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
+METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm", "synermix_cutmix"]
 FAST = ("train.epochs=2", "train.average_last=2", "train.batch_size=64")
 
 
@@ -36,7 +36,7 @@ def test_every_preset_trains_and_writes_its_files(method, tmp_path):
     for r in rows:
         assert 0 <= float(r["eval_acc"]) <= 100 and float(r["train_loss"]) > 0 and float(r["epoch_seconds"]) > 0
         assert float(r["lr"]) == pytest.approx(0.05)
-        assert (r["train_loss_intra"] != "") == (method in ("intra", "intra_aug", "synermix", "synermix_mm"))
+        assert (r["train_loss_intra"] != "") == (method in ("intra", "intra_aug", "synermix", "synermix_mm", "synermix_cutmix"))
         assert r["train_loss_inter"] != ""
         assert -1 <= float(r["silhouette"]) <= 1 and float(r["davies_bouldin"]) > 0
         assert float(r["cohesion_ratio"]) == pytest.approx(float(r["intra_dist"]) / float(r["centroid_dist"]))

@@ -23,7 +23,7 @@ from synermix.errors import ConfigError, RunError, value_errors_as_config_errors
 from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
-DATASET_NAMES = ("digits", *READERS)
+DATASET_NAMES = ("digits", *READERS, "image_folder")
 IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
 
 
@@ -67,6 +67,10 @@ def load_source(cfg_dataset) -> Source:
     if cfg_dataset.root in (None, ""):
         raise DatasetNotFound(f"dataset.root is not set for dataset={name}; pass dataset.root=/path/to/{name}.")
     root = Path(str(cfg_dataset.root)).expanduser()
+    if name == "image_folder":
+        from synermix.data.image_folder import read_image_folder  # torchvision's folder scanning: ~2 s to import
+
+        return read_image_folder(root, **_reader_options(cfg_dataset))
     if cfg_dataset.download:
         try:
             READERS[name](root, **_reader_options(cfg_dataset))
@@ -76,8 +80,12 @@ def load_source(cfg_dataset) -> Source:
 
 
 def _reader_options(cfg_dataset) -> dict:
-    keys = ("image_size", "train_per_class", "test_per_class")
+    keys = ("image_size", "train_per_class", "test_per_class", "split_seed")
     options = {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
+    if cfg_dataset.get("test_ratio") is not None:
+        options["test_ratio"] = float(cfg_dataset.test_ratio)
+    if cfg_dataset.get("recipe") is not None:
+        options["recipe"] = str(cfg_dataset.recipe)
     if cfg_dataset.get("split") is not None:
         options["split"] = str(cfg_dataset.split)
     if cfg_dataset.get("verify_md5") is not None:
@@ -113,7 +121,8 @@ def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Spl
     if name not in DATASET_NAMES:
         raise ConfigError(f"Invalid configuration: dataset.name={name!r} is unknown; choose one of {list(DATASET_NAMES)}.")
     source = load_source(cfg_dataset)
-    num_classes = int(cfg_dataset.num_classes)
+    # image_folder: null counts the class folders
+    num_classes = len(source.classes) if cfg_dataset.num_classes is None else int(cfg_dataset.num_classes)
     _check_labels(source, num_classes, name)
     train, test = source.train, source.test
     if phase == "val":

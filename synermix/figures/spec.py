@@ -23,6 +23,8 @@ PAPER_NAMES = {
     "manifold_mixup": "w-ER(MM)",
     "synermix": "w-RA&ER(M)",
     "synermix_mm": "w-RA&ER(MM)",
+    "cutmix": "w-ER(C)",  # not in the paper: CutMix as a third inter-class mixer, named in its scheme
+    "synermix_cutmix": "w-RA&ER(C)",
 }
 
 

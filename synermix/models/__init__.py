@@ -12,7 +12,7 @@ from synermix.models.weights import WeightsError, load_backbone_weights, pretrai
 # (and every cifar_resnet run) does not import torchvision (~2 s); tests/test_models.py checks they agree.
 TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t")
 MIX_POINT_SETS = ("paper", "authors")
-MODEL_NAMES = ("cifar_resnet", *TORCHVISION_NAMES)
+MODEL_NAMES = ("cifar_resnet", *TORCHVISION_NAMES, "timm")  # timm: any timm.list_models() name as model.arch
 PRETRAINED_NAMES = TORCHVISION_NAMES
 
 
@@ -23,7 +23,8 @@ def _is_staged_state(state) -> bool:
 
 def build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> StagedClassifier:
     """Instantiate `cfg.name` for the data's classes/channels/size, with weights from `model.weights` or
-    (when `model.pretrained`) ImageNet weights from torchvision's cache; the head is always new."""
+    (when `model.pretrained`) ImageNet weights from torchvision's (timm: Hugging Face's) local cache; the head
+    is always new. `model=timm` builds any timm architecture (`model.arch`)."""
     with value_errors_as_config_errors():  # bad architecture settings
         return _build_model(cfg, num_classes, in_channels, image_size)
 
@@ -35,6 +36,10 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
     path = Path(str(cfg.weights)).expanduser() if cfg.get("weights") else None
     state = read_state_dict(path) if path else None
     source = str(path)
+    if name == "timm":
+        from synermix.models.timm_models import build_timm_model
+
+        return build_timm_model(cfg, num_classes, in_channels, image_size, state, source)
     if name != "cifar_resnet":
         from synermix.models.torchvision_models import ARCHS, build_torchvision_model
     if state is None and cfg.pretrained:

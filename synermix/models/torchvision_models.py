@@ -18,7 +18,7 @@ A point listed twice is drawn twice as often.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -49,62 +49,80 @@ MIX_POINTS: Dict[str, Dict[str, Tuple[str, ...]]] = {
 }
 
 
+def resnet_stages(net: tvm.ResNet) -> List[Tuple[str, nn.Module]]:
+    """ResNet stages stem, layer1..layer4, pool (the head is `fc`)."""
+    return [
+        ("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)),
+        ("layer1", net.layer1),
+        ("layer2", net.layer2),
+        ("layer3", net.layer3),
+        ("layer4", net.layer4),
+        ("pool", nn.Sequential(net.avgpool, nn.Flatten())),
+    ]
+
+
+def mobilenet_v3_stages(net: tvm.MobileNetV3) -> List[Tuple[str, nn.Module]]:
+    """Stages stem (conv-BN-hardswish), block1, block2 (inverted residuals), blocks, pool (to the last linear)."""
+    feats = net.features
+    return [
+        ("stem", feats[0]),
+        ("block1", feats[1]),
+        ("block2", feats[2]),
+        ("blocks", feats[3:]),
+        ("pool", nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier[:-1])),
+    ]
+
+
+def swin_stages(net: tvm.SwinTransformer) -> List[Tuple[str, nn.Module]]:
+    """Stages patch_embed (conv, permute, first layer norm), block2, merge1, block4, blocks, pool."""
+    feats = net.features
+    return [
+        ("patch_embed", feats[0]),
+        ("block2", feats[1]),  # transformer blocks 1-2 (stage 1)
+        ("merge1", feats[2]),
+        ("block4", feats[3]),  # transformer blocks 3-4 (stage 2)
+        ("blocks", feats[4:]),
+        ("pool", nn.Sequential(net.norm, net.permute, net.avgpool, net.flatten)),
+    ]
+
+
+# torchvision class -> (its stages, its classifier, MIX_POINTS family): how any instance is staged
+FAMILIES: Dict[type, tuple] = {
+    tvm.ResNet: (resnet_stages, lambda net: net.fc, "resnet"),
+    tvm.MobileNetV3: (mobilenet_v3_stages, lambda net: net.classifier[-1], "mobilenet_v3"),
+    tvm.SwinTransformer: (swin_stages, lambda net: net.head, "swin"),
+}
+
+
+def staged(net: nn.Module, head: Optional[nn.Linear] = None, points: str = "paper") -> StagedClassifier:
+    """A torchvision ResNet / MobileNetV3 / Swin as a StagedClassifier: its own classifier as the head (or
+    `head`) and the family's `points` set of mix points. The modules are shared, not copied."""
+    stages, classifier, family = next(v for k, v in FAMILIES.items() if isinstance(net, k))
+    return StagedClassifier(stages(net), head if head is not None else classifier(net), MIX_POINTS[family][points])
+
+
 def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
-    """ResNet stages stem, layer1..layer4, pool; small inputs get a 3x3 stride-1 stem and no max-pool."""
+    """ResNet with a new head; small inputs get a 3x3 stride-1 stem and no max-pool."""
     if small_input:  # PyTorch's default Conv2d init, as the authors' replacement conv1 has
         net.conv1 = nn.Conv2d(in_channels, net.conv1.out_channels, 3, 1, 1, bias=False)
         net.maxpool = nn.Identity()
     else:
         net.conv1 = adapt_first_conv(net.conv1, in_channels)
-    return StagedClassifier(
-        stages=[
-            ("stem", nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)),
-            ("layer1", net.layer1),
-            ("layer2", net.layer2),
-            ("layer3", net.layer3),
-            ("layer4", net.layer4),
-            ("pool", nn.Sequential(net.avgpool, nn.Flatten())),
-        ],
-        head=nn.Linear(net.fc.in_features, num_classes),
-        mix_points=MIX_POINTS["resnet"][points],
-    )
+    return staged(net, nn.Linear(net.fc.in_features, num_classes), points)
 
 
 def wrap_mobilenet_v3(
     net: tvm.MobileNetV3, num_classes: int, in_channels: int, small_input: bool, points: str
 ) -> StagedClassifier:
-    """Stages stem (conv-BN-hardswish), block1, block2 (inverted residuals), blocks, pool (to the last linear)."""
-    feats = net.features
-    feats[0][0] = adapt_first_conv(feats[0][0], in_channels)
-    return StagedClassifier(
-        stages=[
-            ("stem", feats[0]),
-            ("block1", feats[1]),
-            ("block2", feats[2]),
-            ("blocks", feats[3:]),
-            ("pool", nn.Sequential(net.avgpool, nn.Flatten(), *net.classifier[:-1])),
-        ],
-        head=nn.Linear(net.classifier[-1].in_features, num_classes),
-        mix_points=MIX_POINTS["mobilenet_v3"][points],
-    )
+    """MobileNetV3 with a new head and the first conv adapted to the input channels."""
+    net.features[0][0] = adapt_first_conv(net.features[0][0], in_channels)
+    return staged(net, nn.Linear(net.classifier[-1].in_features, num_classes), points)
 
 
 def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
-    """Stages patch_embed (conv, permute, first layer norm), block2, merge1, block4, blocks, pool."""
-    feats = net.features
-    feats[0][0] = adapt_first_conv(feats[0][0], in_channels)
-    return StagedClassifier(
-        stages=[
-            ("patch_embed", feats[0]),
-            ("block2", feats[1]),  # transformer blocks 1-2 (stage 1)
-            ("merge1", feats[2]),
-            ("block4", feats[3]),  # transformer blocks 3-4 (stage 2)
-            ("blocks", feats[4:]),
-            ("pool", nn.Sequential(net.norm, net.permute, net.avgpool, net.flatten)),
-        ],
-        head=nn.Linear(net.head.in_features, num_classes),
-        mix_points=MIX_POINTS["swin"][points],
-    )
+    """Swin with a new head and the patch embedding adapted to the input channels."""
+    net.features[0][0] = adapt_first_conv(net.features[0][0], in_channels)
+    return staged(net, nn.Linear(net.head.in_features, num_classes), points)
 
 
 # name -> (torchvision constructor, wrapper, torchvision weights enum member, key prefix of its classifier)

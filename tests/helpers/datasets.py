@@ -141,3 +141,16 @@ def write_oxford_pet(root: Path, train_per_class=4, test_per_class=2) -> Path:
     for split, rows in lines.items():
         (root / "annotations" / f"{split}.txt").write_text("\n".join(rows) + "\n")
     return root
+
+
+def write_image_folder(root: Path, classes=("cat", "dog", "emu"), train_per_class=6, test_per_class=3,
+                       layout="split", size=(40, 30)) -> Path:
+    """ImageFolder trees: `split` root/train/<class>/*.jpg + root/test/<class>/*.jpg; `flat` root/<class>/*.jpg.
+    File names are written in reverse order and in mixed case of extension (the reader must sort as torchvision)."""
+    rng = np.random.default_rng(6)
+    parts = {"train": train_per_class, "test": test_per_class} if layout == "split" else {"": train_per_class}
+    for part, count in parts.items():
+        for c in classes:
+            for i in range(count, 0, -1):
+                _jpeg(root / part / c / f"img_{i:03d}.{'JPG' if i % 2 else 'jpg'}", rng, size)
+    return root

@@ -1,0 +1,94 @@
+"""Your own images in torchvision's ImageFolder layout: DIR/train/<class>/* + DIR/test (or val)/<class>/*, or
+DIR/<class>/* split with a stratified test_ratio. Class indices are exactly torchvision's (sorted folder names)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source, open_rgb
+
+RECIPES = ("imagenet", "cifar")
+LAYOUT = ("DIR/train/<class>/<image> with DIR/test/<class>/<image> (or DIR/val/...), or DIR/<class>/<image> "
+          "split by dataset.test_ratio; image files with one of torchvision's IMG_EXTENSIONS")
+
+
+def _scan(folder: Path) -> Tuple[List[str], List[Tuple[str, int]]]:
+    """torchvision's find_classes + make_dataset over `folder`, their errors turned into one paragraph."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    try:
+        classes, class_to_idx = find_classes(str(folder))
+        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as exc:  # no class folder, or a class folder without images
+        raise DatasetFormatError(f"{folder}: {str(exc).splitlines()[0]} Expected layout: {LAYOUT}.") from None
+    return classes, samples
+
+
+def _split_of(samples: List[Tuple[str, int]]) -> FileSplit:
+    return FileSplit([p for p, _ in samples], np.array([c for _, c in samples], dtype=np.int64))
+
+
+def _layout(root: Path) -> Optional[Tuple[Path, Optional[Path]]]:
+    """(train folder, test folder) of a split layout, (root, None) of a flat one, None if neither."""
+    if (root / "train").is_dir():
+        test = next((root / t for t in ("test", "val") if (root / t).is_dir()), None)
+        if test is None:
+            raise DatasetFormatError(f"dataset.root={root} has train/ but neither test/ nor val/. Expected layout: "
+                                     f"{LAYOUT}.")
+        return root / "train", test
+    if root.is_dir() and any(p.is_dir() for p in root.iterdir()):
+        return root, None
+    return None
+
+
+def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagenet", image_size: int = 224,
+                      split_seed: int = 0, **_) -> Source:
+    """The train and test splits of an ImageFolder tree (see the module docstring); `recipe=cifar` decodes every
+    image once, resized to image_size x image_size, into memory (for small images and the in-memory pipeline)."""
+    if recipe not in RECIPES:
+        raise DatasetFormatError(f"dataset.recipe={recipe!r} is invalid: it must be one of {list(RECIPES)}.")
+    layout = _layout(Path(root))
+    if layout is None:
+        raise DatasetNotFound(f"dataset.root={root} holds no image folders. Expected layout: {LAYOUT}.")
+    train_dir, test_dir = layout
+    classes, samples = _scan(train_dir)
+    if test_dir is not None:
+        test_classes, test_samples = _scan(test_dir)
+        if test_classes != classes:
+            only_train = sorted(set(classes) - set(test_classes))
+            only_test = sorted(set(test_classes) - set(classes))
+            raise DatasetFormatError(
+                f"The class folders of {train_dir} and {test_dir} differ (only in train: {only_train[:5]}, only in "
+                f"{test_dir.name}: {only_test[:5]}); both splits need the same classes. Expected layout: {LAYOUT}.")
+        train, test = _split_of(samples), _split_of(test_samples)
+    else:
+        train, test = _stratified(_split_of(samples), test_ratio, split_seed, root)
+    if recipe == "cifar":
+        train, test = _in_memory(train, image_size), _in_memory(test, image_size)
+    return Source(train, test, classes)
+
+
+def _stratified(split: FileSplit, test_ratio: float, seed: int, root: Path) -> Tuple[FileSplit, FileSplit]:
+    """A stratified train/test cut of a flat layout (scikit-learn's train_test_split)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(split.labels.size)
+    try:
+        tr, te = train_test_split(idx, test_size=test_ratio, stratify=split.labels, random_state=seed)
+    except ValueError as exc:
+        raise DatasetFormatError(f"Cannot split dataset.root={root} into train and test with dataset.test_ratio="
+                                 f"{test_ratio}: {exc} (every class needs at least two images).") from None
+    return split.subset(np.sort(tr)), split.subset(np.sort(te))
+
+
+def _in_memory(split: FileSplit, size: int) -> ArraySplit:
+    """Every image decoded to RGB, resized to size x size (bilinear), as one uint8 (N, 3, size, size) array."""
+    from PIL import Image
+
+    images = np.empty((len(split.paths), 3, size, size), dtype=np.uint8)
+    for i, path in enumerate(split.paths):
+        image = open_rgb(path)
+        images[i] = np.asarray(image.resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+    return ArraySplit(images, split.labels)
