@@ -200,7 +200,7 @@ def test_authors_mix_points_are_drawn_as_the_released_code_draws_them(name, expe
     loss = SynerMixLoss("none", "manifold", 0.0, num_classes=4)
     g = torch.Generator().manual_seed(0)
     y = torch.arange(4)
-    draws = [loss._draw_mix(SimpleNamespace(mix_points=model.mix_points), y, g)[0] for _ in range(6000)]
+    draws = [loss._draw_mix(SimpleNamespace(mix_points=model.mix_points), y, g, (16, 16))[0] for _ in range(6000)]
     for point, p in expected.items():
         assert draws.count(point) / len(draws) == pytest.approx(p, abs=0.02), point
     assert set(draws) == set(expected)

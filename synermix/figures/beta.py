@@ -12,7 +12,7 @@ from synermix.figures.runs import FigureRuns
 from synermix.figures.spec import paper_name
 
 # method with an intra-class term -> the preset it reduces to at beta = 0
-REDUCES_TO = {"intra": "baseline", "synermix": "mixup", "synermix_mm": "manifold_mixup", "synermix_cutmix": "cutmix"}
+REDUCES_TO = {"intra": "baseline", "synermix": "mixup", "synermix_mm": "manifold_mixup"}
 COLUMNS = ["scenario", "label", "method", "paper_name", "beta", "val_acc", "run_method"]
 
 
