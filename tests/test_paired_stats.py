@@ -89,3 +89,14 @@ def test_figure_rows_pair_by_seed_with_the_row_they_are_compared_with():
     second = out.loc[("intra_aug", 0.5)]  # seeds 0 and 2 pair with w-RA's seeds 0 and 2: +1, 0
     assert second["vs_original_views_pairs"] == 2 and second["vs_original_views_diff"] == pytest.approx(0.5)
     assert out.loc[("intra", 0.1), "vs_original_views_diff"] == NA
+
+
+def test_gains_table_has_the_cutmix_variant_when_its_runs_exist(tmp_path):
+    accs = {"baseline": 70.0, "intra": 72.0, "cutmix": 73.5, "synermix_cutmix": 74.5}
+    for seed in range(3):
+        for method, acc in accs.items():
+            write(tmp_path, method, seed, acc + 0.2 * seed * (method == "synermix_cutmix"), beta=0.1)
+    g = gains(summarize(load_summaries(tmp_path))).set_index("variant")
+    assert list(g.index) == ["C"]  # no MixUp / Manifold MixUp runs here: only SynerMix(C) vs its components
+    c = g.loc["C"]
+    assert c.inter_acc == pytest.approx(73.5) and c.vs_best_diff == pytest.approx(74.5 + 0.2 - 73.5)
