@@ -1,5 +1,6 @@
 """The benchmark's references are faithful and the benchmark runs end to end (tiny sizes)."""
 import numpy as np
+import pytest
 import torch
 
 from benchmarks.sections import PerSampleTwoView, intra_class_loss_loop, run_all
@@ -26,6 +27,7 @@ def test_per_sample_reference_views_have_the_batched_shapes():
     torch.testing.assert_close(orig, torch.from_numpy(images[2]).float() / 255 * 2 - 1)
 
 
+@pytest.mark.slow  # ~20 s; `make bench` itself runs every section at full size
 def test_quick_benchmark_runs_and_writes_its_table(tmp_path):
     lines = []
     rows = run_all(quick=True, out_csv=tmp_path / "bench.csv", log=lines.append)

@@ -26,17 +26,17 @@ def run_script(name, *args, check=True):
 
 
 def test_multirun_grid_then_rerun_skips_every_finished_job(tmp_path):
-    args = ["-m", "method=synermix", "method.beta=0.1,0.4", "seed=0,1", *TINY, f"out_root={tmp_path}"]
+    args = ["-m", "method=synermix", "method.beta=0.1,0.4", "seed=0", *TINY, f"out_root={tmp_path}"]
     first = run_script("train.py", *args)
-    assert "Sweep finished: 4 job(s), 4 complete, 0 failed." in first.stdout
+    assert "Sweep finished: 2 job(s), 2 complete, 0 failed." in first.stdout
     summaries = sorted(p.parent for p in tmp_path.rglob("summary.json"))
     assert summaries == sorted(
         run_dir_of(make_cfg("method=synermix", f"method.beta={b}", f"seed={s}", *TINY, f"out_root={tmp_path}"))
-        for b in ("0.1", "0.4") for s in (0, 1)
+        for b in ("0.1", "0.4") for s in (0,)
     )
     assert summaries[0].parent.name.startswith("bs32_beta0.1_")  # readable name + config id
     second = run_script("train.py", *args)
-    assert second.stdout.count("is already complete") == 4
+    assert second.stdout.count("is already complete") == 2
     assert "epoch 1/1" not in second.stdout  # nothing retrained
 
 

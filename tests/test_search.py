@@ -80,6 +80,17 @@ def sweep(out, *extra, **popen):
                             stderr=subprocess.PIPE, text=True, **popen)
 
 
+def test_hydra_sweeper_optuna_is_the_resumable_one_with_synermix_defaults():
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(config_name="train", overrides=["hydra/sweeper=optuna"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("ResumableOptunaSweeper") and sweeper.direction == "maximize"
+    assert sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db" and sweeper.sampler.seed == cfg.seed
+    assert dict(sweeper.params) == {"phase": "val", "method.beta": "tag(log, interval(0.02, 0.8))"}
+    assert sweeper.study_name.startswith("digits-cifar_resnet-synermix-bs32-")
+
+
+@pytest.mark.slow  # ~25 s: three CLI processes; the resume logic itself is tested above, in process
 def test_hydra_optuna_sweep_killed_mid_trial_resumes_and_reports_the_best_trial(tmp_path):
     out = tmp_path / "runs"
     proc = sweep(out, "train.checkpoint_every_steps=1", hook_override("pause", "PauseAt", epoch=2, step=1))

@@ -6,7 +6,9 @@ directory, a log-uniform beta range, the run's seed for the sampler)."""
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
@@ -44,5 +46,20 @@ class ResumableOptunaSweeperConf(OptunaSweeperConf):
     sampler: Any = field(default_factory=lambda: {"seed": "${seed}"})
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=ResumableOptunaSweeperConf,
-                             provider="synermix")
+def register() -> None:
+    """Make `hydra/sweeper=optuna` this sweeper with these defaults (replacing the plugin's entry)."""
+    ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=ResumableOptunaSweeperConf,
+                                 provider="synermix")
+
+
+class RegisterResumableOptuna(SearchPathPlugin):
+    """Registers the config above once every plugin module has run. Hydra executes each plugin module anew
+    while scanning, in sys.path order, so a registration at import time could be overwritten by
+    hydra-optuna-sweeper's own; search path plugins are called after that scan, before any composition."""
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        """Leave the search path as it is; (re-)register the config."""
+        register()
+
+
+register()
