@@ -21,7 +21,7 @@ help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
 	@echo "make test         install into $(VENV), run the test suite on JOBS=2 workers (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
-	@echo "make bench        performance figures (about 5-10 minutes on 2 cores), outputs/bench/benchmark.csv"
+	@echo "make bench        performance figures, median [min, max] over repetitions (about 7 minutes on 2 cores), outputs/bench/benchmark.csv"
 	@echo "make figN         paper figure N (1,2,5-12) at SCALE=smoke|cpu|paper: outputs/figures/figN.png + figN.csv"
 	@echo "make figures      every figure (SCALE=smoke: minutes; cpu: hours on 2 cores; paper: a GPU cluster)"
 	@echo "make tensorboard  TensorBoard over outputs/"
