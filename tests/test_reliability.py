@@ -56,7 +56,9 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(reference, tmp_pat
     assert (run_dir / "summary.json").read_bytes() == (reference / "summary.json").read_bytes()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])  # same path
+# both in `make test-all`: the SIGUSR2 test below runs the same stop-checkpoint-resume path in `make test`
+@pytest.mark.parametrize("signum", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+                                    pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, reference, tmp_path):
     run_dir = tmp_path / "run"
     proc = cli(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4))
