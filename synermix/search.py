@@ -16,10 +16,8 @@ SQLITE = "sqlite:///"
 
 
 def sqlite_url(path: Path) -> str:
-    """The storage URL of an SQLite file (its folder is created)."""
-    path = Path(path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLITE + str(path)
+    """The storage URL of an SQLite file (`open_study` creates its folder)."""
+    return SQLITE + str(Path(path).resolve())
 
 
 def open_study(storage: Optional[str], name: Optional[str], directions: Sequence[str] = ("maximize",),

@@ -1,1 +1,1 @@
-"""Hydra plugin: hydra-optuna-sweeper with a study that resumes (configs/hydra/sweeper/optuna.yaml selects it)."""
+"""Hydra plugin: `hydra/sweeper=optuna` as hydra-optuna-sweeper with a study that resumes (resumable_optuna_sweeper.py)."""
