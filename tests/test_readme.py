@@ -19,4 +19,4 @@ def test_own_training_loop_example_runs_as_written(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     loss = float(re.search(r"loss ([0-9.]+) \(intra", proc.stdout).group(1))
-    assert 0 < loss < 10
+    assert 0 < loss < 5  # ln(4) = 1.39 at chance; a diverging example (lr too high) went past 10
