@@ -12,7 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from synermix.data import DATASET_NAMES
 from synermix.data.sources import MINI_SPLITS
 from synermix.errors import ConfigError
-from synermix.identity import RESUME_FREE_KEYS
+from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS
 from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS
 from synermix.mixup import LAM_MODES
 from synermix.models import MIX_POINT_SETS, MODEL_NAMES
@@ -243,7 +243,8 @@ def config_differences(saved: dict, current: dict, ignore=RESUME_FREE_KEYS) -> L
             out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
 
-    a, b = flatten(saved), flatten(current)
+    # A key added later with a neutral default (same config id) reads as that default in an older run's config.
+    a, b = {**NEUTRAL_DEFAULTS, **flatten(saved)}, {**NEUTRAL_DEFAULTS, **flatten(current)}
     keys = sorted(set(a) | set(b))
     return [
         f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}"

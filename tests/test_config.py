@@ -115,6 +115,14 @@ def test_config_differences_names_changed_keys_and_ignores_free_ones():
     assert config_differences(a, b) == ["train.lr: 0.1 -> 0.2"]
 
 
+def test_config_differences_reads_a_key_added_later_as_its_neutral_default():
+    older = {"train": {"lr": 0.1}}  # written before train.label_smoothing existed
+    assert config_differences(older, {"train": {"lr": 0.1, "label_smoothing": 0.0}}) == []
+    assert config_differences(older, {"train": {"lr": 0.1, "label_smoothing": 0.1}}) == [
+        "train.label_smoothing: 0.0 -> 0.1"
+    ]
+
+
 def test_cli_refuses_bad_value_with_one_paragraph_and_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), "method.beta=1.5", f"hydra.run.dir={tmp_path}"],
