@@ -15,13 +15,14 @@ DATA_ROOT ?=
 FIGURE_ARGS = --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
-.PHONY: install quickstart test test-all bench figures $(FIGURES) tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart test test-all bench gpu-check figures $(FIGURES) tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
 	@echo "make test         install into $(VENV), run the test suite on JOBS=2 workers (slow tests excluded)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make bench        performance figures, median [min, max] over repetitions (about 7 minutes on 2 cores), outputs/bench/benchmark.csv"
+	@echo "make gpu-check    on a CUDA machine: AMP / channels_last / compile step rates and a multi-GPU DDP check (exit 0 without CUDA)"
 	@echo "make figN         paper figure N (1,2,5-12) at SCALE=smoke|cpu|paper: outputs/figures/figN.png + figN.csv"
 	@echo "make figures      every figure (SCALE=smoke: minutes; cpu: hours on 2 cores; paper: a GPU cluster)"
 	@echo "make tensorboard  TensorBoard over outputs/"
@@ -52,6 +53,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run --out outputs/bench/benchmark.csv
+
+gpu-check: $(STAMP)
+	$(PY) -m benchmarks.gpu_check
 
 $(FIGURES): $(STAMP)
 	$(PY) scripts/figures.py $@ $(FIGURE_ARGS)

@@ -17,8 +17,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from benchmarks.accelerator import bench_accelerator
 from benchmarks.files import bench_files
-from benchmarks.timing import Row, format_table, per_round, round_robin, sync
+from benchmarks.timing import Row, format_table, per_round, round_robin, sync, write_csv
 from synermix.data import load_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.stream import EvalStream, to_memory_format
@@ -226,18 +227,6 @@ def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix"
     return rows
 
 
-def bench_cuda(batch_size: int = 128, reps: int = 10) -> List[Row]:
-    """Training images/s of ResNet-18 at 32 px (synermix) with and without AMP / channels_last."""
-    rows = []
-    for amp in (False, True):
-        for cl in (False, True):
-            step = bench_steps("resnet18", (batch_size,), reps, "cuda", amp, cl, ("baseline", "synermix"), ())[1]
-            rows.append(Row("cuda", f"resnet18 synermix bs={batch_size} amp={amp} channels_last={cl}",
-                            batch_size / (step.value / 1e3), "img/s", low=batch_size / (step.high / 1e3),
-                            high=batch_size / (step.low / 1e3), reps=step.reps))
-    return rows
-
-
 def bench_accuracy(seeds=(0, 1, 2), epochs: int = 10, max_per_class: Optional[int] = None) -> List[Row]:
     """Digits, synermix: final accuracy of our path vs the per-sample pipeline + per-class loop, over seeds."""
     cfg = OmegaConf.create({
@@ -308,13 +297,12 @@ def sections(quick: bool = False) -> Dict[str, Callable[[], List[Row]]]:
 def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[str], None] = print,
             only: Optional[List[str]] = None) -> List[Row]:
     """The sections named in `only` (default: all; CUDA's only with a GPU): prints the table, writes the CSV."""
-    import pandas as pd
-
     chosen = sections(quick)
     if torch.cuda.is_available():
-        chosen["cuda"] = bench_cuda
+        chosen["cuda"] = lambda: bench_accelerator("cuda")
     else:
-        log("No CUDA device: the AMP / channels_last throughput section is skipped.")
+        log("No CUDA device: the accelerator section (AMP, channels_last, compile on CUDA) is skipped; "
+            "tests run it on CPU at tiny sizes.")
     unknown = sorted(set(only or ()) - set(chosen))
     if unknown:
         raise SystemExit(f"error: unknown benchmark section(s) {unknown}; choose from {sorted(chosen)}.")
@@ -328,7 +316,6 @@ def run_all(quick: bool = False, out_csv: Optional[Path] = None, log: Callable[[
         log(f"[{name}] done in {time.perf_counter() - start:.1f}s")
     log(f"all sections: {time.perf_counter() - start_all:.1f}s")
     if out_csv is not None:
-        out_csv.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame([r.__dict__ for r in rows]).to_csv(out_csv, index=False)
+        write_csv(rows, out_csv)
     log(format_table(rows))
     return rows

@@ -93,3 +93,12 @@ def format_table(rows: List[Row]) -> str:
     })
     with pd.option_context("display.max_colwidth", 90, "display.width", 250):
         return table.to_string(index=False)
+
+
+def write_csv(rows: List[Row], path) -> None:
+    """The table's rows as CSV at `path` (folders created)."""
+    import pandas as pd
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([r.__dict__ for r in rows]).to_csv(path, index=False)

@@ -34,6 +34,10 @@ class CalibrationTotals:
         self.correct.index_add_(0, index, (predicted == labels).to(self.count.dtype))
         self.nll_sum += F.cross_entropy(logits, labels, reduction="sum").to(self.nll_sum.dtype)
 
+    def sums(self) -> tuple:
+        """The running sums (bin counts, confidences, correct, NLL), e.g. to add up over processes in place."""
+        return self.count, self.confidence, self.correct, self.nll_sum
+
     def ece(self) -> float:
         """Expected calibration error, as a fraction in [0, 1]."""
         total = self.count.sum()

@@ -1,6 +1,7 @@
 """The trainable parts of a run (model, objective, optimizer, schedule, loss scaler), built from the config."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -10,9 +11,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from synermix.data import DataBundle
 from synermix.distributed import DistEnv
+from synermix.errors import ConfigError
 from synermix.losses import SynerMixLoss, SynerMixObjective
 from synermix.models import StagedClassifier, build_model
 from synermix.seeding import RunSeeds
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,15 +57,30 @@ def build_components(cfg: DictConfig, data: DataBundle, loss_fn: SynerMixLoss, s
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+    if t.sync_bn:
+        model = _sync_batchnorm(model, device, env)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if t.compile:  # under torchrun only with concat_views (config.py checks it)
         for stage in (model.stages.values() if hasattr(model, "stages") else [model.net]):  # timm: the whole net
             stage.compile(dynamic=True)  # in place: parameter names, and so checkpoints, stay the same
-    scaler = torch.amp.GradScaler("cuda") if cfg.amp and cfg.amp_dtype == "float16" else None
+    scaler = torch.amp.GradScaler(device.type) if cfg.amp and cfg.amp_dtype == "float16" else None
     if scaler is not None and state and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     objective: torch.nn.Module = SynerMixObjective(model, loss_fn)
     if env.enabled:
         objective = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
     return Components(model, objective, optimizer, scheduler, scaler)
+
+
+def _sync_batchnorm(model: torch.nn.Module, device: torch.device, env: DistEnv) -> torch.nn.Module:
+    """train.sync_bn: BatchNorm layers normalise over the global batch under torchrun on CUDA."""
+    if device.type != "cuda":
+        raise ConfigError(
+            f"Invalid configuration: train.sync_bn=true needs CUDA devices (torch's SyncBatchNorm runs only on "
+            f"CUDA), but the run uses device={device.type}; set train.sync_bn=false."
+        )
+    if not env.enabled:
+        log.info("train.sync_bn=true: a single process already normalises over the whole batch; nothing converted.")
+        return model
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -16,6 +16,7 @@ from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS
 from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS
 from synermix.mixup import LAM_MODES
 from synermix.models import MIX_POINT_SETS, MODEL_NAMES
+from synermix.models.cifar_resnet import NORMS
 
 METHOD_NAMES = tuple(PRESETS)
 PHASES = ("val", "test")
@@ -92,6 +93,7 @@ def _dataset_checks(cfg: DictConfig) -> List[tuple]:
         ),
         ("model.depth", lambda v: _is_int(v) and v >= 8 and (v - 2) % 6 == 0, "an integer 6n+2 >= 8 (8, 14, 20, ...)", OPTIONAL),
         ("model.width", lambda v: _is_int(v) and v >= 1, "an integer >= 1", OPTIONAL),
+        ("model.norm", lambda v: v in NORMS, f"one of {list(NORMS)}", OPTIONAL),
     ]
 
 
@@ -180,6 +182,7 @@ def _run_checks(cfg: DictConfig) -> List[tuple]:
         ("train.channels_last", lambda v: isinstance(v, bool), "true or false"),
         ("train.compile", lambda v: isinstance(v, bool), "true or false"),
         ("train.concat_views", lambda v: isinstance(v, bool), "true or false"),
+        ("train.sync_bn", lambda v: isinstance(v, bool), "true or false"),
     ]
 
 
@@ -204,6 +207,9 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             "train.compile=true under torchrun needs train.concat_views=true (compiled BatchNorm stages cannot "
             "run the two views' forwards before one shared backward)"
         )
+    width = cfg.model.get("width")
+    if cfg.model.get("norm") == "group" and _is_int(width) and width % 8:
+        problems.append(f"model.norm=group splits channels into 8 groups, so model.width={width} must be a multiple of 8")
     if cfg.model.pretrained is True and cfg.model.name in MODELS_WITHOUT_WEIGHTS:
         problems.append(
             f"model.pretrained=true but no pretrained weights exist for model.name={cfg.model.name}; "

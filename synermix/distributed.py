@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import List, Optional
 
 import torch
 import torch.distributed as dist
+
+from synermix.sampling import shard_bounds
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,20 @@ class DistEnv:
             dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return tensor
 
+    def sum_(self, *tensors: torch.Tensor) -> None:
+        """Sum each tensor over all processes, in place (no-op when single-process)."""
+        if self.enabled:
+            for tensor in tensors:
+                dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+
+    def gather_objects(self, obj) -> list:
+        """Every process's `obj` (picklable), in rank order, on every process ([obj] when single-process)."""
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
     def mean(self, tensor: torch.Tensor) -> torch.Tensor:
         """Mean over all processes (identity when single-process)."""
         if self.enabled:
@@ -40,6 +57,66 @@ class DistEnv:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
             tensor /= self.world_size
         return tensor
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by `scale`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:  # noqa: D102
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        return grad * ctx.scale, None
+
+
+@dataclass
+class GlobalBatch:
+    """This process's part of one step's global batch: what the loss needs to compute the single-process loss.
+
+    `global_size` is the supplemented global batch's size; the parts are cut as `sampling.shard_bounds` cuts
+    them. `intra_generator` is seeded alike on every process, so all of them draw the same Eq. 1 weights.
+    """
+
+    env: DistEnv
+    global_size: int
+    intra_generator: Optional[torch.Generator] = None
+
+    @property
+    def sizes(self) -> List[int]:
+        """The sizes of all processes' parts, in rank order."""
+        return [b - a for a, b in (shard_bounds(self.global_size, self.env.world_size, r)
+                                   for r in range(self.env.world_size))]
+
+    @property
+    def share(self) -> float:
+        """world size x this part's share of the batch: scales a per-sample mean so that DDP's gradient average
+        equals the gradient of the global batch's mean."""
+        return self.env.world_size * self.sizes[self.env.rank] / self.global_size
+
+    def gather(self, features: torch.Tensor, labels: torch.Tensor):
+        """(features, labels) of the whole global batch, in the single process's order, on every process.
+
+        This process's rows keep their autograd graph, the others arrive detached; every process computes the
+        same loss from them, so its rows' gradient is scaled by the world size: summed over processes that is
+        the gradient `torch.distributed.nn.functional.all_gather` would give (the all-gathered copies' sum),
+        and DDP's average turns it into the single-process gradient. No collective runs in the backward.
+        """
+        sizes, rank = self.sizes, self.env.rank
+        width = sizes[0]  # the first parts are the longest
+        pad = width - features.shape[0]
+        dtype = torch.promote_types(features.dtype, torch.float32)  # holds the labels exactly (< 2**24 classes)
+        both = torch.cat((features.detach().to(dtype), labels.unsqueeze(1).to(dtype)), dim=1)
+        both = torch.nn.functional.pad(both, (0, 0, 0, pad))
+        parts = [torch.empty_like(both) for _ in sizes]
+        dist.all_gather(parts, both)
+        rows = [p[:n] for p, n in zip(parts, sizes)]
+        gathered_labels = torch.cat([r[:, -1] for r in rows]).round().long()
+        own = _ScaleGrad.apply(features, float(self.env.world_size))
+        gathered = torch.cat([own if r == rank else rows[r][:, :-1].to(features.dtype) for r in range(len(rows))])
+        return gathered, gathered_labels
 
 
 def setup_distributed(device: torch.device) -> tuple[DistEnv, torch.device]:

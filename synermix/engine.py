@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from synermix.calibration import CalibrationTotals
-from synermix.distributed import DistEnv
+from synermix.distributed import DistEnv, GlobalBatch
 from synermix.errors import RunError
 from synermix.losses import SynerMixLoss
 from synermix.seeding import RunSeeds
@@ -65,9 +65,9 @@ class EpochStats:
 
 
 def autocast_context(device: torch.device, amp: bool, dtype: str = "bfloat16"):
-    """Autocast to `dtype` (bfloat16 or float16) on CUDA when `amp`, otherwise a no-op context."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=getattr(torch, dtype))
+    """Autocast to `dtype` (bfloat16 or float16) on the device (CUDA, or CPU) when `amp`, otherwise a no-op context."""
+    if amp:
+        return torch.autocast(device.type, dtype=getattr(torch, dtype))
     return contextlib.nullcontext()
 
 
@@ -84,7 +84,7 @@ def _raise_non_finite(epoch: int, bad_step: torch.Tensor, bad_terms: torch.Tenso
 
 
 def training_step(objective, optimizer, x_orig, x_aug, y, generator, *, split_backward: bool = True,
-                  amp: bool = False, amp_dtype: str = "bfloat16", scaler=None):
+                  amp: bool = False, amp_dtype: str = "bfloat16", scaler=None, global_batch=None):
     """One optimisation step; returns the (detached or not) total and the detached loss terms.
 
     With `split_backward` each loss term is back-propagated as soon as it is computed, so one view's
@@ -96,7 +96,8 @@ def training_step(objective, optimizer, x_orig, x_aug, y, generator, *, split_ba
     device = y.device
     optimizer.zero_grad(set_to_none=True)
     with autocast_context(device, amp, amp_dtype):
-        total, intra, inter = objective(x_orig, x_aug, y, generator, backward if split_backward else None)
+        total, intra, inter = objective(x_orig, x_aug, y, generator, backward if split_backward else None,
+                                        global_batch)
     if not split_backward:
         backward(total)
     if scaler is None:
@@ -116,6 +117,19 @@ def _agree_bad(dist_env: DistEnv, bad_step: torch.Tensor, bad_terms: torch.Tenso
     if not dist_env.enabled:
         return bad_step, bad_terms
     return dist_env.max(bad_step), dist_env.max(bad_terms.to(torch.uint8)).bool()
+
+
+def _seed_step(seeds: RunSeeds, epoch: int, step: int, mix_generator: torch.Generator, dist_env: DistEnv,
+               global_size: Optional[int]) -> Optional[GlobalBatch]:
+    """Seed step `step`'s mixing generator and torch's global RNG; under torchrun, also the GlobalBatch (with the
+    L_intra generator every process seeds alike) that makes the loss that of the global batch."""
+    mix_seed, torch_seed = seeds.step(epoch, step)
+    mix_generator.manual_seed(mix_seed)
+    torch.manual_seed(torch_seed)
+    if not dist_env.enabled:
+        return None
+    intra_generator = torch.Generator(mix_generator.device).manual_seed(seeds.shared_mix(epoch, step))
+    return GlobalBatch(dist_env, int(global_size), intra_generator)
 
 
 def train_one_epoch(
@@ -158,13 +172,12 @@ def train_one_epoch(
     interactive = sys.stderr.isatty()
     bar = tqdm(batches, total=total, initial=progress.step, desc=f"epoch {epoch + 1}", leave=False,
                disable=not interactive, dynamic_ncols=True)
-    for step, x_orig, x_aug, y in bar:
-        mix_seed, torch_seed = seeds.step(epoch, step)
-        mix_generator.manual_seed(mix_seed)
-        torch.manual_seed(torch_seed)
+    for step, x_orig, x_aug, y, global_size in bar:
+        global_batch = _seed_step(seeds, epoch, step, mix_generator, dist_env, global_size)
         total_loss, intra, inter = training_step(
             objective, optimizer, x_orig, x_aug, y, mix_generator,
             split_backward=not dist_env.enabled, amp=amp, amp_dtype=amp_dtype, scaler=scaler,
+            global_batch=global_batch,
         )
         values = torch.stack((
             total_loss.detach().float(),
@@ -211,28 +224,33 @@ class Evaluation(NamedTuple):
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str = "bfloat16",
-             keep: Optional[np.ndarray] = None) -> Evaluation:
+             keep: Optional[np.ndarray] = None, dist_env: DistEnv = DistEnv()) -> Evaluation:
     """Accuracy and calibration of `model` on the evaluation `stream` (EvalStream), and the penultimate
-    features and labels of the evaluation samples at positions `keep`."""
+    features and labels of the evaluation samples at positions `keep`.
+
+    Under torchrun each process evaluates its part of the stream; counts and sums are added up and the kept
+    features gathered, so every process returns what one process evaluating everything would."""
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     calibration = CalibrationTotals(device)
-    kept_features, kept_labels, seen = [], [], 0
-    finite = torch.ones((), dtype=torch.bool, device=device)
+    kept_features, kept_labels, seen = [], [], getattr(stream, "start", 0)
+    finite = torch.ones((), dtype=torch.long, device=device)
     for x, y in stream:
         with autocast_context(device, amp, amp_dtype):
             features = model.features(x)
             logits = model.head(features)
             correct += (logits.argmax(dim=1) == y).sum()
-            finite &= torch.isfinite(logits).all() & torch.isfinite(features).all()
+            finite &= (torch.isfinite(logits).all() & torch.isfinite(features).all()).long()
         calibration.update(logits, y)
         if keep is not None:
             rows = keep[(keep >= seen) & (keep < seen + len(y))] - seen
             kept_features.append(features[torch.as_tensor(rows, device=device)].float().cpu())
             kept_labels.append(y[torch.as_tensor(rows, device=device)].cpu())
         seen += len(y)
-    if not bool(finite):
+    bad = 1 - finite
+    dist_env.sum_(correct, bad, *calibration.sums())
+    if bool(bad):
         raise NonFiniteLoss(
             "The evaluation produced NaN or infinite outputs (the weights went non-finite in the last step of the "
             "epoch); the accuracy was not recorded and the last good checkpoint is kept. Lower train.lr, or check "
@@ -241,5 +259,6 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
     accuracy = 100.0 * int(correct) / len(stream)
     if keep is None:
         return Evaluation(accuracy, calibration.ece(), calibration.nll())
+    parts = dist_env.gather_objects((torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()))
     return Evaluation(accuracy, calibration.ece(), calibration.nll(),
-                      torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy())
+                      np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]))

@@ -19,7 +19,7 @@ RESUME_FREE_KEYS = (
 )
 # Training keys added after runs were recorded, with the value that reproduces those runs: at that value a key
 # is left out of the config id, so adding it did not move any existing run directory.
-NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0}
+NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch"}
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
 LOCATION_KEYS = ("run_subdir", "protocol_subdir", "seeds", "search", "optuna", "hydra")
 # Keys spelled out in the run directory's name; the config id covers every other training key.

@@ -79,9 +79,10 @@ class SynerMixObjective(nn.Module):
         super().__init__()
         self.model, self.loss_fn = model, loss_fn
 
-    def forward(self, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor, generator=None, backward=None):
-        """(total, intra or None, inter or None) for one batch; see SynerMixLoss for `backward`."""
-        terms = self.loss_fn(self.model, x_orig, x_aug, y, generator, backward)
+    def forward(self, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor, generator=None, backward=None,
+                global_batch=None):
+        """(total, intra or None, inter or None) for one batch; see SynerMixLoss for `backward`, `global_batch`."""
+        terms = self.loss_fn(self.model, x_orig, x_aug, y, generator, backward, global_batch)
         return terms.total, terms.intra, terms.inter
 
 
@@ -96,6 +97,9 @@ class SynerMixLoss:
     Random draws, all from `generator` in this order: partner permutation, lambda, then the mix point
     (mixup/manifold) or the box centres (cutmix), then the intra-class weights.
     `label_smoothing` applies to every cross-entropy term (plain, mixed and intra-class).
+    Under torchrun (`global_batch`, a distributed.GlobalBatch): L_intra is computed over the global batch's
+    gathered features with the generator every process shares, L_inter over this process's part (partners
+    within the part), weighted by the part's share, so DDP's gradient average is the single-process gradient.
     `concat_views`: run the original and augmented views as one forward of 2N images (only the
     augmented half is mixed). Same draws and equations; BatchNorm then normalises over both views.
     """
@@ -188,6 +192,7 @@ class SynerMixLoss:
         y: Tensor,
         generator: Optional[torch.Generator] = None,
         backward: Optional[Callable[[Tensor], None]] = None,
+        global_batch=None,
     ) -> LossTerms:
         """Compute the loss of one (supplemented) mini-batch; `x_orig` is needed only for intra='original'.
 
@@ -214,6 +219,8 @@ class SynerMixLoss:
             if aug_feats is None:
                 aug_feats = model.features(x_aug, mix_at=mix_at, mix_fn=mix_fn)
             inter = self._inter_from_features(model, aug_feats, y, y_b, lam)
+            if global_batch is not None:
+                inter = inter * global_batch.share  # the processes' mean of this is the global batch's mean
             weighted = (1 - self.beta) * inter
             shares_graph = self.uses_intra and (
                 orig_feats is not None or (self.intra == "augmented" and mix_at is None)
@@ -227,7 +234,10 @@ class SynerMixLoss:
                 feats = orig_feats if orig_feats is not None else model.features(x_orig)
             else:  # augmented view, unmixed: shared with L_inter when that is plain cross-entropy
                 feats = aug_feats if (aug_feats is not None and mix_at is None) else model.features(x_aug)
-            intra = self.intra_loss(model.head, feats, y, generator)
+            if global_batch is None:
+                intra = self.intra_loss(model.head, feats, y, generator)
+            else:
+                intra = self.intra_loss(model.head, *global_batch.gather(feats, y), global_batch.intra_generator)
             total = total + self.beta * intra
         if backward is not None and total.requires_grad:
             backward(total)  # what is left: the intra term, or terms that share one graph

@@ -31,14 +31,15 @@ __all__ = ["METRIC_COLUMNS", "ConfigError", "RunError", "final_accuracy", "resol
 
 
 def resolve_device(name: str, amp: bool) -> torch.device:
-    """`auto` -> cuda if available else cpu; refuse cuda (or amp) where there is no GPU."""
+    """`auto` -> cuda if available else cpu; refuse cuda where there is no GPU, and amp where torch has no autocast."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("Invalid configuration: device='cuda' but no CUDA device is available; use device=auto or device=cpu.")
-    if amp and name != "cuda":
-        raise ConfigError(f"Invalid configuration: amp=true needs a CUDA device, but the run uses device={name}; set amp=false.")
-    return torch.device(name)
+    device = torch.device(name)
+    if amp and not torch.amp.is_autocast_available(device.type):
+        raise ConfigError(f"Invalid configuration: amp=true but torch has no autocast for device={name}; set amp=false.")
+    return device
 
 
 def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> Dict[str, Any]:
@@ -102,7 +103,7 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
 
     loop = LoopState(rundir, parts.model, len(data.train), stop, save)
     samples = cfg.train.cohesion_samples
-    keep = fixed_subsample(len(data.eval), samples) if env.is_main and samples else None
+    keep = fixed_subsample(len(data.eval), samples) if samples else None
     with stop.installed(), rundir.session(run_identity(cfg)):
         for epoch in range(len(rundir.rows), cfg.train.epochs):
             lr, loop.epoch, loop.progress = parts.lr, epoch, progress
@@ -110,9 +111,8 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
             stats = _train_epoch(parts, data.train.epoch(epoch, progress.step), mix_gen, seeds, loop, hooks, cfg, env)
             if stats is None:
                 raise _interrupted(loop)
-            # Rank 0 evaluates (weights and buffers are identical across processes); the others wait
-            # for it at the next step's gradient all-reduce.
-            result = evaluate(parts.model, data.eval, cfg.amp, cfg.amp_dtype, keep) if env.is_main else None
+            # Every process evaluates its part of the evaluation set (weights are identical across processes).
+            result = evaluate(parts.model, data.eval, cfg.amp, cfg.amp_dtype, keep, env)
             parts.scheduler.step()
             check_finite_state(parts.model, progress, epoch)
             row = _epoch_row(epoch, lr, stats, result, loop.elapsed())
@@ -167,7 +167,7 @@ def _interrupted(loop: LoopState) -> Interrupted:
 
 
 def _epoch_row(epoch: int, lr: float, stats: EpochStats, result: Optional[Evaluation], seconds: float) -> Dict[str, Any]:
-    """metrics.csv's row of one epoch (no evaluation columns on processes other than rank 0)."""
+    """metrics.csv's row of one epoch (no evaluation columns without an evaluation result)."""
     evaluated = {} if result is None else {"eval_acc": result.accuracy, "eval_ece": result.ece, "eval_nll": result.nll}
     cohesion = {} if result is None or result.features is None else cohesion_metrics(result.features, result.labels)
     return {

@@ -24,9 +24,9 @@ class SupplementedBatchSampler(Sampler[List[int]]):
     presets can be compared on identical batches with and without supplementation.
     Deterministic for (seed, epoch); call `set_epoch` before iterating each epoch.
 
-    Distributed (`num_replicas` > 1, one sampler per process): every process cuts the same random
-    batch of `batch_size` (the global batch) into `num_replicas` equal shards, takes shard `rank`
-    and supplements that shard, so each process's part has >= 2 samples of every class in it.
+    Distributed (`num_replicas` > 1, one sampler per process): every process builds the same
+    supplemented global batch a single process would, and yields its contiguous part
+    (`shard_bounds`), so N processes see exactly the batches of one process between them.
     """
 
     def __init__(
@@ -54,10 +54,10 @@ class SupplementedBatchSampler(Sampler[List[int]]):
             )
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(f"rank={rank} must lie in [0, num_replicas={num_replicas}).")
-        if num_replicas > 1 and (batch_size % num_replicas or not drop_last):
+        if num_replicas > 1 and (batch_size < num_replicas or not drop_last):
             raise ValueError(
-                f"batch_size={batch_size} must be divisible by the number of processes ({num_replicas}), "
-                "with drop_last=True, so that every process gets an equal shard of each batch."
+                f"batch_size={batch_size} must be at least the number of processes ({num_replicas}), with "
+                "drop_last=True, so that every process gets a part of each batch."
             )
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.labels = labels
@@ -105,16 +105,26 @@ class SupplementedBatchSampler(Sampler[List[int]]):
         k += k >= self._pos_in_class[singles]
         return self._order[self._starts[cls] + k]
 
-    def __iter__(self) -> Iterator[List[int]]:
+    def global_batches(self) -> Iterator[np.ndarray]:
+        """The supplemented batches of the whole run (all processes together), as a single process makes them."""
         rng = np.random.default_rng([self.seed, self.epoch])
-        perm = rng.permutation(self.labels.size)  # the same on every process
-        if self.num_replicas > 1:
-            rng = np.random.default_rng([self.seed, self.epoch, self.rank])  # this shard's extras
-        shard = self.batch_size // self.num_replicas
+        perm = rng.permutation(self.labels.size)
         for b in range(len(self)):
             batch = perm[b * self.batch_size : (b + 1) * self.batch_size]
-            if self.num_replicas > 1:
-                batch = batch[self.rank * shard : (self.rank + 1) * shard]
-            if self.supplement:
-                batch = np.concatenate((batch, self._extras(batch, rng)))
-            yield batch.tolist()
+            yield np.concatenate((batch, self._extras(batch, rng))) if self.supplement else batch
+
+    def shard(self, size: int) -> slice:
+        """This process's positions in a global batch of `size` indices."""
+        return slice(*shard_bounds(size, self.num_replicas, self.rank))
+
+    def __iter__(self) -> Iterator[List[int]]:
+        for batch in self.global_batches():
+            yield batch[self.shard(batch.size)].tolist()
+
+
+def shard_bounds(size: int, num_replicas: int, rank: int) -> tuple:
+    """[start, stop) of part `rank` of `size` items cut into `num_replicas` contiguous parts whose sizes differ
+    by at most one (the first `size % num_replicas` parts are one longer), as `numpy.array_split` cuts."""
+    base, extra = divmod(size, num_replicas)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)

@@ -23,7 +23,9 @@ def sample_seeds(epoch_seed: int, step: int, count: int) -> List[int]:
 
 @dataclass(frozen=True)
 class RunSeeds:
-    """The seeds of one run's random streams; `rank` (under torchrun) gives each process its own draws."""
+    """The seeds of one run's random streams; `rank` (under torchrun) gives each process its own inter-class
+    mixing and torch draws. The sampler, the augmentation and L_intra's weights are drawn alike on every process
+    (for the global batch, as one process draws them)."""
 
     seed: int
     rank: int = 0
@@ -42,12 +44,16 @@ class RunSeeds:
         return derive_seed(self.seed, SAMPLER)
 
     def augment(self, epoch: int) -> int:
-        """The augmentation seed of `epoch`; step and sample seeds are derived from it."""
-        return derive_seed(self.seed, AUG, epoch, *self._rank_words)
+        """The augmentation seed of `epoch` (the same on every process); step and sample seeds are derived from it."""
+        return derive_seed(self.seed, AUG, epoch)
 
     @functools.lru_cache(maxsize=2)
     def _epoch_step_bases(self, epoch: int) -> Tuple[int, int]:
         return derive_seed(self.seed, MIX, epoch, *self._rank_words), derive_seed(self.seed, TORCH, epoch, *self._rank_words)
+
+    def shared_mix(self, epoch: int, step: int) -> int:
+        """The mixing seed a single process uses at this step: under torchrun, every process's L_intra generator."""
+        return derive_seed(derive_seed(self.seed, MIX, epoch), step)
 
     def step(self, epoch: int, step: int) -> Tuple[int, int]:
         """(mixing generator seed, torch global seed) of one optimisation step: resumable at any step."""

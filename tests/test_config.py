@@ -104,8 +104,7 @@ def test_several_problems_are_reported_together():
 def test_device_and_amp_without_gpu():
     with pytest.raises(ConfigError, match="device='cuda' but no CUDA device"):
         resolve_device("cuda", False)
-    with pytest.raises(ConfigError, match="amp=true needs a CUDA device"):
-        resolve_device("auto", True)
+    assert resolve_device("auto", True).type == "cpu"  # amp on CPU: bfloat16/float16 autocast
     assert resolve_device("auto", False).type == "cpu"
 
 

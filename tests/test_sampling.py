@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from synermix.sampling import SupplementationError, SupplementedBatchSampler
+from synermix.sampling import SupplementationError, SupplementedBatchSampler, shard_bounds
 
 
 def random_labels(rng, n, k, min_per_class=2):
@@ -96,25 +96,32 @@ def test_bad_arguments_are_refused():
         SupplementedBatchSampler([0, 0, 1, 1], 8)
 
 
-def test_distributed_shards_partition_the_global_batch_and_are_each_supplemented():
+def test_distributed_shards_are_the_single_process_batches_cut_in_parts():
     labels = random_labels(np.random.default_rng(4), 400, 60)
-    single = SupplementedBatchSampler(labels, 32, seed=9)
-    ranks = [SupplementedBatchSampler(labels, 32, seed=9, num_replicas=4, rank=r) for r in range(4)]
+    single = SupplementedBatchSampler(labels, 30, seed=9)
+    ranks = [SupplementedBatchSampler(labels, 30, seed=9, num_replicas=4, rank=r) for r in range(4)]
     for s in (single, *ranks):
         s.set_epoch(1)
     shards = [list(r) for r in ranks]
-    assert all(len(s) == len(single) == 400 // 32 for s in shards)
+    assert all(len(s) == len(single) == 400 // 30 for s in shards)
     for b, batch in enumerate(single):
-        heads = [shards[r][b][:8] for r in range(4)]
-        assert [i for h in heads for i in h] == batch[:32]  # the same global random batch, cut in 4
-        for r in range(4):
-            shard = shards[r][b]
-            assert min(Counter(labels[shard]).values()) >= 2  # the guarantee holds per process
-            assert not set(shard[8:]) & set(shard[:8])
+        assert [i for r in range(4) for i in shards[r][b]] == batch  # supplemented once, globally, then cut
+        sizes = [len(shards[r][b]) for r in range(4)]
+        assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+        assert [len(p) for p in np.array_split(batch, 4)] == sizes
 
 
-def test_distributed_batch_must_split_evenly():
-    with pytest.raises(ValueError, match="divisible by the number of processes"):
-        SupplementedBatchSampler(np.repeat(np.arange(5), 10), 30, num_replicas=4, rank=0)
+def test_shard_bounds_cut_like_numpy_array_split():
+    for size in range(1, 40):
+        for world in range(1, 6):
+            parts = np.array_split(np.arange(size), world)
+            assert [tuple(np.arange(size)[slice(*shard_bounds(size, world, r))]) for r in range(world)] == [
+                tuple(p) for p in parts
+            ]
+
+
+def test_distributed_batch_needs_one_sample_per_process():
+    with pytest.raises(ValueError, match="at least the number of processes"):
+        SupplementedBatchSampler(np.repeat(np.arange(5), 10), 3, num_replicas=4, rank=0)
     with pytest.raises(ValueError, match="rank=4"):
         SupplementedBatchSampler(np.repeat(np.arange(5), 10), 32, num_replicas=4, rank=4)

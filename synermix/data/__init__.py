@@ -165,7 +165,7 @@ def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: i
         )
 
     def evaluation(data) -> EvalStream:
-        return EvalStream(data, int(cfg.train.eval_batch_size), channels_last)
+        return EvalStream(data, int(cfg.train.eval_batch_size), channels_last, world_size, rank)
 
     if isinstance(train, ArraySplit):
         if train.images.shape[-1] != size:

@@ -1,11 +1,11 @@
 """File-based datasets (Food-101, Caltech-256, Pets): one decode per image feeds both views."""
 from __future__ import annotations
 
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torchvision.transforms import v2
 from torchvision.transforms.v2.functional import pil_to_tensor
 
@@ -71,8 +71,9 @@ class FileEvalDataset(Dataset):
 
 
 class SeededBatches(Sampler[List[Tuple[int, int]]]):
-    """Wrap a batch sampler: from step `start` on, each index carries an augmentation seed derived
-    from (epoch_seed, step, position), so views do not depend on workers, prefetching or resumption."""
+    """Wrap a supplemented batch sampler: from step `start` on, each index of this process's part carries an
+    augmentation seed derived from (epoch_seed, step, position in the global batch), so views do not depend on
+    workers, prefetching, resumption or the number of processes."""
 
     def __init__(self, batch_sampler):
         self.batch_sampler = batch_sampler
@@ -82,9 +83,10 @@ class SeededBatches(Sampler[List[Tuple[int, int]]]):
         return max(len(self.batch_sampler) - self.start, 0)
 
     def __iter__(self):
-        for step, batch in enumerate(self.batch_sampler):
+        for step, batch in enumerate(self.batch_sampler.global_batches()):
             if step >= self.start:
-                yield list(zip(batch, sample_seeds(self.epoch_seed, step, len(batch))))
+                part = self.batch_sampler.shard(len(batch))
+                yield list(zip(batch[part].tolist(), sample_seeds(self.epoch_seed, step, len(batch))[part]))
 
 
 class FileTrainStream(TrainStream):
@@ -127,13 +129,17 @@ class FileEvalData:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
-        """Sequential (image, label) batches on the device (workers persist across evaluations)."""
-        if batch_size not in self._loaders:
-            self._loaders[batch_size] = DataLoader(
-                self.dataset, batch_size=batch_size, num_workers=self.num_workers,
+    def eval_batches(self, batch_size: int, start: int = 0,
+                     stop: Optional[int] = None) -> Iterator[Tuple[Tensor, Tensor]]:
+        """Sequential (image, label) batches of samples [start, stop) on the device (workers persist across
+        evaluations)."""
+        key = (batch_size, start, len(self) if stop is None else stop)
+        if key not in self._loaders:
+            part = self.dataset if key[1:] == (0, len(self)) else Subset(self.dataset, range(*key[1:]))
+            self._loaders[key] = DataLoader(
+                part, batch_size=batch_size, num_workers=self.num_workers,
                 pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
             )
         nb = self.device.type == "cuda"
-        for x, y in self._loaders[batch_size]:
+        for x, y in self._loaders[key]:
             yield x.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)

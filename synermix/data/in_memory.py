@@ -69,10 +69,12 @@ class InMemoryTwoViewData:
         x_orig = self.original(idx) if with_original else None
         return x_orig, self.augmented(idx, generator), self.labels[idx]
 
-    def eval_batches(self, batch_size: int) -> Iterator[Tuple[Tensor, Tensor]]:
-        """Sequential (normalised image, label) batches for evaluation."""
-        for start in range(0, len(self), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(self)), device=self.images.device)
+    def eval_batches(self, batch_size: int, start: int = 0,
+                     stop: Optional[int] = None) -> Iterator[Tuple[Tensor, Tensor]]:
+        """Sequential (normalised image, label) batches of samples [start, stop) for evaluation."""
+        stop = len(self) if stop is None else stop
+        for first in range(start, stop, batch_size):
+            idx = torch.arange(first, min(first + batch_size, stop), device=self.images.device)
             yield self.original(idx), self.labels[idx]
 
 
@@ -86,8 +88,12 @@ class InMemoryTrainStream(TrainStream):
 
     def _views(self, epoch_seed: int, start: int) -> Iterator:
         generator = torch.Generator(device=self.data.images.device)
-        for step, idx in enumerate(self.sampler):
+        for step, idx in enumerate(self.sampler.global_batches()):
             if step < start:
                 continue
             generator.manual_seed(derive_seed(epoch_seed, step))
-            yield (step, *self.data.batch(idx, generator, self.with_original))
+            # The whole global batch is augmented (cheap, on the device) and this process keeps its part, so
+            # under torchrun every image gets the view one process would give it.
+            part = self.sampler.shard(len(idx))
+            views = self.data.batch(idx, generator, self.with_original)
+            yield (step, *(None if v is None else v[part] for v in views))

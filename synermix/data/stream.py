@@ -1,24 +1,26 @@
 """The training stream and the evaluation data of a run: batches arrive on the device, in the run's memory format."""
 from __future__ import annotations
 
+import itertools
 from typing import Iterator, NamedTuple, Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from synermix.sampling import SupplementedBatchSampler
+from synermix.sampling import SupplementedBatchSampler, shard_bounds
 from synermix.seeding import RunSeeds
 
 
 class Batch(NamedTuple):
     """One training step's input: its index in the epoch, the original view (None unless needed), the
-    augmented view and the labels."""
+    augmented view, the labels, and under torchrun the size of the global batch this process has a part of."""
 
     step: int
     x_orig: Optional[Tensor]
     x_aug: Tensor
     y: Tensor
+    global_size: Optional[int] = None
 
 
 def to_memory_format(x: Optional[Tensor], channels_last: bool) -> Optional[Tensor]:
@@ -53,9 +55,12 @@ class TrainStream:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         """The batches of `epoch` from `start_step` on, on the device."""
         self.sampler.set_epoch(epoch)
-        for step, x_orig, x_aug, y in self._views(self.seeds.augment(epoch), start_step):
+        sizes = itertools.repeat(None)
+        if self.sampler.num_replicas > 1:
+            sizes = itertools.islice((len(b) for b in self.sampler.global_batches()), start_step, None)
+        for (step, x_orig, x_aug, y), size in zip(self._views(self.seeds.augment(epoch), start_step), sizes):
             yield Batch(step, to_memory_format(x_orig, self.channels_last),
-                        to_memory_format(x_aug, self.channels_last), y)
+                        to_memory_format(x_aug, self.channels_last), y, size)
 
     def _views(self, epoch_seed: int, start: int) -> Iterator[tuple]:
         """(step, x_orig or None, x_aug, y) of the sampler's batches from `start` on."""
@@ -63,15 +68,20 @@ class TrainStream:
 
 
 class EvalStream:
-    """The evaluation split in fixed order: (image, label) batches on the device, in the run's memory format."""
+    """The evaluation split in fixed order: (image, label) batches on the device, in the run's memory format.
 
-    def __init__(self, data, batch_size: int, channels_last: bool = False) -> None:
+    Under torchrun each process iterates its contiguous part [start, stop) (`sampling.shard_bounds`)."""
+
+    def __init__(self, data, batch_size: int, channels_last: bool = False, num_replicas: int = 1,
+                 rank: int = 0) -> None:
         self.data, self.batch_size, self.channels_last = data, batch_size, channels_last
+        self.num_replicas = num_replicas
+        self.start, self.stop = shard_bounds(len(data), num_replicas, rank)
 
     def __len__(self) -> int:
-        """Number of evaluation samples."""
+        """Number of evaluation samples (all processes' parts together)."""
         return len(self.data)
 
     def __iter__(self) -> Iterator[tuple]:
-        for x, y in self.data.eval_batches(self.batch_size):
+        for x, y in self.data.eval_batches(self.batch_size, self.start, self.stop):
             yield to_memory_format(x, self.channels_last), y

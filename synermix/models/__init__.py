@@ -49,7 +49,8 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
 
     def build(load_backbone=None) -> StagedClassifier:
         if name == "cifar_resnet":
-            return cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width))
+            return cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width),
+                                norm=str(cfg.get("norm", "batch")))
         small = image_size < int(cfg.small_input_below)
         return build_torchvision_model(name, num_classes, in_channels, small, load_backbone, str(cfg.mix_points))
 

@@ -6,24 +6,36 @@ paper's ResNets: the input and the outputs of the first and second residual stag
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from torch import Tensor, nn
 
 from synermix.models.staged import StagedClassifier
 
+NORMS = ("batch", "group")
+
+
+def norm_layer(kind: str) -> Callable[[int], nn.Module]:
+    """`batch`: BatchNorm2d; `group`: GroupNorm with 8 groups (no batch statistics: a process's outputs do not
+    depend on the rest of its batch, so a torchrun run can compute exactly what one process computes)."""
+    if kind not in NORMS:
+        raise ValueError(f"model.norm must be one of {NORMS}, got {kind!r}.")
+    return nn.BatchNorm2d if kind == "batch" else (lambda channels: nn.GroupNorm(8, channels))
+
 
 class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers with an identity or 1x1-projection shortcut."""
+    """Two 3x3 conv-norm layers with an identity or 1x1-projection shortcut."""
 
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int, norm: Callable[[int], nn.Module] = nn.BatchNorm2d):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn1 = norm(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = norm(cout)
         self.relu = nn.ReLU(inplace=True)
         self.shortcut = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm(cout))
 
     def forward(self, x: Tensor) -> Tensor:
         """Residual block output."""
@@ -32,18 +44,19 @@ class BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
-def cifar_resnet(num_classes: int, in_channels: int = 3, depth: int = 20, width: int = 16) -> StagedClassifier:
-    """Build a CIFAR ResNet-`depth` (depth = 6n + 2) as a StagedClassifier."""
+def cifar_resnet(num_classes: int, in_channels: int = 3, depth: int = 20, width: int = 16,
+                 norm: str = "batch") -> StagedClassifier:
+    """Build a CIFAR ResNet-`depth` (depth = 6n + 2) as a StagedClassifier, with BatchNorm or GroupNorm (`norm`)."""
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"model.depth must be 6n+2 with n >= 1 (8, 14, 20, 32, ...), got {depth!r}.")
-    n = (depth - 2) // 6
+    n, norm_of = (depth - 2) // 6, norm_layer(norm)
     widths = (width, 2 * width, 4 * width)
 
     def stage(cin: int, cout: int, stride: int) -> nn.Sequential:
-        blocks = [BasicBlock(cin, cout, stride)] + [BasicBlock(cout, cout, 1) for _ in range(n - 1)]
+        blocks = [BasicBlock(cin, cout, stride, norm_of)] + [BasicBlock(cout, cout, 1, norm_of) for _ in range(n - 1)]
         return nn.Sequential(*blocks)
 
-    stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+    stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), norm_of(width), nn.ReLU(inplace=True))
     model = StagedClassifier(
         stages=[
             ("stem", stem),
