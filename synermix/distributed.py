@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -119,10 +120,40 @@ class GlobalBatch:
         return gathered, gathered_labels
 
 
+def _task_job_environment():
+    """submitit's view of a job that started one process per task (None when there is no such job): a submitit
+    job (SUBMITIT_EXECUTOR: slurm or local, tasks_per_node), or srun's tasks (SLURM_STEP_NUM_TASKS)."""
+    if os.environ.get("SUBMITIT_EXECUTOR"):
+        from submitit import JobEnvironment
+
+        return JobEnvironment()
+    if "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1:
+        from submitit.slurm.slurm import SlurmJobEnvironment
+
+        return SlurmJobEnvironment()
+    return None
+
+
+def export_task_environment() -> None:
+    """Without torchrun, in a job of several tasks (srun, or submitit's tasks_per_node), set what torch's env://
+    rendezvous reads: MASTER_ADDR (the job's first node, from submitit's node-list parsing), MASTER_PORT (kept if
+    set, else derived from the job id as submitit does), RANK, WORLD_SIZE and LOCAL_RANK."""
+    if "WORLD_SIZE" in os.environ:
+        return
+    job = _task_job_environment()
+    if job is None or job.num_tasks <= 1:
+        return
+    port = os.environ.get("MASTER_PORT") or str(random.Random(job.job_id).randint(20000, 60000))
+    os.environ.update(MASTER_ADDR=job.hostnames[0], MASTER_PORT=port, RANK=str(job.global_rank),
+                      WORLD_SIZE=str(job.num_tasks), LOCAL_RANK=str(job.local_rank))
+
+
 def setup_distributed(device: torch.device) -> tuple[DistEnv, torch.device]:
-    """Join the process group torchrun describes (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU.
+    """Join the process group torchrun (or a job's tasks, see export_task_environment) describe: NCCL on CUDA,
+    gloo on CPU.
 
     Returns the environment and this process's device (cuda:LOCAL_RANK on GPUs)."""
+    export_task_environment()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv(), device

@@ -15,7 +15,7 @@ from synermix.cohesion import cohesion_metrics, fixed_subsample
 from synermix.components import build_components
 from synermix.config import validate_config
 from synermix.data import build_data
-from synermix.distributed import setup_distributed, teardown_distributed
+from synermix.distributed import export_task_environment, setup_distributed, teardown_distributed
 from synermix.engine import EpochProgress, EpochStats, Evaluation, check_finite_state, evaluate, train_one_epoch
 from synermix.errors import ConfigError, Interrupted, RunError, SynerMixError
 from synermix.hooks import Hook, Hooks, LoopState, PeriodicCheckpoint, StopFlag, hooks_from_config
@@ -48,6 +48,7 @@ def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> 
     Returns the summary. Raises a SynerMixError subclass (one paragraph) for anything the user must fix,
     recorded in the run dir first, and Interrupted after a checkpoint when SIGTERM/SIGINT/SIGUSR2 arrives.
     """
+    export_task_environment()  # a job's tasks without torchrun: RANK, WORLD_SIZE from SLURM's/submitit's
     rundir = RunDir(run_dir, is_main=int(os.environ.get("RANK", "0")) == 0)
     with rundir.recording_failures():
         validate_config(cfg)

@@ -1,6 +1,8 @@
 """Training hooks the tests inject (through `hooks.<name>` on the command line or run_training's `hooks`)."""
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import torch
@@ -22,6 +24,20 @@ class PauseAt(Hook):
         deadline = time.monotonic() + self.timeout
         while not loop.stop() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+class SignalAt(Hook):
+    """Send `signum` (SIGUSR2: submitit's pre-emption signal) to this process after step `step` of epoch `epoch`
+    (1-based), once per run directory (a `signalled` file remembers it across the requeue)."""
+
+    def __init__(self, epoch: int, step: int, signum: int = int(signal.SIGUSR2)) -> None:
+        self.epoch, self.step, self.signum = epoch, step, signum
+
+    def after_step(self, loop: LoopState) -> None:
+        marker = loop.run_dir.path / "signalled"
+        if (loop.epoch + 1, loop.progress.step) == (self.epoch, self.step) and not marker.exists():
+            marker.write_text(f"{self.epoch}:{self.step}\n")
+            os.kill(os.getpid(), self.signum)
 
 
 class CrashAt(Hook):
