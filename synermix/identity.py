@@ -20,8 +20,10 @@ RESUME_FREE_KEYS = (
 # Training keys added after runs were recorded, with the value that reproduces those runs: at that value a key
 # is left out of the config id, so adding it did not move any existing run directory.
 NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch"}
+# Keys of protocol.yaml that run a protocol (scripts/protocol.py), not a training.
+PROTOCOL_KEYS = ("seeds", "protocol_subdir", "search", "optuna")
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
-LOCATION_KEYS = ("run_subdir", "protocol_subdir", "seeds", "search", "optuna", "hydra")
+LOCATION_KEYS = ("run_subdir", *PROTOCOL_KEYS, "hydra")
 # Keys spelled out in the run directory's name; the config id covers every other training key.
 NAMED_KEYS = ("dataset.name", "model.name", "method.name", "train.batch_size", "method.beta", "run_tag", "phase", "seed")
 

@@ -8,11 +8,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from synermix.errors import ConfigError, Interrupted, SynerMixError
-from synermix.identity import run_dir_of
+from synermix.identity import PROTOCOL_KEYS, run_dir_of
 from synermix.io import write_json_atomic
 
 log = logging.getLogger(__name__)
-PROTOCOL_KEYS = ("seeds", "protocol_subdir", "search", "optuna")  # keys of protocol.yaml, not of a run's configuration
 SEARCHES = ("grid", "optuna")
 RESULT_FILES = {"grid": "protocol.json", "optuna": "protocol_optuna.json"}  # both searches share a protocol dir
 OPTUNA_DB = "optuna.db"
