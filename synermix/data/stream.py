@@ -75,7 +75,6 @@ class EvalStream:
     def __init__(self, data, batch_size: int, channels_last: bool = False, num_replicas: int = 1,
                  rank: int = 0) -> None:
         self.data, self.batch_size, self.channels_last = data, batch_size, channels_last
-        self.num_replicas = num_replicas
         self.start, self.stop = shard_bounds(len(data), num_replicas, rank)
 
     def __len__(self) -> int:
