@@ -149,11 +149,10 @@ def export_task_environment() -> None:
 
 
 def setup_distributed(device: torch.device) -> tuple[DistEnv, torch.device]:
-    """Join the process group torchrun (or a job's tasks, see export_task_environment) describe: NCCL on CUDA,
-    gloo on CPU.
+    """Join the process group torchrun (or a job's tasks, once export_task_environment has run) describe: NCCL
+    on CUDA, gloo on CPU.
 
     Returns the environment and this process's device (cuda:LOCAL_RANK on GPUs)."""
-    export_task_environment()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv(), device
