@@ -13,7 +13,7 @@ from synermix.data import DATASET_NAMES
 from synermix.data.sources import MINI_SPLITS
 from synermix.errors import ConfigError
 from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS
-from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS
+from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS, VIEW_ORDERS
 from synermix.mixup import LAM_MODES
 from synermix.models import MIX_POINT_SETS, MODEL_NAMES
 from synermix.models.cifar_resnet import NORMS
@@ -183,6 +183,8 @@ def _run_checks(cfg: DictConfig) -> List[tuple]:
         ("train.compile", lambda v: isinstance(v, bool), "true or false"),
         ("train.concat_views", lambda v: isinstance(v, bool), "true or false"),
         ("train.sync_bn", lambda v: isinstance(v, bool), "true or false"),
+        ("train.view_order", lambda v: v in VIEW_ORDERS,
+         f"one of {list(VIEW_ORDERS)} (original_first: the authors' order)", OPTIONAL),
     ]
 
 

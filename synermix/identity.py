@@ -19,7 +19,10 @@ RESUME_FREE_KEYS = (
 )
 # Training keys added after runs were recorded, with the value that reproduces those runs: at that value a key
 # is left out of the config id, so adding it did not move any existing run directory.
-NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch"}
+# train.view_order's neutral value is the order those runs were trained in; its default (the authors' order)
+# gives every run a new config id, so a run trained in the other order is never resumed in this one.
+NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch",
+                                    "train.view_order": "augmented_first"}
 # Keys of protocol.yaml that run a protocol (scripts/protocol.py), not a training.
 PROTOCOL_KEYS = ("seeds", "protocol_subdir", "search", "optuna")
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.

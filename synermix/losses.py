@@ -12,6 +12,7 @@ from synermix.mixup import LAM_MODES, cutmix, cutmix_boxes, mix, mixup_cross_ent
 
 INTRA_CHOICES = ("none", "original", "augmented")
 INTER_CHOICES = ("none", "mixup", "manifold", "cutmix")
+VIEW_ORDERS = ("original_first", "augmented_first")
 # The paper's seven methods as (intra, inter, default beta); configs/method/*.yaml hold the same.
 PRESETS = {
     "baseline": ("none", "none", 0.0),  # wo-RA&ER, Eq. 6
@@ -97,6 +98,8 @@ class SynerMixLoss:
     Random draws, all from `generator` in this order: partner permutation, lambda, then the mix point
     (mixup/manifold) or the box centres (cutmix), then the intra-class weights.
     `label_smoothing` applies to every cross-entropy term (plain, mixed and intra-class).
+    `view_order`: `original_first` (the authors' order: the original view's forward and L_intra, then the
+    augmented view's and L_inter) or `augmented_first` (the order of runs recorded before it was the default).
     Under torchrun (`global_batch`, a distributed.GlobalBatch): L_intra is computed over the global batch's
     gathered features with the generator every process shares, L_inter over this process's part (partners
     within the part), weighted by the part's share, so DDP's gradient average is the single-process gradient.
@@ -115,6 +118,7 @@ class SynerMixLoss:
         num_classes: Optional[int] = None,
         concat_views: bool = False,
         label_smoothing: float = 0.0,
+        view_order: str = "original_first",
     ) -> None:
         if intra not in INTRA_CHOICES:
             raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
@@ -132,17 +136,20 @@ class SynerMixLoss:
             raise ValueError(f"num_per_class must be an integer >= 1, got {num_per_class!r}.")
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}.")
+        if view_order not in VIEW_ORDERS:
+            raise ValueError(f"view_order must be one of {VIEW_ORDERS}, got {view_order!r}.")
         self.intra, self.inter, self.beta = intra, inter, float(beta)
         self.alpha, self.lam_mode = float(alpha), lam_mode
         self.num_per_class, self.num_classes = int(num_per_class), num_classes
         self.concat_views, self.label_smoothing = bool(concat_views), float(label_smoothing)
+        self.view_order = view_order
 
     @classmethod
     def from_cfg(cls, method, num_classes: Optional[int] = None, concat_views: bool = False,
-                 label_smoothing: float = 0.0) -> "SynerMixLoss":
+                 label_smoothing: float = 0.0, view_order: str = "original_first") -> "SynerMixLoss":
         """The loss a `method` config group describes (intra, inter, beta, alpha, lam_mode, num_per_class)."""
         return cls(method.intra, method.inter, method.beta, method.alpha, method.lam_mode, method.num_per_class,
-                   num_classes, concat_views=concat_views, label_smoothing=label_smoothing)
+                   num_classes, concat_views=concat_views, label_smoothing=label_smoothing, view_order=view_order)
 
     def intra_loss(self, head: nn.Module, features: Tensor, labels: Tensor, generator) -> Tensor:
         """L_intra of one batch's features (Eq. 1-2); a subclass may compute it another way."""
@@ -184,6 +191,13 @@ class SynerMixLoss:
             return F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)
         return mixup_cross_entropy(logits, y, y_b, lam, self.label_smoothing)
 
+    def _shares_graph(self, mix_at) -> bool:
+        """Whether both terms come from one forward (then one backward): concat_views, or L_intra on the
+        augmented view next to a plain (unmixed) L_inter."""
+        if not (self.uses_intra and self.uses_inter):
+            return False
+        return (self.concat_views and self.needs_original) or (self.intra == "augmented" and mix_at is None)
+
     def __call__(
         self,
         model: MixableClassifier,
@@ -196,6 +210,8 @@ class SynerMixLoss:
     ) -> LossTerms:
         """Compute the loss of one (supplemented) mini-batch; `x_orig` is needed only for intra='original'.
 
+        The two forwards run in `view_order`: by default the original view and L_intra first, then the
+        augmented view and L_inter, as the authors' code does (BatchNorm's running statistics depend on it).
         With `backward` (e.g. `Tensor.backward`), each weighted term is back-propagated as soon as it
         is computed, so only one view's graph is alive at a time (less memory, faster on CPU); the
         gradients are those of the total, which is then returned detached.
@@ -204,46 +220,53 @@ class SynerMixLoss:
             raise ValueError("intra='original' needs the unaugmented view x_orig.")
         if self.inter == "cutmix" and x_aug.dim() != 4:
             raise ValueError(f"inter='cutmix' needs image batches (N, C, H, W); got shape {tuple(x_aug.shape)}.")
-        total = x_aug.new_zeros((), dtype=torch.float32)
-        inter = intra = None
         mix_at, mix_fn, y_b, lam = (self._draw_mix(model, y, generator, x_aug.shape[-2:]) if self.uses_inter
                                     else (None,) * 4)
-        orig_feats = aug_feats = None
+        feats: dict = {}  # "original" / "augmented" (unmixed) / "mixed" features computed so far
         if self.concat_views and self.needs_original and self.uses_inter:
             # One forward of the 2N batch [original; augmented], mixing only the augmented half.
             n = y.shape[0]
             both_fn = None if mix_fn is None else (lambda h: torch.cat((h[:n], mix_fn(h[n:]))))
-            feats = model.features(torch.cat((x_orig, x_aug)), mix_at=mix_at, mix_fn=both_fn)
-            orig_feats, aug_feats = feats[:n], feats[n:]
-        if self.uses_inter:
-            if aug_feats is None:
-                aug_feats = model.features(x_aug, mix_at=mix_at, mix_fn=mix_fn)
-            inter = self._inter_from_features(model, aug_feats, y, y_b, lam)
-            if global_batch is not None:
-                inter = inter * global_batch.share  # the processes' mean of this is the global batch's mean
-            weighted = (1 - self.beta) * inter
-            shares_graph = self.uses_intra and (
-                orig_feats is not None or (self.intra == "augmented" and mix_at is None)
-            )
-            if backward is not None and not shares_graph:
+            both = model.features(torch.cat((x_orig, x_aug)), mix_at=mix_at, mix_fn=both_fn)
+            feats["original"], feats["augmented" if mix_at is None else "mixed"] = both[:n], both[n:]
+
+        def view(name: str) -> Tensor:
+            if name not in feats:
+                if name == "mixed":
+                    feats[name] = model.features(x_aug, mix_at=mix_at, mix_fn=mix_fn)
+                else:
+                    feats[name] = model.features(x_orig if name == "original" else x_aug)
+            return feats[name]
+
+        def intra_term() -> Tensor:
+            f = view(self.intra)
+            if global_batch is None:
+                return self.intra_loss(model.head, f, y, generator)
+            return self.intra_loss(model.head, *global_batch.gather(f, y), global_batch.intra_generator)
+
+        def inter_term() -> Tensor:
+            loss = self._inter_from_features(model, view("augmented" if mix_at is None else "mixed"), y, y_b, lam)
+            # under torchrun the processes' mean of this is the global batch's mean
+            return loss if global_batch is None else loss * global_batch.share
+
+        terms = {}
+        order = ("intra", "inter") if self.view_order == "original_first" else ("inter", "intra")
+        shared = self._shares_graph(mix_at)
+        total = x_aug.new_zeros((), dtype=torch.float32)
+        for name in order:
+            if not (self.uses_intra if name == "intra" else self.uses_inter):
+                continue
+            terms[name] = intra_term() if name == "intra" else inter_term()
+            weighted = (self.beta if name == "intra" else 1 - self.beta) * terms[name]
+            if backward is not None and not shared:
                 backward(weighted)
                 weighted = weighted.detach()
             total = total + weighted
-        if self.uses_intra:
-            if self.intra == "original":
-                feats = orig_feats if orig_feats is not None else model.features(x_orig)
-            else:  # augmented view, unmixed: shared with L_inter when that is plain cross-entropy
-                feats = aug_feats if (aug_feats is not None and mix_at is None) else model.features(x_aug)
-            if global_batch is None:
-                intra = self.intra_loss(model.head, feats, y, generator)
-            else:
-                intra = self.intra_loss(model.head, *global_batch.gather(feats, y), global_batch.intra_generator)
-            total = total + self.beta * intra
         if backward is not None and total.requires_grad:
-            backward(total)  # what is left: the intra term, or terms that share one graph
+            backward(total)  # terms that share one graph
             total = total.detach()
         return LossTerms(
             total=total,
-            intra=None if intra is None else intra.detach(),
-            inter=None if inter is None else inter.detach(),
+            intra=terms["intra"].detach() if "intra" in terms else None,
+            inter=terms["inter"].detach() if "inter" in terms else None,
         )

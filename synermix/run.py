@@ -89,7 +89,7 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     """The run itself, in one (of possibly several) processes: config -> data -> model -> loss -> loop -> rundir."""
     state = rundir.load()
     loss_fn = SynerMixLoss.from_cfg(cfg.method, cfg.dataset.num_classes, cfg.train.concat_views,
-                                    cfg.train.get("label_smoothing", 0.0))
+                                    cfg.train.get("label_smoothing", 0.0), cfg.train.get("view_order", "original_first"))
     data = build_data(cfg, device, seeds, loss_fn.needs_original, env.world_size, env.rank)
     loss_fn.num_classes = data.num_classes  # image_folder with num_classes null counts its class folders
     parts = build_components(cfg, data, loss_fn, seeds, device, env, state)

@@ -156,3 +156,26 @@ def test_the_default_average_last_shortens_to_a_short_run_but_an_explicit_one_do
     assert make_cfg("dataset=mini_imagenet", "dataset.root=/data").train.average_last == 5  # Sec. 4.1.3's values stay
     with pytest.raises(ConfigError, match=r"train.average_last=3 is invalid: it must be an integer in \[1, train.epochs=1\]"):
         validate_config(make_cfg("train.epochs=1", "train.average_last=3"))
+
+
+def test_a_run_trained_in_the_former_view_order_is_neither_reused_nor_resumed_in_the_authors_order(tmp_path):
+    from omegaconf import OmegaConf, open_dict
+
+    from synermix.identity import config_id
+    from synermix.rundir import ForeignRunDir
+    from helpers.hooks import CrashAt
+    from synermix.run import run_training
+
+    fast = ("method=intra", "train.epochs=2", "train.average_last=1", "dataset.max_per_class=6",
+            "train.cohesion_samples=0")
+    old = make_cfg(*fast, "train.view_order=augmented_first")
+    older = OmegaConf.create(OmegaConf.to_container(old))
+    with open_dict(older):
+        del older.train["view_order"]  # a config written before the key existed
+    assert config_id(older) == config_id(old) != config_id(make_cfg(*fast))  # a new directory for the new order
+    with pytest.raises(KeyboardInterrupt):  # stopped after epoch 1's checkpoint
+        run_training(old, tmp_path / "run", hooks=[CrashAt(epoch=2, step=1)])
+    OmegaConf.save(older, tmp_path / "run" / "config.yaml")
+    with pytest.raises(ForeignRunDir, match=r"train.view_order: 'augmented_first' -> 'original_first'"):
+        run_training(make_cfg(*fast), tmp_path / "run")
+    assert run_training(old, tmp_path / "run")["status"] == "complete"  # given back, it resumes

@@ -272,3 +272,60 @@ def test_label_smoothing_applies_to_every_cross_entropy_term(preset):
         model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
     default = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
     assert zero.total.item() == default.total.item()  # 0 leaves the numbers as they were
+
+
+def _bn_model(seed=0, k=3):
+    torch.manual_seed(seed)
+    stages = [("conv", nn.Conv2d(1, 4, 3, padding=1)), ("bn", nn.BatchNorm2d(4)), ("act", nn.ReLU()),
+              ("pool", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))]
+    return StagedClassifier(stages, nn.Linear(4, k), ("input",))
+
+
+def _authors_step(model, x_orig, x_aug, y, g, beta=0.1):
+    """One SynerMix(M) step written out in the authors' order: original view, L_intra, backward; then the
+    mixed augmented view, L_inter, backward (draws: partner permutation, lambda, mix point, intra weights)."""
+    perm = torch.randperm(len(y), generator=g)
+    lam = sample_lam(1.0, len(y), "batch", g)
+    torch.randint(1, (1,), generator=g)  # the mix point: MixUp has one
+    (beta * direct_intra(model, x_orig, y, g)).backward()
+    logp = F.log_softmax(model(lam * x_aug + (1 - lam) * x_aug[perm]), dim=1)
+    n = torch.arange(len(y))
+    ((1 - beta) * -(lam * logp[n, y] + (1 - lam) * logp[n, y[perm]]).mean()).backward()
+
+
+@pytest.mark.parametrize("view_order", ["original_first", "augmented_first"])
+def test_batchnorm_statistics_follow_the_authors_order(view_order):
+    from synermix.engine import training_step
+    from synermix.losses import SynerMixObjective
+
+    g = torch.Generator().manual_seed(4)
+    x_orig, y = torch.randn(12, 1, 6, 6, generator=g), torch.arange(12) % 3
+    x_aug = x_orig.flip(-1) + 0.5 * torch.randn(12, 1, 6, 6, generator=g) + 1.0  # other batch statistics
+    ours, theirs = _bn_model(), _bn_model()
+    objective = SynerMixObjective(ours, SynerMixLoss("original", "mixup", 0.1, num_classes=3, view_order=view_order))
+    training_step(objective, torch.optim.SGD(ours.parameters(), lr=0.1), x_orig, x_aug, y,
+                  torch.Generator().manual_seed(9))
+    optimizer = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    _authors_step(theirs, x_orig, x_aug, y, torch.Generator().manual_seed(9))
+    optimizer.step()
+    # The gradients do not depend on the order: the updated weights agree to float32 rounding either way.
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    bn_ours, bn_theirs = ours.stages["bn"], theirs.stages["bn"]
+    # Running statistics: 0.81 * init + 0.09 * (first view's) + 0.1 * (second view's) batch statistics; the two
+    # views' statistics differ by O(1) here, so the other order is off by ~1e-2, float32 rounding by ~1e-7.
+    close = all(torch.allclose(a, b, rtol=0, atol=1e-5) for a, b in (
+        (bn_ours.running_mean, bn_theirs.running_mean), (bn_ours.running_var, bn_theirs.running_var)))
+    assert close == (view_order == "original_first")
+    if not close:
+        assert (bn_ours.running_mean - bn_theirs.running_mean).abs().max() > 1e-3
+
+
+def test_term_by_term_backward_runs_the_original_view_first():
+    seen = []
+    model = tiny_model()
+    model.stages["l1"].register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
+    x_orig, x_aug, y = batch()
+    SynerMixLoss("original", "mixup", 0.1, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(0),
+                                                         backward=torch.Tensor.backward)
+    assert len(seen) == 2 and torch.equal(seen[0], x_orig) and not torch.equal(seen[1], x_aug)
