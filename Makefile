@@ -15,11 +15,12 @@ DATA_ROOT ?=
 FIGURE_ARGS = --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
-.PHONY: install quickstart test test-all bench gpu-check figures $(FIGURES) tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart test test-kernels test-all bench gpu-check figures $(FIGURES) tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
-	@echo "make test         install into $(VENV), run the test suite on JOBS=2 workers (slow tests excluded)"
+	@echo "make test         install into $(VENV), run the test suite on JOBS=2 workers (slow tests excluded), then test-kernels"
+	@echo "make test-kernels the numerically sensitive tests again on another CPU kernel set (ATEN_CPU_CAPABILITY)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make bench        performance figures, median [min, max] over repetitions (about 7 minutes on 2 cores), outputs/bench/benchmark.csv"
 	@echo "make gpu-check    on a CUDA machine: AMP / channels_last / compile step rates and a multi-GPU DDP check (exit 0 without CUDA)"
@@ -45,8 +46,20 @@ quickstart: $(STAMP)
 	@echo "Final accuracy (mean of the last train.average_last epochs, over seeds $(QUICKSTART_SEEDS)):"
 	$(PY) scripts/report.py $(QUICKSTART_DIR)
 
+# Tests that compare two computations equal up to float rounding (1 vs N processes, resumed vs uninterrupted,
+# the loss against direct computations): `make test` runs them a second time on another kernel set than this
+# processor's default (AVX-512 -> AVX2, AVX2 -> the portable default), so a change made on one processor kind is
+# checked on another.
+KERNEL_TESTS := tests/test_distributed.py tests/test_reliability.py tests/test_losses.py tests/test_accelerator_paths.py tests/test_mixup.py
+OTHER_KERNELS = $$($(PY) -c "import torch; print({'AVX512': 'avx2'}.get(torch.backends.cpu.get_cpu_capability(), 'default'))")
+
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile
+	$(MAKE) --no-print-directory test-kernels
+
+test-kernels: $(STAMP)
+	@cap=$(OTHER_KERNELS); echo "Numerically sensitive tests again under ATEN_CPU_CAPABILITY=$$cap:"; \
+	ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile $(KERNEL_TESTS)
 
 test-all: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile -m "slow or not slow"

@@ -22,7 +22,7 @@ from benchmarks.files import bench_files
 from benchmarks.timing import Row, format_table, per_round, round_robin, sync, write_csv
 from synermix.data import load_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
-from synermix.data.stream import EvalStream, to_memory_format
+from synermix.data.stream import Batch, EvalStream, to_memory_format
 from synermix.engine import EpochProgress, evaluate, train_one_epoch, training_step
 from synermix.losses import PRESETS, SynerMixLoss, SynerMixObjective
 from synermix.models import build_model
@@ -77,11 +77,11 @@ class PerSampleTwoView(Dataset):
         return self.original(image), self.augment(image), int(self.labels[index])
 
 
-def per_sample_batches(dataset: PerSampleTwoView, sampler, workers: int) -> Iterable:
-    """(step, x_orig, x_aug, y) batches of the per-sample reference through a DataLoader."""
+def per_sample_batches(dataset: PerSampleTwoView, sampler, workers: int) -> Iterable[Batch]:
+    """The training stream's `Batch`es, made by the per-sample reference through a DataLoader."""
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
     for step, (orig, aug, y) in enumerate(loader):
-        yield step, orig, aug, y
+        yield Batch(step, orig, aug, y)
 
 
 def intra_class_loss_loop(head, features, labels, num_per_class, generator, num_classes=None):
