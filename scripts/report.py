@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     seeds = table["seed_accs"].map(lambda accs: ";".join(f"{s}:{a!r}" for s, a in sorted(accs.items())))
     write_text_atomic(args.root / "results.csv", table.assign(seed_accs=seeds).to_csv(index=False))
     write_text_atomic(args.root / "results.md", view.to_markdown(index=False) + "\n")
-    print(view.to_string(index=False))
+    print(view.to_string(index=False) if len(view) else f"No run under {args.root} got far enough to be tabulated.")
     gain_table = gains(table)
     if not gain_table.empty:
         write_text_atomic(args.root / "gains.csv", gain_table.to_csv(index=False))
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         print(gains_view.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     failures = unattributed_failures(runs)
     if not failures.empty:
-        print("\nRuns that failed before writing a summary:")
+        print("\nRuns that failed before writing a summary, or whose summary.json is unreadable:")
         for row in failures.itertuples(index=False):
             print(f"  {row.run_dir}: {row.error}")
     return 0

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from synermix.data import DATASET_NAMES
 from synermix.data.sources import MINI_SPLITS
+from synermix.data.tree import BAD_IMAGE_ACTIONS
 from synermix.errors import ConfigError
 from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS
 from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS, VIEW_ORDERS
@@ -63,6 +64,8 @@ def _dataset_checks(cfg: DictConfig) -> List[tuple]:
         ("dataset.num_classes", lambda v: (v is None and cfg.dataset.name == "image_folder") or (_is_int(v) and v >= 2),
          "an integer >= 2 (null for image_folder: the number of class folders)"),
         ("dataset.recipe", lambda v: v in ("imagenet", "cifar"), "imagenet or cifar", OPTIONAL),
+        ("dataset.on_bad_image", lambda v: v in BAD_IMAGE_ACTIONS,
+         "error (refuse unreadable images, listing them) or skip (train without them, with a warning)", OPTIONAL),
         ("dataset.test_ratio", lambda v: _is_num(v) and 0 < v < 1, "a number in (0, 1)", OPTIONAL),
         ("dataset.image_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
         ("dataset.download", lambda v: isinstance(v, bool), "true or false"),

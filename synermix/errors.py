@@ -1,12 +1,23 @@
 """The errors a user can act on: each carries one paragraph saying what is wrong and what to do."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
 
+# torch re-raises an exception of a DataLoader worker as the same type, its message the worker's traceback
+_WORKER_TRACEBACK = re.compile(r"^Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
 class SynerMixError(Exception):
     """Base class: the entry point prints the message (no traceback) and exits non-zero."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = str(message)
+        if _WORKER_TRACEBACK.match(text):  # keep our one paragraph: the traceback's last line, less the type
+            message = re.sub(r"^[\w.]+: ", "", text.rstrip().splitlines()[-1], count=1)
+        super().__init__(message, *args)
 
 
 class ConfigError(SynerMixError, ValueError):

@@ -47,6 +47,7 @@ IDENTITY_KEYS: Dict[str, str] = {
     "seed": "seed",
     "phase": "phase",
     "tag": "run_tag",
+    "data": "dataset.fingerprint",  # image_folder: the folder's contents (None for named data sets)
 }
 IDENTITY_COLUMNS = (*IDENTITY_KEYS, "config_id")  # summary.json's identity: the keys above + config_id
 
@@ -111,6 +112,21 @@ def _recipe_augment_resolver(key: str, recipe: Any, size: Any) -> Any:
 OmegaConf.register_new_resolver("config_id", _config_id_resolver, replace=True)
 OmegaConf.register_new_resolver("recipe_augment", _recipe_augment_resolver, replace=True)
 OmegaConf.register_new_resolver("min_int", _min_int_resolver, replace=True)
+def _data_fingerprint_resolver(root: Any) -> str:
+    """dataset.fingerprint of an image folder (imported here: the data package needs torch, --help does not)."""
+    from synermix.data.tree import fingerprint
+
+    return fingerprint(root)
+
+
+OmegaConf.register_new_resolver("data_fingerprint", _data_fingerprint_resolver, replace=True)
+
+
+def freeze_data_fingerprint(cfg: DictConfig) -> None:
+    """Replace `dataset.fingerprint`'s interpolation by its value, so the whole run (its config id, config.yaml,
+    summary) names the data as it was when the run started, however often the config is read."""
+    if "fingerprint" in cfg.dataset and OmegaConf.is_interpolation(cfg.dataset, "fingerprint"):
+        cfg.dataset.fingerprint = cfg.dataset.fingerprint
 
 
 def run_identity(cfg: DictConfig) -> Dict[str, Any]:

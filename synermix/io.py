@@ -41,6 +41,11 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str, previous: Optio
         if previous is not None and path.exists():
             os.replace(path, previous)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk surfaces in write() without a file name: name the file
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

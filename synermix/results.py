@@ -9,7 +9,7 @@ import pandas as pd
 from synermix.config import METHOD_NAMES
 from synermix.identity import IDENTITY_COLUMNS
 from synermix.paired import describe, paired_difference, synergy_margin
-from synermix.rundir import ERROR, SUMMARY
+from synermix.rundir import CONFIG, ERROR, SUMMARY
 
 MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
 # A configuration is every identity key but the seed; the main keys first, as the tables show them.
@@ -20,12 +20,35 @@ SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup
                      ("synermix_cutmix", "cutmix", "C"))
 
 
+def _unreadable_row(path: Path, exc: Exception) -> dict:
+    """The row of a run whose summary.json cannot be read: status `unreadable`, its identity from config.yaml
+    where that is readable (so the table flags its configuration), the problem in `error`."""
+    row = {"status": "unreadable", "run_dir": str(path.parent),
+           "error": f"{path} is unreadable ({type(exc).__name__}: {exc}); the run's results are not counted"}
+    try:
+        from omegaconf import OmegaConf
+
+        from synermix.identity import run_identity
+
+        row.update(run_identity(OmegaConf.load(path.parent / CONFIG)))
+    except Exception:  # no readable config.yaml either: listed below the table
+        pass
+    return row
+
+
 def load_summaries(root: Path) -> pd.DataFrame:
-    """One row per run directory under `root`: its summary.json, or a failed row for a run that left only error.txt."""
+    """One row per run directory under `root`: its summary.json, or a failed row for a run that left only error.txt,
+    or an `unreadable` row for a summary.json that is not valid JSON."""
     rows = []
     for path in sorted(Path(root).rglob(SUMMARY)):
-        with open(path) as f:
-            rows.append({**json.load(f), "run_dir": str(path.parent)})
+        try:
+            summary = json.loads(path.read_text())
+            if not isinstance(summary, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            rows.append(_unreadable_row(path, exc))
+            continue
+        rows.append({**summary, "run_dir": str(path.parent)})
     for path in sorted(Path(root).rglob(ERROR)):
         if not (path.parent / SUMMARY).exists():
             lines = path.read_text().strip().splitlines()
@@ -47,7 +70,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     seeds missing relative to the other configurations of the same scenario and phase, and a flag."""
     columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "best_acc_mean", "final_ece_mean", "final_nll_mean",
                "n_seeds", "n_incomplete",
-               "n_failed", "missing_seeds", "flag", "seed_accs"]
+               "n_failed", "n_unreadable", "missing_seeds", "flag", "seed_accs"]
     known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
     if known.empty:
         return pd.DataFrame(columns=columns)
@@ -56,11 +79,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     known = known.astype({"batch_size": int, "seed": int}).assign(
         complete=known["status"].eq("complete"),
         failed=known["status"].eq("failed"),
-        incomplete=~known["status"].isin(["complete", "failed"]),
+        unreadable=known["status"].eq("unreadable"),
+        incomplete=~known["status"].isin(["complete", "failed", "unreadable"]),
     )
     # sort=False: identity columns of older summaries may mix "" with numbers
     grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
-    table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum")).reset_index()
+    table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum"),
+                        n_unreadable=("unreadable", "sum")).reset_index()
     for key in ("best_acc", "final_ece", "final_nll"):  # absent from summaries of older versions
         if key not in known:
             known = known.assign(**{key: float("nan")})
@@ -87,6 +112,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
             parts.append(f"{row.n_failed} failed")
         if row.n_incomplete:
             parts.append(f"{row.n_incomplete} incomplete")
+        if row.n_unreadable:
+            parts.append(f"{row.n_unreadable} unreadable summary.json")
         if row.missing_seeds:
             parts.append(f"missing seeds {row.missing_seeds}")
         return "; ".join(parts) or "ok"
@@ -190,9 +217,9 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def unattributed_failures(runs: pd.DataFrame) -> pd.DataFrame:
-    """Runs that failed before writing a summary (e.g. a bad config): run dir and error."""
+    """Runs that failed before writing a summary (e.g. a bad config), and unreadable summaries: run dir and error."""
     if runs.empty or "error" not in runs:
         return pd.DataFrame(columns=["run_dir", "error"])
     if "method" not in runs:
         return runs[["run_dir", "error"]]
-    return runs[runs["method"].isna()][["run_dir", "error"]]
+    return runs[runs["method"].isna() | runs["status"].eq("unreadable")][["run_dir", "error"]]

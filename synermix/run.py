@@ -19,10 +19,10 @@ from synermix.distributed import export_task_environment, setup_distributed, tea
 from synermix.engine import EpochProgress, EpochStats, Evaluation, check_finite_state, evaluate, train_one_epoch
 from synermix.errors import ConfigError, Interrupted, RunError, SynerMixError
 from synermix.hooks import Hook, Hooks, LoopState, PeriodicCheckpoint, StopFlag, hooks_from_config
-from synermix.identity import run_identity
+from synermix.identity import freeze_data_fingerprint, run_identity
 from synermix.losses import SynerMixLoss
 from synermix.models import build_model
-from synermix.rundir import METRIC_COLUMNS, RunDir, final_accuracy
+from synermix.rundir import METRIC_COLUMNS, RunDir, UntouchedRunDir, final_accuracy, output_error
 from synermix.seeding import RunSeeds
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,19 @@ def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> 
     """
     export_task_environment()  # a job's tasks without torchrun: RANK, WORLD_SIZE from SLURM's/submitit's
     rundir = RunDir(run_dir, is_main=int(os.environ.get("RANK", "0")) == 0)
+    freeze_data_fingerprint(cfg)
     with rundir.recording_failures():
         validate_config(cfg)
         rundir.attach(cfg)
     _log_shortened_average(cfg)
-    with rundir.locked(), rundir.recording_failures():  # recorded before the lock is let go
-        return _run_locked(cfg, rundir, hooks)
+    try:
+        with rundir.locked(), rundir.recording_failures():  # recorded before the lock is let go
+            return _run_locked(cfg, rundir, hooks)
+    except OSError as exc:
+        error = output_error(exc, rundir.path)
+        if error is None:
+            raise
+        raise error from None
 
 
 def _log_shortened_average(cfg: DictConfig) -> None:
@@ -73,7 +80,11 @@ def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[
     if done is not None:
         log.info("Run %s is already complete (%d epochs); nothing to do.", rundir.path, done["epochs_completed"])
         if rundir.missing_features():
-            _repair_features(cfg, rundir, resolve_device(cfg.device, cfg.amp))
+            try:
+                _repair_features(cfg, rundir, resolve_device(cfg.device, cfg.amp))
+            except SynerMixError as exc:
+                raise UntouchedRunDir(f"{rundir.path} is complete, but its missing features.npz could not be "
+                                      f"recomputed: {exc} The run's files were left as they are.") from None
         return done
     env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
     if not env.is_main:

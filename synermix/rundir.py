@@ -7,6 +7,7 @@ tb/ (TensorBoard), error.txt (why the last attempt failed).
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from synermix.cohesion import COHESION_COLUMNS
 from synermix.config import config_differences
 from synermix.errors import Interrupted, RunError, SynerMixError
-from synermix.identity import run_identity
+from synermix.identity import IDENTITY_COLUMNS, run_identity
 from synermix.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,16 @@ METRIC_COLUMNS = (
 )
 
 
-class ForeignRunDir(RunError):
+class UntouchedRunDir(RunError):
+    """A problem with the run directory itself: it is reported, and nothing in the directory is written."""
+
+
+class ForeignRunDir(UntouchedRunDir):
     """The run directory belongs to another run (another configuration); nothing in it is touched."""
+
+
+class UnreadableRunDir(UntouchedRunDir):
+    """A file the run directory needs (summary.json, config.yaml) cannot be read; nothing in it is touched."""
 
 
 class RunDirBusy(ForeignRunDir):
@@ -48,11 +57,47 @@ def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
     return float(np.mean(accs[-average_last:])) if accs else None
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal, numbers compared as floats (summary.json may hold 0.1 where the config holds 0.1 or 1 for 1.0)."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    return float(a) == float(b) if numbers else a == b
+
+
+def _load_problem(exc: Exception) -> str:
+    """Why a checkpoint could not be loaded, in our words (torch's own message suggests the unsafe loader)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc).lower():
+        return "it holds objects that a checkpoint of this repository never contains (torch's safe loader refused it)"
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 def _read_checkpoint(path: Path) -> Dict[str, Any]:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or not {"config", "metrics", "model"} <= state.keys():
         raise ValueError("not a checkpoint of this repository")
     return state
+
+
+# errno values that say the output cannot be written wherever it goes (else: only paths inside the run directory)
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def output_error(exc: OSError, run_dir: Path) -> Optional[RunError]:
+    """One paragraph for an OSError of writing the run directory (full disk, read-only or unwritable folder,
+    a file where a folder should be); None for other OSErrors (e.g. a data file)."""
+    if isinstance(exc, SynerMixError):
+        return None
+    path = Path(exc.filename) if exc.filename else None
+    inside = path is not None and (path == run_dir or run_dir in path.parents or path in run_dir.parents)
+    if exc.errno not in _OUTPUT_ERRNOS and not inside:
+        return None
+    where, code = path or run_dir, errno.errorcode.get(exc.errno, "OSError")
+    return RunError(
+        f"Cannot write the run directory {run_dir}: {where}: {exc.strerror or exc} ({code}). Files already written "
+        "there were not changed (every write is atomic). Free space, or choose a writable out_root (or "
+        "hydra.run.dir), then re-run: the run resumes from its last checkpoint.")
 
 
 class _NoWriter:
@@ -130,19 +175,54 @@ class RunDir:
                 f"resumed into: {'; '.join(diffs)}. Use another hydra.run.dir (or out_root) or restore those values."
             )
 
+    def _unreadable(self, name: str, exc: Exception) -> UnreadableRunDir:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return UnreadableRunDir(
+            f"{self.path / name} cannot be read ({type(exc).__name__}: {detail}); nothing in {self.path} was changed. "
+            f"Restore the file, or move the run directory away to train the run again.")
+
     def read_summary(self) -> Optional[Dict[str, Any]]:
-        """summary.json as a dict (None when absent)."""
+        """summary.json as a dict (None when absent; UnreadableRunDir when it is not a JSON object)."""
         path = self.path / SUMMARY
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise self._unreadable(SUMMARY, exc) from None
+        if not isinstance(summary, dict):
+            raise self._unreadable(SUMMARY, ValueError("not a JSON object"))
+        return summary
+
+    def _check_identity(self, summary: Dict[str, Any]) -> None:
+        """Refuse a directory whose summary.json (its config.yaml lost) names another run than this config."""
+        ours = run_identity(self.cfg)
+        diffs = [f"{k}: {summary[k]!r} -> {ours[k]!r}" for k in IDENTITY_COLUMNS
+                 if k in summary and not _same_value(summary[k], ours[k])]
+        if diffs:
+            raise ForeignRunDir(
+                f"The run directory {self.path} holds a run with a different configuration (its summary.json says so; "
+                f"its {CONFIG} is missing), so it will not be resumed into or overwritten: {'; '.join(diffs)}. Use "
+                "another hydra.run.dir (or out_root) or restore those values.")
 
     def completed_summary(self) -> Optional[Dict[str, Any]]:
         """The summary of a finished run of this config (its config checked), None when not finished.
 
-        Decided from summary.json and config.yaml alone: a finished run's weights are not read."""
+        Decided from summary.json and config.yaml alone (summary.json's identity where config.yaml is missing):
+        a finished run's weights are not read. A directory of another configuration is refused."""
         summary = self.read_summary()
-        if not summary or summary.get("status") != "complete" or not (self.path / CONFIG).is_file():
+        if not summary:
             return None
-        self._check_config(OmegaConf.to_container(OmegaConf.load(self.path / CONFIG), resolve=True))
+        if (self.path / CONFIG).is_file():
+            try:
+                saved = OmegaConf.to_container(OmegaConf.load(self.path / CONFIG), resolve=True)
+            except Exception as exc:  # YAML, encoding or interpolation errors alike
+                raise self._unreadable(CONFIG, exc) from None
+            self._check_config(saved)
+        else:
+            self._check_identity(summary)
+        if summary.get("status") != "complete":
+            return None
         self._prune()  # a kill right after completion can leave the checkpoints behind
         return summary
 
@@ -157,7 +237,7 @@ class RunDir:
             try:
                 state = _read_checkpoint(path)
             except Exception as exc:  # truncated or foreign file: try the previous checkpoint
-                problems.append(f"{path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+                problems.append(f"{path} is unreadable ({_load_problem(exc)})")
                 continue
             if problems:
                 log.warning("%s; resuming from %s instead.", problems[0], path)
@@ -290,14 +370,30 @@ class RunDir:
     def record_failure(self, exc: BaseException) -> None:
         """error.txt (one paragraph for a SynerMixError, else the traceback) and, once the config is known,
         summary.json marked failed with the rows so far. Interruptions and foreign run dirs are not failures."""
-        if not self.is_main or isinstance(exc, (Interrupted, ForeignRunDir)):
+        if not self.is_main or isinstance(exc, (Interrupted, UntouchedRunDir)):
             return
         expected = isinstance(exc, SynerMixError)
         detail = f"{type(exc).__name__}: {exc}\n" if expected else "".join(traceback.format_exception(exc))
-        write_text_atomic(self.path / ERROR, detail)
-        if self.cfg is not None:
-            message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
-            write_json_atomic(self.path / SUMMARY, self.summary("failed", error=message))
+        try:
+            write_text_atomic(self.path / ERROR, detail)
+            if self.cfg is not None:
+                message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+                write_json_atomic(self.path / SUMMARY, self._failed_summary(message))
+        except OSError as write_error:  # a full disk or a read-only folder: the error itself is still raised
+            log.warning("Could not record the failure in %s (%s).", self.path, write_error)
+
+    def _failed_summary(self, message: str) -> Dict[str, Any]:
+        """summary.json marked failed; a failure before any row was loaded keeps the progress the file had."""
+        summary = self.summary("failed", error=message)
+        if not self.rows:
+            try:
+                previous = self.read_summary() or {}
+            except UnreadableRunDir:
+                previous = {}
+            for key in ("epochs_completed", "best_acc", "last_acc"):
+                if previous.get(key) is not None:
+                    summary[key] = previous[key]
+        return summary
 
     @contextmanager
     def recording_failures(self) -> Iterator["RunDir"]:

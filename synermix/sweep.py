@@ -1,6 +1,7 @@
 """Sweep bookkeeping: every job of a Hydra multirun records its outcome; the sweep ends with a tally."""
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import time
@@ -23,14 +24,33 @@ def record_job(run_dir: Path, status: str, message: str = "") -> None:
         f.write(f"{status}\t{run_dir}\t{first_line[:300]}\n")
 
 
+def require_writable(folder: Path, key: str) -> None:
+    """Create `folder` and write a probe file in it; if that fails, print one paragraph naming it and exit 2."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        print(f"error: the output folder {folder} ({key}) cannot be created or written: {exc.strerror or exc} "
+              f"({exc.filename or folder}). Choose a writable out_root (or {key}); nothing was written.",
+              file=sys.stderr)
+        sys.exit(2)
+
+
 class SweepReport(Callback):
-    """Hydra callback: prints how many jobs completed or failed (and where), exits 1 if any failed."""
+    """Hydra callback: checks the output folder can be written before anything runs; after a sweep, prints how
+    many jobs completed or failed (and where) and exits 1 if any failed."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        require_writable(Path(config.hydra.run.dir), "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        require_writable(sweep_dir, "hydra.sweep.dir")
         path = sweep_dir / f".sweep-{os.getpid()}-{int(time.time())}.jobs"
         path.write_text("")
+        atexit.register(path.unlink, missing_ok=True)  # an interrupted sweep leaves no log behind
         os.environ[SWEEP_LOG_ENV] = str(path)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

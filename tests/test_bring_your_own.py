@@ -121,7 +121,7 @@ def test_image_folder_runs_with_the_imagenet_recipe_from_files(folder, tmp_path)
 
 
 @pytest.mark.parametrize("damage,message", [
-    ("empty_class", "Found no valid file for the classes emu"),
+    ("empty_class", "no image file in the class folder(s) ['emu']. Expected layout"),
     ("missing_test_class", "only in train: ['emu']"),
     ("no_layout", "holds no image folders"),
     ("unreadable", "img_001.JPG"),

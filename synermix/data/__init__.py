@@ -86,6 +86,8 @@ def _reader_options(cfg_dataset) -> dict:
         options["test_ratio"] = float(cfg_dataset.test_ratio)
     if cfg_dataset.get("recipe") is not None:
         options["recipe"] = str(cfg_dataset.recipe)
+    if cfg_dataset.get("on_bad_image") is not None:
+        options["on_bad_image"] = str(cfg_dataset.on_bad_image)
     if cfg_dataset.get("split") is not None:
         options["split"] = str(cfg_dataset.split)
     if cfg_dataset.get("verify_md5") is not None:

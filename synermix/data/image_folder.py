@@ -2,12 +2,16 @@
 DIR/<class>/* split with a stratified test_ratio. Class indices are exactly torchvision's (sorted folder names)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
 
 from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source, open_rgb
+from synermix.data.tree import BAD_IMAGE_ACTIONS, bad_images, scan_classes
+
+log = logging.getLogger(__name__)
 
 RECIPES = ("imagenet", "cifar")
 LAYOUT = ("DIR/train/<class>/<image> with DIR/test/<class>/<image> (or DIR/val/...), or DIR/<class>/<image> "
@@ -15,15 +19,30 @@ LAYOUT = ("DIR/train/<class>/<image> with DIR/test/<class>/<image> (or DIR/val/.
 
 
 def _scan(folder: Path) -> Tuple[List[str], List[Tuple[str, int]]]:
-    """torchvision's find_classes + make_dataset over `folder`, their errors turned into one paragraph."""
-    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-
-    try:
-        classes, class_to_idx = find_classes(str(folder))
-        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as exc:  # no class folder, or a class folder without images
-        raise DatasetFormatError(f"{folder}: {str(exc).splitlines()[0]} Expected layout: {LAYOUT}.") from None
+    """Class names and (image, class) samples of `folder` (torchvision's order), its problems in one paragraph."""
+    classes, samples = scan_classes(folder)
+    if not classes:
+        raise DatasetFormatError(f"{folder}: no class folder found. Expected layout: {LAYOUT}.")
+    empty = sorted(set(classes) - {classes[c] for _, c in samples})
+    if empty:
+        raise DatasetFormatError(f"{folder}: no image file in the class folder(s) {empty[:5]}. Expected layout: "
+                                 f"{LAYOUT}.")
     return classes, samples
+
+
+def _checked(split: FileSplit, on_bad_image: str, folder: Path) -> FileSplit:
+    """`split` after every file's image header was checked: bad files refused in one message, or skipped."""
+    bad = bad_images(split.paths)
+    if not bad:
+        return split
+    listed = "; ".join(f"{p} ({why})" for p, why in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+    if on_bad_image == "error":
+        raise DatasetFormatError(
+            f"{len(bad)} file(s) under {folder} are not readable images: {listed}. Remove or replace them, or set "
+            "dataset.on_bad_image=skip to train without them.")
+    log.warning("dataset.on_bad_image=skip: leaving out %d unreadable file(s) under %s: %s", len(bad), folder, listed)
+    keep = np.array([p not in {b for b, _ in bad} for p in split.paths])
+    return split.subset(np.flatnonzero(keep))
 
 
 def _split_of(samples: List[Tuple[str, int]]) -> FileSplit:
@@ -44,11 +63,15 @@ def _layout(root: Path) -> Optional[Tuple[Path, Optional[Path]]]:
 
 
 def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagenet", image_size: int = 224,
-                      split_seed: int = 0, **_) -> Source:
-    """The train and test splits of an ImageFolder tree (see the module docstring); `recipe=cifar` decodes every
-    image once, resized to image_size x image_size, into memory (for small images and the in-memory pipeline)."""
+                      split_seed: int = 0, on_bad_image: str = "error", **_) -> Source:
+    """The train and test splits of an ImageFolder tree (see the module docstring), every file's image header
+    checked first (`on_bad_image`: error or skip); `recipe=cifar` decodes every image once, resized to
+    image_size x image_size, into memory (for small images and the in-memory pipeline)."""
     if recipe not in RECIPES:
         raise DatasetFormatError(f"dataset.recipe={recipe!r} is invalid: it must be one of {list(RECIPES)}.")
+    if on_bad_image not in BAD_IMAGE_ACTIONS:
+        raise DatasetFormatError(f"dataset.on_bad_image={on_bad_image!r} is invalid: it must be one of "
+                                 f"{list(BAD_IMAGE_ACTIONS)}.")
     layout = _layout(Path(root))
     if layout is None:
         raise DatasetNotFound(f"dataset.root={root} holds no image folders. Expected layout: {LAYOUT}.")
@@ -62,9 +85,10 @@ def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagen
             raise DatasetFormatError(
                 f"The class folders of {train_dir} and {test_dir} differ (only in train: {only_train[:5]}, only in "
                 f"{test_dir.name}: {only_test[:5]}); both splits need the same classes. Expected layout: {LAYOUT}.")
-        train, test = _split_of(samples), _split_of(test_samples)
+        train, test = _checked(_split_of(samples), on_bad_image, train_dir), _checked(_split_of(test_samples),
+                                                                                       on_bad_image, test_dir)
     else:
-        train, test = _stratified(_split_of(samples), test_ratio, split_seed, root)
+        train, test = _stratified(_checked(_split_of(samples), on_bad_image, train_dir), test_ratio, split_seed, root)
     if recipe == "cifar":
         train, test = _in_memory(train, image_size), _in_memory(test, image_size)
     return Source(train, test, classes)

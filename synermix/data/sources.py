@@ -72,13 +72,14 @@ def _first_existing(candidates: Sequence[Path], marker: str) -> Optional[Path]:
 
 
 # What a dataset pickle may ask to rebuild: numpy arrays, dtypes and scalars (plus builtin containers,
-# which need no lookup). Anything else (a shell call, a builtin, ...) is refused before it runs.
+# which need no lookup), and bytes as Python 3 writes them at protocol 2 (`_codecs.encode(str, "latin1")`, which
+# torch's weights_only loader allows too). Anything else (a shell call, a builtin, ...) is refused before it runs.
 SAFE_PICKLE_GLOBALS = {
     (module, name)
     for core in ("numpy.core", "numpy._core")
     for module, name in ((f"{core}.multiarray", "_reconstruct"), (f"{core}.multiarray", "scalar"),
                          (f"{core}.numeric", "_frombuffer"))
-} | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"), ("_codecs", "encode")}
 
 
 class _DataUnpickler(pickle.Unpickler):
