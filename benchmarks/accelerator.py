@@ -10,8 +10,11 @@ import torch
 from benchmarks.timing import Row, per_round, round_robin
 from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
 from synermix.data.stream import to_memory_format
-from synermix.engine import training_step
-from synermix.losses import PRESETS, SynerMixLoss, SynerMixObjective
+from synermix.data.stream import Batch
+from synermix.loss import SynerMixLoss
+from synermix.presets import preset_switches
+from synermix.seeding import RunSeeds
+from synermix.trainer import Trainer, TrainOptions
 from synermix.sampling import SupplementedBatchSampler
 
 
@@ -46,15 +49,13 @@ def _step_job(variant: Variant, model_name: str, method: str, batch, device: tor
     if variant.compile:
         for stage in model.stages.values():
             stage.compile(dynamic=True)
-    intra, inter, beta = PRESETS[method]
-    objective = SynerMixObjective(model, SynerMixLoss(intra, inter, beta, num_classes=num_classes))
+    intra, inter, beta = preset_switches(method)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    scaler = torch.amp.GradScaler(device.type) if variant.amp and variant.amp_dtype == "float16" else None
-    generator = torch.Generator().manual_seed(0)
+    trainer = Trainer(model, SynerMixLoss(intra, inter, beta, num_classes=num_classes), optimizer, None,
+                      TrainOptions(RunSeeds(0), variant.amp, variant.amp_dtype))
 
     def job() -> None:
-        total, _, _ = training_step(objective, optimizer, x_orig, x_aug, batch[2], generator, amp=variant.amp,
-                                    amp_dtype=variant.amp_dtype, scaler=scaler)
+        total = trainer.run_step(Batch(0, x_orig, x_aug, batch[2]))[0]
         if not torch.isfinite(total):
             raise FloatingPointError(f"{variant.name}: the training loss is not finite.")
     return job

@@ -23,8 +23,11 @@ from benchmarks.timing import Row, format_table, per_round, round_robin, sync, w
 from synermix.data import load_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.stream import Batch, EvalStream, to_memory_format
-from synermix.engine import EpochProgress, evaluate, train_one_epoch, training_step
-from synermix.losses import PRESETS, SynerMixLoss, SynerMixObjective
+from synermix.evaluation import evaluate
+from synermix.intra import LocalIntra
+from synermix.loss import SynerMixLoss
+from synermix.presets import method_presets, preset_switches
+from synermix.trainer import Trainer, TrainOptions
 from synermix.models import build_model
 from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
@@ -97,12 +100,36 @@ def intra_class_loss_loop(head, features, labels, num_per_class, generator, num_
     return torch.stack(losses).mean()
 
 
-class LoopIntraLoss(SynerMixLoss):
-    """SynerMixLoss with the per-class loop reference for L_intra."""
+class LoopIntra(LocalIntra):
+    """L_intra by the per-class loop reference (`intra_class_loss_loop`), as the loss's intra strategy."""
 
-    def intra_loss(self, head, features, labels, generator):
-        """L_intra by `intra_class_loss_loop`."""
+    def __call__(self, head, features, labels, generator):
+        """L_intra of one batch, class by class."""
         return intra_class_loss_loop(head, features, labels, self.num_per_class, generator, self.num_classes)
+
+
+def loss_of(method: str, num_classes: int, loop_intra: bool = False) -> SynerMixLoss:
+    """The preset `method`'s loss (its L_intra by the per-class loop with `loop_intra`)."""
+    intra, inter, beta = preset_switches(method)
+    return SynerMixLoss(intra, inter, beta, num_classes=num_classes,
+                        intra_term=LoopIntra(1, num_classes) if loop_intra else None)
+
+
+def timed_trainer(model, loss: SynerMixLoss, optimizer, seed: int = 1, scheduler=None) -> Trainer:
+    """A Trainer that also sums the seconds of its steps (forward to optimizer step, synchronised) in `model_seconds`."""
+
+    class Timed(Trainer):
+        model_seconds = 0.0
+
+        def run_step(self, batch):
+            sync(self.device)
+            start = time.perf_counter()
+            values = super().run_step(batch)
+            sync(self.device)
+            self.model_seconds += time.perf_counter() - start
+            return values
+
+    return Timed(model, loss, optimizer, scheduler, TrainOptions(RunSeeds(seed)))
 
 
 def stream_of(data: InMemoryTwoViewData, sampler, seed: int = 1) -> InMemoryTrainStream:
@@ -139,10 +166,9 @@ def _model(name: str, num_classes: int, in_channels: int, size: int, device, see
 
 
 def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, device="cpu", amp=False,
-                channels_last=False, methods=tuple(PRESETS), concat=("synermix", "synermix_mm"),
-                target_batch: int = 128, warmup: int = 1) -> List[Row]:
-    """Milliseconds per training step of each preset on a supplemented CIFAR-format batch, and its ratio to the
-    baseline's step in the same round. The presets in `concat` are also timed with `train.concat_views`."""
+                channels_last=False, methods=None, target_batch: int = 128, warmup: int = 1) -> List[Row]:
+    """Milliseconds per training step of each preset (default: all) on a supplemented CIFAR-format batch, and its
+    ratio to the baseline's step in the same round."""
     device = torch.device(device)
     images, labels = cifar_format_data(2048)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD,
@@ -151,19 +177,15 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
     for bs in batch_sizes:
         idx = next(iter(SupplementedBatchSampler(labels, bs, seed=0)))
         x_orig, x_aug, y = data.batch(idx, torch.Generator(device=device).manual_seed(0))
-        x_orig, x_aug = to_memory_format(x_orig, channels_last), to_memory_format(x_aug, channels_last)
+        batch = Batch(0, to_memory_format(x_orig, channels_last), to_memory_format(x_aug, channels_last), y)
         jobs = {}
-        for method in [*methods, *(f"{m} concat_views" for m in concat if m in methods)]:
-            intra, inter, beta = PRESETS[method.split()[0]]
+        for method in methods or method_presets():
             model = _model(model_name, 100, 3, 32, device)
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
-            loss = SynerMixLoss(intra, inter, beta, num_classes=100, concat_views=method.endswith("concat_views"))
-            objective = SynerMixObjective(model, loss)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-            generator = torch.Generator().manual_seed(0)
-            jobs[method] = lambda o=objective, opt=optimizer, g=generator: training_step(o, opt, x_orig, x_aug, y, g,
-                                                                                       amp=amp)
+            trainer = Trainer(model, loss_of(method, 100), optimizer, None, TrainOptions(RunSeeds(0), amp=amp))
+            jobs[method] = lambda t=trainer: t.run_step(batch)
         seconds = round_robin(jobs, reps, warmup, device=device)
         for method, times in seconds.items():
             row = Row.of(f"step {model_name}", f"{method} bs={bs} (+{len(idx) - bs} supplemented)",
@@ -174,31 +196,20 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
     return rows
 
 
-class _ModelClock:
-    """Sums the time from each objective forward to the end of its optimiser step (synchronised)."""
-
-    def __init__(self, objective: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device):
-        self.total, self._start, self.device = 0.0, None, device
-        objective.register_forward_pre_hook(self._begin)
-        optimizer.register_step_post_hook(self._end)
-
-    def _begin(self, *args) -> None:
-        sync(self.device)
-        self._start = time.perf_counter()
-
-    def _end(self, *args) -> None:
-        sync(self.device)
-        self.total += time.perf_counter() - self._start
+def _epoch_of(trainer: Trainer, batches, steps: int) -> float:
+    """Train one epoch from its start; the seconds its steps took (forward to optimizer step)."""
+    before = trainer.model_seconds
+    trainer.step, trainer.sums = 0, torch.zeros(3)
+    trainer.train_epoch(batches, steps, trainer.lr)
+    return trainer.model_seconds - before
 
 
 def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix", workers=(0, 2),
                 reps: int = 3) -> List[Row]:
     """Wall time of one epoch and its ratio to the model's share of it (forward to optimiser step): our path vs
     the per-sample pipeline + per-class loop, `reps` epochs each, round-robin."""
-    device = torch.device("cpu")
     images, labels = cifar_format_data(n)
     spec = AugmentSpec(4, 0.5, 16)
-    intra, inter, beta = PRESETS[method]
     sampler = SupplementedBatchSampler(labels, batch_size, seed=0)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, spec)
     dataset = PerSampleTwoView(images, labels, CIFAR_MEAN, CIFAR_STD, spec)
@@ -207,17 +218,11 @@ def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix"
         paths[f"per-sample {w}"] = (True, lambda w=w: per_sample_batches(dataset, sampler, w))
     jobs, model_seconds = {}, {}
     for name, (loop, batches) in paths.items():
-        model = _model("cifar_resnet", 100, 3, 32, device)
-        objective = SynerMixObjective(model, (LoopIntraLoss if loop else SynerMixLoss)(intra, inter, beta, num_classes=100))
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        clock = _ModelClock(objective, optimizer, device)
+        model = _model("cifar_resnet", 100, 3, 32, "cpu")
+        trainer = timed_trainer(model, loss_of(method, 100, loop), torch.optim.SGD(model.parameters(), lr=0.01,
+                                                                                   momentum=0.9))
         model_seconds[name] = []
-
-        def job(o=objective, opt=optimizer, c=clock, b=batches, out=model_seconds[name]) -> None:
-            before = c.total
-            train_one_epoch(o, b(), opt, torch.Generator(), RunSeeds(1), EpochProgress(), total=len(sampler))
-            out.append(c.total - before)
-        jobs[name] = job
+        jobs[name] = lambda t=trainer, b=batches, out=model_seconds[name]: out.append(_epoch_of(t, b(), len(sampler)))
     wall = round_robin(jobs, reps, warmup=0)
     rows = [Row.of("epoch", f"ours: batched views + vectorised intra ({method}, bs={batch_size}, {n} images)",
                    wall["ours"], "s", per_round(wall["ours"], model_seconds["ours"]))]
@@ -245,10 +250,9 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 10, max_per_class: Optional[in
             torch.manual_seed(seed)
             np.random.seed(seed)
             model = _model("cifar_resnet", 10, 1, 8, "cpu", seed)
-            loss = (LoopIntraLoss if path == "reference" else SynerMixLoss)("original", "mixup", 0.1, num_classes=10)
-            objective = SynerMixObjective(model, loss)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
+            trainer = timed_trainer(model, loss_of("synermix", 10, path == "reference"), optimizer, seed, scheduler)
             sampler = SupplementedBatchSampler(labels, 32, seed=seed)
             dataset = PerSampleTwoView(images, labels, mean, std, spec)
             stream = stream_of(train, sampler, seed)
@@ -256,8 +260,8 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 10, max_per_class: Optional[in
             for epoch in range(epochs):
                 sampler.set_epoch(epoch)
                 batches = per_sample_batches(dataset, sampler, 0) if path == "reference" else stream.epoch(epoch)
-                train_one_epoch(objective, batches, optimizer, torch.Generator(), RunSeeds(seed), EpochProgress(),
-                                epoch=epoch)
+                trainer.epoch = epoch
+                _epoch_of(trainer, batches, len(sampler))
                 accs.append(evaluate(model, test).accuracy)
                 scheduler.step()
             results[path].append(float(np.mean(accs[-3:])))
@@ -285,7 +289,7 @@ def sections(quick: bool = False) -> Dict[str, Callable[[], List[Row]]]:
         # the network of the paper's CIFAR-100 runs: only the batch size the target is about, only the presets it
         # names, 3 rounds (a step is seconds long, and the per-round ratios cancel the machine's drift)
         "step resnet18": lambda: bench_steps("resnet18", (4,) if q else (128,), 1 if q else 3,
-                                             methods=("baseline", "synermix", "synermix_mm"), concat=(),
+                                             methods=("baseline", "synermix", "synermix_mm"),
                                              warmup=0 if q else 1),
         "epoch": lambda: bench_epoch(256 if q else 1_280, 64 if q else 128, workers=(0,) if q else (0, 2),
                                      reps=1 if q else 2),

@@ -8,9 +8,9 @@ from importlib import import_module
 from synermix import identity  # noqa: F401  registers the ${config_id:} resolver the configs use
 
 _EXPORTS = {
-    "LossTerms": "synermix.losses",
+    "LossTerms": "synermix.loss",
     "SupplementedBatchSampler": "synermix.sampling",
-    "SynerMixLoss": "synermix.losses",
+    "SynerMixLoss": "synermix.loss",
     "intra_class_mixup": "synermix.mixup",
     "intra_class_pair_probability": "synermix.analysis",
     "mix": "synermix.mixup",

@@ -13,13 +13,15 @@ from synermix.data import DATASET_NAMES
 from synermix.data.sources import MINI_SPLITS
 from synermix.data.tree import BAD_IMAGE_ACTIONS
 from synermix.errors import ConfigError
-from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS
-from synermix.losses import INTER_CHOICES, INTRA_CHOICES, PRESETS, VIEW_ORDERS
+from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS, RETIRED_KEYS
+from synermix.loss import INTRA_CHOICES, VIEW_ORDERS, uses_original_view
+from synermix.mixers import MIXERS, build_mixer
+from synermix.presets import method_presets
 from synermix.mixup import LAM_MODES
 from synermix.models import MIX_POINT_SETS, MODEL_NAMES
 from synermix.models.cifar_resnet import NORMS
 
-METHOD_NAMES = tuple(PRESETS)
+METHOD_NAMES = tuple(method_presets())
 PHASES = ("val", "test")
 DEVICES = ("auto", "cpu", "cuda")
 MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
@@ -123,7 +125,8 @@ def _model_and_method_checks() -> List[tuple]:
             "a name of letters, digits, '_', '.', '+', '-' (it names a folder; presets: " + ", ".join(METHOD_NAMES) + ")",
         ),
         ("method.intra", lambda v: v in INTRA_CHOICES, f"one of {list(INTRA_CHOICES)}"),
-        ("method.inter", lambda v: v in INTER_CHOICES, f"one of {list(INTER_CHOICES)}"),
+        ("method.inter", lambda v: v in ("none", *MIXERS) or (isinstance(v, DictConfig) and "_target_" in v),
+         f"one of {['none', *MIXERS]}, or a mapping with _target_ naming your mixer class (see synermix.mixers)"),
         ("method.beta", lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
         ("method.alpha", lambda v: _is_num(v) and v > 0, "a number > 0"),
         ("method.lam_mode", lambda v: v in LAM_MODES, f"one of {list(LAM_MODES)}"),
@@ -184,7 +187,6 @@ def _run_checks(cfg: DictConfig) -> List[tuple]:
         ("amp_dtype", lambda v: v in ("bfloat16", "float16"), "bfloat16 or float16"),
         ("train.channels_last", lambda v: isinstance(v, bool), "true or false"),
         ("train.compile", lambda v: isinstance(v, bool), "true or false"),
-        ("train.concat_views", lambda v: isinstance(v, bool), "true or false"),
         ("train.sync_bn", lambda v: isinstance(v, bool), "true or false"),
         ("train.view_order", lambda v: v in VIEW_ORDERS,
          f"one of {list(VIEW_ORDERS)} (original_first: the authors' order)", OPTIONAL),
@@ -206,11 +208,16 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             f"(method {method.name}); use method.beta=0 or a method with an intra-class term "
             "(intra, intra_aug, synermix, synermix_mm)"
         )
-    needs_original = method.intra == "original" and _is_num(method.beta) and method.beta > 0
-    if cfg.train.compile is True and world_size() > 1 and needs_original and cfg.train.concat_views is not True:
+    if isinstance(method.inter, DictConfig) and "_target_" in method.inter:
+        try:  # a user's mixer: built once here, so a bad one is named before any data is read
+            build_mixer(method.inter)
+        except ValueError as exc:
+            problems.append(f"method.{exc}".rstrip("."))
+    needs_original = _is_num(method.beta) and uses_original_view(method.intra, method.beta)
+    if cfg.train.compile is True and world_size() > 1 and needs_original:
         problems.append(
-            "train.compile=true under torchrun needs train.concat_views=true (compiled BatchNorm stages cannot "
-            "run the two views' forwards before one shared backward)"
+            f"train.compile=true under torchrun cannot train method {method.name} (compiled BatchNorm stages cannot "
+            "run the two views' forwards before one shared backward); set train.compile=false"
         )
     width = cfg.model.get("width")
     if cfg.model.get("norm") == "group" and _is_int(width) and width % 8:
@@ -255,7 +262,7 @@ def config_differences(saved: dict, current: dict, ignore=RESUME_FREE_KEYS) -> L
         return out
 
     # A key added later with a neutral default (same config id) reads as that default in an older run's config.
-    a, b = {**NEUTRAL_DEFAULTS, **flatten(saved)}, {**NEUTRAL_DEFAULTS, **flatten(current)}
+    a, b = ({**NEUTRAL_DEFAULTS, **RETIRED_KEYS, **flatten(config)} for config in (saved, current))
     keys = sorted(set(a) | set(b))
     return [
         f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}"

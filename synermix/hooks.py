@@ -1,22 +1,22 @@
-"""Training hooks: small objects the loop calls at fixed points, and the stop request they share.
+"""Training hooks: small objects the trainer calls at fixed points, and the stop request they share.
 
-Order, for every hook in registration order (built-in hooks first, then `hooks` of the config, then
-those passed to `run_training`):
-  after_step(loop)   after each optimisation step (loop.progress.step steps of loop.epoch are done)
-  after_epoch(loop)  after the epoch's row is recorded and checkpointed
-  after_train(loop)  once the run is complete (summary.json says so)
-A hook may raise to end the run; `loop.stop.request(...)` ends it after the current step with a
-checkpoint instead. Extra hooks come from the config as `hooks.<name>: {_target_: module.Class, ...}`.
+Each gets the synermix.trainer.Trainer. Order, for every hook in registration order (built-in hooks first: the
+periodic checkpoint, then the recorder that evaluates and writes each epoch; then `hooks` of the config, then those
+passed to `run_training`):
+  after_step(trainer)   after each optimisation step (trainer.step steps of epoch trainer.epoch (0-based) done)
+  after_epoch(trainer)  after an epoch (trainer.epoch epochs done; trainer.last_epoch holds its stats)
+  after_train(trainer)  once every epoch is done
+A hook may raise to end the run; `trainer.stop.request(...)` ends it after the current step with a checkpoint
+instead; `trainer.checkpoint()` writes one now. Extra hooks come from the config as
+`hooks.<name>: {_target_: module.Class, ...}`.
 """
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from synermix.errors import ConfigError
 
@@ -66,34 +66,16 @@ class StopFlag:
                 previous(signal.SIGUSR2, None)
 
 
-@dataclass
-class LoopState:
-    """What hooks see of the running loop."""
-
-    run_dir: Any  # synermix.rundir.RunDir
-    model: Any  # the StagedClassifier being trained
-    steps_per_epoch: int
-    stop: StopFlag
-    save: Callable[[Any], None]  # checkpoint now: save(EpochProgress) mid-epoch (refuses non-finite weights)
-    epoch: int = 0  # 0-based
-    progress: Any = None  # synermix.engine.EpochProgress of the current epoch
-    epoch_start: float = field(default_factory=time.perf_counter)
-
-    def elapsed(self) -> float:
-        """Seconds spent in the current epoch, including those before a resume."""
-        return time.perf_counter() - self.epoch_start
-
-
 class Hook:
-    """Base class: override the calls you need (each gets the LoopState)."""
+    """Base class: override the calls you need (each gets the trainer)."""
 
-    def after_step(self, loop: LoopState) -> None:
+    def after_step(self, trainer) -> None:
         """After each optimisation step."""
 
-    def after_epoch(self, loop: LoopState) -> None:
+    def after_epoch(self, trainer) -> None:
         """After an epoch's row is recorded and checkpointed."""
 
-    def after_train(self, loop: LoopState) -> None:
+    def after_train(self, trainer) -> None:
         """After the run completed."""
 
 
@@ -103,20 +85,20 @@ class Hooks(Hook):
     def __init__(self, hooks: Sequence[Hook]) -> None:
         self.hooks: List[Hook] = list(hooks)
 
-    def after_step(self, loop: LoopState) -> None:
+    def after_step(self, trainer) -> None:
         """Each hook's after_step."""
         for hook in self.hooks:
-            hook.after_step(loop)
+            hook.after_step(trainer)
 
-    def after_epoch(self, loop: LoopState) -> None:
+    def after_epoch(self, trainer) -> None:
         """Each hook's after_epoch."""
         for hook in self.hooks:
-            hook.after_epoch(loop)
+            hook.after_epoch(trainer)
 
-    def after_train(self, loop: LoopState) -> None:
+    def after_train(self, trainer) -> None:
         """Each hook's after_train."""
         for hook in self.hooks:
-            hook.after_train(loop)
+            hook.after_train(trainer)
 
 
 class PeriodicCheckpoint(Hook):
@@ -125,12 +107,10 @@ class PeriodicCheckpoint(Hook):
     def __init__(self, every: int) -> None:
         self.every = every
 
-    def after_step(self, loop: LoopState) -> None:
+    def after_step(self, trainer) -> None:
         """Save the partial epoch at every multiple of `every` (the epoch's end has its own checkpoint)."""
-        progress = loop.progress
-        if self.every and progress.step % self.every == 0 and progress.step < loop.steps_per_epoch:
-            progress.seconds = loop.elapsed()
-            loop.save(progress)
+        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.steps_per_epoch:
+            trainer.checkpoint()
 
 
 def hooks_from_config(specs: Optional[Dict[str, Any]]) -> List[Hook]:

@@ -23,6 +23,9 @@ RESUME_FREE_KEYS = (
 # gives every run a new config id, so a run trained in the other order is never resumed in this one.
 NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch",
                                     "train.view_order": "augmented_first"}
+# Training keys that were removed, with the one value runs may have trained with now: still hashed into the config
+# id (directory names stay) and read as that value in an older run's config (another value is refused on resume).
+RETIRED_KEYS: Dict[str, Any] = {"train.concat_views": False}
 # Keys of protocol.yaml that run a protocol (scripts/protocol.py), not a training.
 PROTOCOL_KEYS = ("seeds", "protocol_subdir", "search", "optuna")
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
@@ -82,6 +85,7 @@ def config_id(cfg: DictConfig) -> str:
     values = {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
               for k, v in training_values(cfg).items() if not _matches(k, NAMED_KEYS)}
     values = {k: v for k, v in values.items() if k not in NEUTRAL_DEFAULTS or v != NEUTRAL_DEFAULTS[k]}
+    values = {**RETIRED_KEYS, **values}
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -134,6 +138,8 @@ def run_identity(cfg: DictConfig) -> Dict[str, Any]:
     the named keys, the main hyper-parameters, and `config_id` for everything else."""
     values = {name: OmegaConf.select(cfg, key, default=None) for name, key in IDENTITY_KEYS.items()}
     values["tag"] = values["tag"] or ""
+    if isinstance(values["inter"], DictConfig):  # a user's mixer: named by its class
+        values["inter"] = str(values["inter"].get("_target_"))
     values["config_id"] = config_id(cfg)
     return values
 

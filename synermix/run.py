@@ -3,27 +3,27 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.cohesion import cohesion_metrics, fixed_subsample
-from synermix.components import build_components
+from synermix.cohesion import fixed_subsample
 from synermix.config import validate_config
 from synermix.data import build_data
 from synermix.distributed import export_task_environment, setup_distributed, teardown_distributed
-from synermix.engine import EpochProgress, EpochStats, Evaluation, check_finite_state, evaluate, train_one_epoch
-from synermix.errors import ConfigError, Interrupted, RunError, SynerMixError
-from synermix.hooks import Hook, Hooks, LoopState, PeriodicCheckpoint, StopFlag, hooks_from_config
+from synermix.errors import ConfigError, RunError, SynerMixError
+from synermix.evaluation import evaluate
+from synermix.hooks import Hook, PeriodicCheckpoint, hooks_from_config
 from synermix.identity import freeze_data_fingerprint, run_identity
-from synermix.losses import SynerMixLoss
+from synermix.intra import GlobalIntra, LocalIntra
+from synermix.loss import SynerMixLoss, uses_original_view
 from synermix.models import build_model
 from synermix.rundir import METRIC_COLUMNS, RunDir, UntouchedRunDir, final_accuracy, output_error
+from synermix.recording import EpochRecorder
 from synermix.seeding import RunSeeds
+from synermix.trainer import Trainer, TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -97,47 +97,69 @@ def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[
 
 
 def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks) -> Dict[str, Any]:
-    """The run itself, in one (of possibly several) processes: config -> data -> model -> loss -> loop -> rundir."""
+    """The run itself, in one (of possibly several) processes: data -> model -> loss -> trainer -> rundir."""
     state = rundir.load()
-    loss_fn = SynerMixLoss.from_cfg(cfg.method, cfg.dataset.num_classes, cfg.train.concat_views,
-                                    cfg.train.get("label_smoothing", 0.0), cfg.train.get("view_order", "original_first"))
-    data = build_data(cfg, device, seeds, loss_fn.needs_original, env.world_size, env.rank)
-    loss_fn.num_classes = data.num_classes  # image_folder with num_classes null counts its class folders
-    parts = build_components(cfg, data, loss_fn, seeds, device, env, state)
-    progress = EpochProgress.from_state(state.get("partial") if state else None)
+    method = cfg.method
+    data = build_data(cfg, device, seeds, uses_original_view(method.intra, method.beta), env.world_size, env.rank)
+    loss = build_loss(method, cfg.train, data.num_classes, env)
+    model, optimizer, scheduler = build_training(cfg, data, seeds, device, env)
+    keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples) if cfg.train.cohesion_samples else None
+    recorder = EpochRecorder(rundir, cfg, data.eval, keep, env)
+    options = TrainOptions(seeds, cfg.amp, cfg.amp_dtype, cfg.train.log_interval, env)
+    trainer = Trainer(model, loss, optimizer, scheduler, options, [hooks[0], recorder, *hooks[1:]], save=recorder.save)
+    trainer.run_dir = rundir.path  # where hooks may leave files of their own
     if state:
-        log.info("Resuming %s at epoch %d, step %d.", rundir.path, len(rundir.rows) + 1, progress.step)
-    hooks, stop, mix_gen = Hooks(hooks), StopFlag(), torch.Generator()
-
-    def save(p: EpochProgress) -> None:  # a mid-epoch checkpoint (hooks, stop signals); never of NaN weights
-        check_finite_state(parts.model, p, loop.epoch)
-        rundir.save_checkpoint(parts.state_dict(), p.state_dict())
-
-    loop = LoopState(rundir, parts.model, len(data.train), stop, save)
-    samples = cfg.train.cohesion_samples
-    keep = fixed_subsample(len(data.eval), samples) if samples else None
-    with stop.installed(), rundir.session(run_identity(cfg)):
-        for epoch in range(len(rundir.rows), cfg.train.epochs):
-            lr, loop.epoch, loop.progress = parts.lr, epoch, progress
-            loop.epoch_start = time.perf_counter() - progress.seconds
-            stats = _train_epoch(parts, data.train.epoch(epoch, progress.step), mix_gen, seeds, loop, hooks, cfg, env)
-            if stats is None:
-                raise _interrupted(loop)
-            # Every process evaluates its part of the evaluation set (weights are identical across processes).
-            result = evaluate(parts.model, data.eval, cfg.amp, cfg.amp_dtype, keep, env)
-            parts.scheduler.step()
-            check_finite_state(parts.model, progress, epoch)
-            row = _epoch_row(epoch, lr, stats, result, loop.elapsed())
-            rundir.end_epoch(row, parts.state_dict(), _kept_features(result))
-            _log_epoch(cfg, row, stats)
-            hooks.after_epoch(loop)
-            progress = EpochProgress()
-        summary = rundir.finish(parts.model.state_dict())
-        hooks.after_train(loop)
+        trainer.load_state_dict(state)
+        recorder.load_state_dict(state)
+        log.info("Resuming %s at epoch %d, step %d.", rundir.path, trainer.epoch + 1, trainer.step)
+    with rundir.session(run_identity(cfg)):
+        trainer.train(data.train, cfg.train.epochs)
+    summary = recorder.summary
     if env.is_main:
         log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,
                  summary["final_acc"])
     return summary
+
+
+def build_loss(method: DictConfig, train: DictConfig, num_classes: Optional[int], env) -> SynerMixLoss:
+    """The loss a `method` config group describes, with the run's label smoothing and view order; under torchrun
+    its L_intra is computed over the global batch."""
+    smoothing = train.get("label_smoothing", 0.0)
+    intra = (GlobalIntra if env.enabled else LocalIntra)(method.num_per_class, num_classes, smoothing)
+    return SynerMixLoss(method.intra, method.inter, method.beta, method.alpha, method.lam_mode, method.num_per_class,
+                        num_classes, smoothing, train.get("view_order", "original_first"), intra_term=intra)
+
+
+def build_training(cfg: DictConfig, data, seeds: RunSeeds, device: torch.device, env):
+    """Model (initialised from the run seed; SyncBatchNorm, channels_last, compiled stages as configured), SGD and
+    StepLR (Table 1)."""
+    torch.manual_seed(seeds.model_init())
+    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    t = cfg.train
+    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
+                                nesterov=t.nesterov)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.step_size, gamma=t.gamma)
+    if t.sync_bn:
+        model = _sync_batchnorm(model, device, env)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if t.compile:  # not under torchrun with two views (config.py checks it)
+        for stage in (model.stages.values() if hasattr(model, "stages") else [model.net]):  # timm: the whole net
+            stage.compile(dynamic=True)  # in place: parameter names, and so checkpoints, stay the same
+    return model, optimizer, scheduler
+
+
+def _sync_batchnorm(model: torch.nn.Module, device: torch.device, env) -> torch.nn.Module:
+    """train.sync_bn: BatchNorm layers normalise over the global batch under torchrun on CUDA."""
+    if device.type != "cuda":
+        raise ConfigError(
+            f"Invalid configuration: train.sync_bn=true needs CUDA devices (torch's SyncBatchNorm runs only on "
+            f"CUDA), but the run uses device={device.type}; set train.sync_bn=false."
+        )
+    if not env.enabled:
+        log.info("train.sync_bn=true: a single process already normalises over the whole batch; nothing converted.")
+        return model
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def _repair_features(cfg: DictConfig, rundir: RunDir, device: torch.device) -> None:
@@ -149,58 +171,3 @@ def _repair_features(cfg: DictConfig, rundir: RunDir, device: torch.device) -> N
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples)
     result = evaluate(model, data.eval, cfg.amp, cfg.amp_dtype, keep)
     rundir.write_features({"features": result.features, "labels": result.labels})
-
-
-def _train_epoch(parts, batches, mix_gen, seeds, loop: LoopState, hooks: Hooks, cfg, env) -> Optional[EpochStats]:
-    """One epoch of training steps (None when a stop signal ended it early; loop.progress says where)."""
-    try:
-        return train_one_epoch(
-            parts.objective, batches, parts.optimizer, mix_gen, seeds, loop.progress,
-            epoch=loop.epoch, total=loop.steps_per_epoch, amp=cfg.amp, amp_dtype=cfg.amp_dtype, scaler=parts.scaler,
-            log_interval=cfg.train.log_interval, stop=loop.stop, after_step=lambda p: hooks.after_step(loop),
-            dist_env=env,
-        )
-    except (RuntimeError, OSError) as exc:
-        if not loop.stop() or isinstance(exc, SynerMixError):
-            raise
-        return None  # the signal also reached the DataLoader workers: stop at the last full step
-
-
-def _interrupted(loop: LoopState) -> Interrupted:
-    """Checkpoint the partial epoch and say how to resume."""
-    loop.progress.seconds = loop.elapsed()
-    loop.save(loop.progress)
-    name = signal.Signals(loop.stop.signum).name
-    return Interrupted(
-        f"Interrupted by {name} at epoch {loop.epoch + 1}, step {loop.progress.step} of {loop.steps_per_epoch}; "
-        f"checkpoint saved in {loop.run_dir.path}. Re-run the same command to resume.",
-        loop.stop.signum,
-    )
-
-
-def _epoch_row(epoch: int, lr: float, stats: EpochStats, result: Optional[Evaluation], seconds: float) -> Dict[str, Any]:
-    """metrics.csv's row of one epoch (no evaluation columns without an evaluation result)."""
-    evaluated = {} if result is None else {"eval_acc": result.accuracy, "eval_ece": result.ece, "eval_nll": result.nll}
-    cohesion = {} if result is None or result.features is None else cohesion_metrics(result.features, result.labels)
-    return {
-        "epoch": epoch + 1, "lr": lr, "train_loss": stats.loss, "train_loss_intra": stats.intra,
-        "train_loss_inter": stats.inter, "eval_acc": None, **evaluated, **cohesion, "epoch_seconds": round(seconds, 3),
-    }
-
-
-def _kept_features(result: Optional[Evaluation]) -> Optional[Dict[str, Any]]:
-    """features.npz's arrays from an evaluation that kept features (else None)."""
-    if result is None or result.features is None:
-        return None
-    return {"features": result.features, "labels": result.labels}
-
-
-def _log_epoch(cfg: DictConfig, row: Dict[str, Any], stats: EpochStats) -> None:
-    """One log line per epoch."""
-    intra = "" if stats.intra is None else f" intra {stats.intra:.4f}"
-    inter = "" if stats.inter is None else f" inter {stats.inter:.4f}"
-    log.info(
-        "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% ece %.4f nll %.4f (%.1fs)",
-        cfg.method.name, row["epoch"], cfg.train.epochs, row["lr"], stats.loss, intra, inter, cfg.phase,
-        row["eval_acc"] or 0.0, row.get("eval_ece") or 0.0, row.get("eval_nll") or 0.0, row["epoch_seconds"],
-    )

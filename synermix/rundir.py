@@ -120,7 +120,6 @@ class RunDir:
         self.path, self.is_main = Path(path), is_main
         self.cfg: Optional[DictConfig] = None
         self.config: Dict[str, Any] = {}
-        self.rows: List[Dict[str, Any]] = []
         self.writer: Any = _NoWriter()
 
     def attach(self, cfg: DictConfig) -> None:
@@ -227,8 +226,8 @@ class RunDir:
         return summary
 
     def load(self) -> Optional[Dict[str, Any]]:
-        """The newest readable checkpoint (falling back to the previous one), checked against the config;
-        its metric rows become this run's rows. None for a fresh run."""
+        """The newest readable checkpoint (falling back to the previous one), checked against the config. None for
+        a fresh run."""
         problems, state = [], None
         for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
             path = self.path / name
@@ -247,7 +246,6 @@ class RunDir:
                 raise RunError("; ".join(problems) + ". Move the run directory away to restart this run from scratch.")
             return None
         self._check_config(state.get("config", {}))
-        self.rows = list(state["metrics"])
         return state
 
     def missing_features(self) -> bool:
@@ -297,14 +295,14 @@ class RunDir:
             self.writer.close()
             self.writer = _NoWriter()
 
-    def summary(self, status: str, error: Optional[str] = None) -> Dict[str, Any]:
-        """summary.json's content for the rows so far: results, progress and the run's identity."""
-        cfg, accs = self.cfg, [r["eval_acc"] for r in self.rows if r["eval_acc"] is not None]
+    def summary(self, rows: List[Dict[str, Any]], status: str, error: Optional[str] = None) -> Dict[str, Any]:
+        """summary.json's content for `rows` (the metric rows so far): results, progress and the run's identity."""
+        cfg, accs = self.cfg, [r["eval_acc"] for r in rows if r["eval_acc"] is not None]
         complete, k = status == "complete", cfg.train.average_last
 
         def final(column: str) -> Optional[float]:  # rows resumed from before a column existed lack it
-            values = [r[column] for r in self.rows if r.get(column) is not None]
-            return final_accuracy(values, k) if complete and len(values) == len(self.rows) else None
+            values = [r[column] for r in rows if r.get(column) is not None]
+            return final_accuracy(values, k) if complete and len(values) == len(rows) else None
 
         summary = {
             "status": status,
@@ -313,7 +311,7 @@ class RunDir:
             "final_nll": final("eval_nll"),
             "best_acc": max(accs) if accs else None,
             "last_acc": accs[-1] if accs else None,
-            "epochs_completed": len(self.rows),
+            "epochs_completed": len(rows),
             "average_last": cfg.train.average_last,
             **run_identity(cfg),
         }
@@ -321,43 +319,42 @@ class RunDir:
             summary["error"] = error
         return summary
 
-    def save_checkpoint(self, training_state: Dict[str, Any], partial: Optional[Dict[str, Any]] = None) -> None:
-        """Write the resume state (config, rows, mid-epoch progress, `training_state`), keeping the previous
+    def save_checkpoint(self, state: Dict[str, Any]) -> None:
+        """Write the resume state (the config, and `state`: the trainer's and the metric rows), keeping the previous
         checkpoint as a fallback; each step is an atomic rename."""
-        if not self.is_main:
-            return
-        state = {"config": self.config, "metrics": self.rows, "partial": partial, **training_state}
-        save_checkpoint_atomic(self.path / CHECKPOINT, state, previous=self.path / PREVIOUS_CHECKPOINT)
+        if self.is_main:
+            save_checkpoint_atomic(self.path / CHECKPOINT, {"config": self.config, **state},
+                                   previous=self.path / PREVIOUS_CHECKPOINT)
 
-    def end_epoch(self, row: Dict[str, Any], training_state: Dict[str, Any],
+    def end_epoch(self, rows: List[Dict[str, Any]], state: Dict[str, Any],
                   features: Optional[Dict[str, np.ndarray]] = None) -> None:
-        """Record one finished epoch: checkpoint, metrics.csv, summary.json (`running`), TensorBoard.
-        The last epoch's evaluation `features` are written first, so a kill cannot lose them."""
-        self.rows.append(row)
+        """Record a finished epoch (the last of `rows`): features (the final epoch's, first, so a kill cannot lose
+        them), checkpoint of `state`, metrics.csv, summary.json (`running`), TensorBoard."""
         if not self.is_main:
             return
-        if features is not None and len(self.rows) == self.cfg.train.epochs:
+        if features is not None:
             self.write_features(features)
-        self.save_checkpoint(training_state)
-        write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
-        write_json_atomic(self.path / SUMMARY, self.summary("running"))
+        self.save_checkpoint(state)
+        write_csv_atomic(self.path / METRICS, rows, METRIC_COLUMNS)
+        write_json_atomic(self.path / SUMMARY, self.summary(rows, "running"))
+        row = rows[-1]
         for key in METRIC_COLUMNS[1:]:
             if row.get(key) is not None:
                 self.writer.add_scalar(key if key not in COHESION_COLUMNS else f"cohesion/{key}", row[key], row["epoch"])
         self.writer.flush()
 
-    def finish(self, model_state: Dict[str, Any]) -> Dict[str, Any]:
+    def finish(self, rows: List[Dict[str, Any]], model_state: Dict[str, Any]) -> Dict[str, Any]:
         """Complete the run: final weights, then summary.json `complete` (last), then drop the resume state
         unless train.keep_checkpoints. Returns the summary."""
-        summary = self.summary("complete")
+        summary = self.summary(rows, "complete")
         if self.is_main:
             save_checkpoint_atomic(self.path / WEIGHTS, model_state)
             # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
-            write_csv_atomic(self.path / METRICS, self.rows, METRIC_COLUMNS)
+            write_csv_atomic(self.path / METRICS, rows, METRIC_COLUMNS)
             write_json_atomic(self.path / SUMMARY, summary)
             for key in ("final_acc", "final_ece", "final_nll"):
                 if summary[key] is not None:
-                    self.writer.add_scalar(key, summary[key], len(self.rows))
+                    self.writer.add_scalar(key, summary[key], len(rows))
             self._prune()
         return summary
 
@@ -383,16 +380,15 @@ class RunDir:
             log.warning("Could not record the failure in %s (%s).", self.path, write_error)
 
     def _failed_summary(self, message: str) -> Dict[str, Any]:
-        """summary.json marked failed; a failure before any row was loaded keeps the progress the file had."""
-        summary = self.summary("failed", error=message)
-        if not self.rows:
-            try:
-                previous = self.read_summary() or {}
-            except UnreadableRunDir:
-                previous = {}
-            for key in ("epochs_completed", "best_acc", "last_acc"):
-                if previous.get(key) is not None:
-                    summary[key] = previous[key]
+        """summary.json marked failed, keeping the progress the file had (the epochs recorded, their accuracies)."""
+        summary = self.summary([], "failed", error=message)
+        try:
+            previous = self.read_summary() or {}
+        except UnreadableRunDir:
+            previous = {}
+        for key in ("epochs_completed", "best_acc", "last_acc"):
+            if previous.get(key) is not None:
+                summary[key] = previous[key]
         return summary
 
     @contextmanager

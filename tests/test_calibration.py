@@ -8,7 +8,7 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 
 from helpers import tiny_model
 from synermix.calibration import CalibrationTotals
-from synermix.engine import evaluate
+from synermix.evaluation import evaluate
 
 
 def totals_of(logits, labels, batch=None):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from synermix.config import ConfigError, config_differences, validate_config
-from synermix.losses import PRESETS
+from synermix.presets import method_presets, preset_switches
 from synermix.run import resolve_device, run_training
 
 from helpers import ROOT, make_cfg
@@ -22,10 +22,11 @@ def test_every_preset_composes_and_validates(method):
     assert cfg.dataset.name == "digits" and cfg.train.epochs == 8  # the dataset's settings win over defaults
 
 
-def test_method_configs_match_the_library_presets():
-    for name, (intra, inter, beta) in PRESETS.items():
+def test_the_library_reads_its_presets_from_the_method_configs():
+    assert set(method_presets()) == {p.stem for p in (ROOT / "configs" / "method").glob("*.yaml")}
+    for name in method_presets():
         method = make_cfg(f"method={name}").method
-        assert (method.intra, method.inter, method.beta) == (intra, inter, beta)
+        assert (method.intra, method.inter, method.beta) == preset_switches(name)
 
 
 def test_preset_switches_match_the_paper_table():

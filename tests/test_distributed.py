@@ -22,8 +22,12 @@ from synermix.data.files import SeededBatches
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.stream import EvalStream
 from synermix.distributed import DistEnv, GlobalBatch
-from synermix.engine import evaluate
-from synermix.losses import PRESETS, SynerMixLoss, SynerMixObjective, intra_class_loss
+from synermix.data.stream import Batch
+from synermix.evaluation import evaluate
+from synermix.intra import GlobalIntra, intra_class_loss
+from synermix.loss import SynerMixLoss
+from synermix.presets import preset_switches
+from synermix.trainer import Trainer, TrainOptions
 from synermix.models import StagedClassifier
 from synermix.sampling import SupplementedBatchSampler, shard_bounds
 from synermix.seeding import RunSeeds, sample_seeds
@@ -73,24 +77,25 @@ def test_gathered_intra_class_loss_and_gradients_equal_the_single_process_ones(t
 
 
 def _ddp_gradients(rank, world, preset, x_orig, x_aug, y):
-    intra, inter, beta = PRESETS[preset]
-    model = tiny_model(seed=3)
-    objective = DistributedDataParallel(SynerMixObjective(model, SynerMixLoss(intra, inter, beta, num_classes=K)))
+    """The trainer's step under torchrun on this process's part (lr 0: the gradients are kept, weights unchanged)."""
+    intra, inter, beta = preset_switches(preset)
+    model, env = tiny_model(seed=3), DistEnv(world, rank, rank)
+    loss = SynerMixLoss(intra, inter, beta, num_classes=K, intra_term=GlobalIntra(1, K))
+    trainer = Trainer(model, loss, torch.optim.SGD(model.parameters(), lr=0.0), None, TrainOptions(RunSeeds(SEED), env=env))
     part = slice(*shard_bounds(len(y), world, rank))
-    batch = GlobalBatch(DistEnv(world, rank, rank), len(y), torch.Generator().manual_seed(SEED))
-    total, _, _ = objective(x_orig[part], x_aug[part], y[part], torch.Generator().manual_seed(rank), None, batch)
-    total.backward()
-    mean_total = total.detach().clone()
-    DistEnv(world, rank, rank).sum_(mean_total)
+    values = trainer.run_step(Batch(0, x_orig[part], x_aug[part], y[part], len(y)))
+    mean_total = values[0].clone()
+    env.sum_(mean_total)
     return (mean_total / world).item(), {k: p.grad.clone() for k, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("preset", ["intra", "intra_aug"])
 def test_ddp_gradients_and_loss_equal_the_single_process_ones(two_processes, preset):
     x_orig, x_aug, y = _ddp_inputs()
-    intra, inter, beta = PRESETS[preset]
+    intra, inter, beta = preset_switches(preset)
     model = tiny_model(seed=3)
-    terms = SynerMixLoss(intra, inter, beta, num_classes=K)(model, x_orig, x_aug, y, torch.Generator().manual_seed(SEED))
+    generator = torch.Generator().manual_seed(RunSeeds(SEED).step(0, 0)[0])  # the single process's step 0 draws
+    terms = SynerMixLoss(intra, inter, beta, num_classes=K)(model, x_orig, x_aug, y, generator)
     terms.total.backward()
     for total, grads in (r[preset] for r in two_processes):
         assert total == pytest.approx(terms.total.item(), rel=1e-6)

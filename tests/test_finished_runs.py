@@ -102,8 +102,8 @@ class DiskFull(Hook):
     def __init__(self, monkeypatch, epoch: int = 1) -> None:
         self.monkeypatch, self.epoch = monkeypatch, epoch
 
-    def after_epoch(self, loop) -> None:
-        if loop.epoch + 1 == self.epoch:
+    def after_epoch(self, trainer) -> None:
+        if trainer.epoch == self.epoch:
             def full(fd):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             self.monkeypatch.setattr(os, "fsync", full)

@@ -6,7 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synermix.losses import PRESETS, SynerMixLoss, intra_class_loss
+from synermix.intra import intra_class_loss
+from synermix.loss import SynerMixLoss
+from synermix.presets import method_presets, preset_switches
+
+PRESETS = {name: preset_switches(name) for name in method_presets()}
 from synermix.mixup import sample_lam
 from synermix.models.staged import StagedClassifier
 
@@ -157,19 +161,6 @@ def test_bad_switches_are_refused(kwargs, match):
         SynerMixLoss(**kwargs)
 
 
-@pytest.mark.parametrize("preset", ["intra", "synermix", "synermix_mm"])
-def test_concatenated_views_give_the_same_loss_without_batchnorm(preset):
-    intra, inter, beta = PRESETS[preset]
-    model = tiny_model()
-    x_orig, x_aug, y = batch()
-    a = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
-    b = SynerMixLoss(intra, inter, beta, num_classes=3, concat_views=True)(
-        model, x_orig, x_aug, y, torch.Generator().manual_seed(3)
-    )
-    torch.testing.assert_close(a.total, b.total)
-    torch.testing.assert_close(a.intra, b.intra)
-
-
 @pytest.mark.parametrize("preset", PRESETS)
 def test_term_by_term_backward_gives_the_gradients_of_the_total(preset):
     intra, inter, beta = PRESETS[preset]
@@ -180,13 +171,17 @@ def test_term_by_term_backward_gives_the_gradients_of_the_total(preset):
     for early in (False, True):
         model = image_model() if inter == "cutmix" else tiny_model()
         loss = SynerMixLoss(intra, inter, beta, num_classes=3)
-        terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(4),
-                     backward=(lambda t: t.backward()) if early else None)
-        if not early:
-            terms.total.backward()
+        generator = torch.Generator().manual_seed(4)
+        if early:  # as the trainer does: each term back-propagated before the next one's forward
+            total = 0.0
+            for term in loss.terms(model, x_orig, x_aug, y, generator):
+                (term.weight * term.value).backward(retain_graph=loss.shares_graph)
+                total += term.weight * term.value.item()
         else:
-            assert not terms.total.requires_grad
-        grads.append(([p.grad.clone() for p in model.parameters()], terms.total.item()))
+            terms = loss(model, x_orig, x_aug, y, generator)
+            terms.total.backward()
+            total = terms.total.item()
+        grads.append(([p.grad.clone() for p in model.parameters()], total))
     for a, b in zip(grads[0][0], grads[1][0]):
         torch.testing.assert_close(a, b)
     assert grads[0][1] == pytest.approx(grads[1][1])
@@ -295,18 +290,19 @@ def _authors_step(model, x_orig, x_aug, y, g, beta=0.1):
 
 @pytest.mark.parametrize("view_order", ["original_first", "augmented_first"])
 def test_batchnorm_statistics_follow_the_authors_order(view_order):
-    from synermix.engine import training_step
-    from synermix.losses import SynerMixObjective
+    from synermix.data.stream import Batch
+    from synermix.seeding import RunSeeds
+    from synermix.trainer import Trainer, TrainOptions
 
     g = torch.Generator().manual_seed(4)
     x_orig, y = torch.randn(12, 1, 6, 6, generator=g), torch.arange(12) % 3
     x_aug = x_orig.flip(-1) + 0.5 * torch.randn(12, 1, 6, 6, generator=g) + 1.0  # other batch statistics
     ours, theirs = _bn_model(), _bn_model()
-    objective = SynerMixObjective(ours, SynerMixLoss("original", "mixup", 0.1, num_classes=3, view_order=view_order))
-    training_step(objective, torch.optim.SGD(ours.parameters(), lr=0.1), x_orig, x_aug, y,
-                  torch.Generator().manual_seed(9))
+    loss = SynerMixLoss("original", "mixup", 0.1, num_classes=3, view_order=view_order)
+    trainer = Trainer(ours, loss, torch.optim.SGD(ours.parameters(), lr=0.1), None, TrainOptions(RunSeeds(9)))
+    trainer.run_step(Batch(0, x_orig, x_aug, y))  # the trainer's step: each term back-propagated as it comes
     optimizer = torch.optim.SGD(theirs.parameters(), lr=0.1)
-    _authors_step(theirs, x_orig, x_aug, y, torch.Generator().manual_seed(9))
+    _authors_step(theirs, x_orig, x_aug, y, torch.Generator().manual_seed(RunSeeds(9).step(0, 0)[0]))
     optimizer.step()
     # The gradients do not depend on the order: the updated weights agree to float32 rounding either way.
     for (name, a), b in zip(ours.named_parameters(), theirs.parameters()):
@@ -326,6 +322,9 @@ def test_term_by_term_backward_runs_the_original_view_first():
     model = tiny_model()
     model.stages["l1"].register_forward_hook(lambda m, i, o: seen.append(i[0].clone()))
     x_orig, x_aug, y = batch()
-    SynerMixLoss("original", "mixup", 0.1, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(0),
-                                                         backward=torch.Tensor.backward)
-    assert len(seen) == 2 and torch.equal(seen[0], x_orig) and not torch.equal(seen[1], x_aug)
+    loss = SynerMixLoss("original", "mixup", 0.1, num_classes=3)
+    names = []
+    for term in loss.terms(model, x_orig, x_aug, y, torch.Generator().manual_seed(0)):
+        assert len(seen) == len(names) + 1  # each term's forward runs when the term is asked for
+        names.append(term.name)
+    assert names == ["intra", "inter"] and len(seen) == 2 and torch.equal(seen[0], x_orig) and not torch.equal(seen[1], x_aug)

@@ -6,7 +6,8 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from synermix.config import ConfigError, validate_config
-from synermix.losses import PRESETS, SynerMixLoss
+from synermix.loss import SynerMixLoss
+from synermix.presets import preset_switches
 from synermix.models import WeightsError, build_model
 from synermix.run import run_training
 
@@ -14,7 +15,7 @@ from helpers import make_cfg
 
 PAPER_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t"]
 ALL_MODELS = ["cifar_resnet", *PAPER_MODELS]
-LOSS_PRESETS = {m: PRESETS[m] for m in ("baseline", "mixup", "manifold_mixup", "synermix", "synermix_mm")}
+LOSS_PRESETS = {m: preset_switches(m) for m in ("baseline", "mixup", "manifold_mixup", "synermix", "synermix_mm")}
 EXPECTED_MIX_POINTS = {
     "cifar_resnet": ("input", "layer1", "layer2"),
     "resnet18": ("input", "layer1", "layer2"),
@@ -193,14 +194,12 @@ def test_authors_mix_points_are_drawn_as_the_released_code_draws_them(name, expe
     # Released code: ResNets random.randint(0, 2) over input/layer1/layer2; MobileNetV3 and Swin-T
     # random.randint(0, 3) where 0 and 1 both mix the input, 2 after features[0], 3 after features[1] (MobileNet)
     # or after features[2] (Swin).
-    from types import SimpleNamespace
+    from synermix.mixers.manifold import ManifoldMixUp
 
     model = build(name, image_size=224 if name == "swin_t" else 16, mix_points="authors")
     assert build(name, image_size=16).mix_points == EXPECTED_MIX_POINTS[name]  # the default stays the paper's
-    loss = SynerMixLoss("none", "manifold", 0.0, num_classes=4)
-    g = torch.Generator().manual_seed(0)
-    y = torch.arange(4)
-    draws = [loss._draw_mix(SimpleNamespace(mix_points=model.mix_points), y, g, (16, 16))[0] for _ in range(6000)]
+    mixer, g, y = ManifoldMixUp(), torch.Generator().manual_seed(0), torch.arange(4)
+    draws = [mixer.draw(y, g, (4, 3, 16, 16), model.mix_points).mix_at for _ in range(6000)]
     for point, p in expected.items():
         assert draws.count(point) / len(draws) == pytest.approx(p, abs=0.02), point
     assert set(draws) == set(expected)

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-import synermix.losses as losses_module
+import synermix.intra as intra_module
 from synermix.errors import RunError
 from synermix.run import run_training
 
@@ -115,14 +115,14 @@ def test_unreadable_checkpoints_are_refused_by_name(tmp_path):
 def test_nan_loss_stops_with_epoch_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     steps_per_epoch = 1437 // 64
     calls = {"n": 0}
-    real = losses_module.intra_class_loss
+    real = intra_module.intra_class_loss
 
     def poisoned(*args, **kwargs):
         calls["n"] += 1
         loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] == steps_per_epoch + 3 else loss
 
-    monkeypatch.setattr(losses_module, "intra_class_loss", poisoned)
+    monkeypatch.setattr(intra_module, "intra_class_loss", poisoned)
     with pytest.raises(RunError) as info:
         run_training(make_cfg(*RUN), tmp_path)
     message = str(info.value)

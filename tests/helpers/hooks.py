@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from synermix.hooks import Hook, LoopState
+from synermix.hooks import Hook
 
 
 class PauseAt(Hook):
@@ -17,12 +17,12 @@ class PauseAt(Hook):
     def __init__(self, epoch: int, step: int, timeout: float = 120.0) -> None:
         self.epoch, self.step, self.timeout = epoch, step, timeout
 
-    def after_step(self, loop: LoopState) -> None:
-        if (loop.epoch + 1, loop.progress.step) != (self.epoch, self.step):
+    def after_step(self, trainer) -> None:
+        if (trainer.epoch + 1, trainer.step) != (self.epoch, self.step):
             return
-        (loop.run_dir.path / "paused").write_text(f"{self.epoch}:{self.step}\n")
+        (trainer.run_dir / "paused").write_text(f"{self.epoch}:{self.step}\n")
         deadline = time.monotonic() + self.timeout
-        while not loop.stop() and time.monotonic() < deadline:
+        while not trainer.stop() and time.monotonic() < deadline:
             time.sleep(0.05)
 
 
@@ -33,9 +33,9 @@ class SignalAt(Hook):
     def __init__(self, epoch: int, step: int, signum: int = int(signal.SIGUSR2)) -> None:
         self.epoch, self.step, self.signum = epoch, step, signum
 
-    def after_step(self, loop: LoopState) -> None:
-        marker = loop.run_dir.path / "signalled"
-        if (loop.epoch + 1, loop.progress.step) == (self.epoch, self.step) and not marker.exists():
+    def after_step(self, trainer) -> None:
+        marker = trainer.run_dir / "signalled"
+        if (trainer.epoch + 1, trainer.step) == (self.epoch, self.step) and not marker.exists():
             marker.write_text(f"{self.epoch}:{self.step}\n")
             os.kill(os.getpid(), self.signum)
 
@@ -46,8 +46,8 @@ class CrashAt(Hook):
     def __init__(self, epoch: int, step: int = 1) -> None:
         self.epoch, self.step = epoch, step
 
-    def after_step(self, loop: LoopState) -> None:
-        if (loop.epoch + 1, loop.progress.step) == (self.epoch, self.step):
+    def after_step(self, trainer) -> None:
+        if (trainer.epoch + 1, trainer.step) == (self.epoch, self.step):
             raise KeyboardInterrupt
 
 
@@ -57,7 +57,7 @@ class Trains(Hook):
     def __init__(self) -> None:
         self.steps = 0
 
-    def after_step(self, loop: LoopState) -> None:
+    def after_step(self, trainer) -> None:
         self.steps += 1
 
 
@@ -67,8 +67,8 @@ class CrashAfterEpoch(Hook):
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def after_epoch(self, loop: LoopState) -> None:
-        if loop.epoch + 1 == self.epoch:
+    def after_epoch(self, trainer) -> None:
+        if trainer.epoch == self.epoch:
             raise KeyboardInterrupt
 
 
@@ -78,7 +78,7 @@ class PoisonWeights(Hook):
     def __init__(self, epoch: int, step: int) -> None:
         self.epoch, self.step = epoch, step
 
-    def after_step(self, loop: LoopState) -> None:
-        if (loop.epoch + 1, loop.progress.step) == (self.epoch, self.step):
+    def after_step(self, trainer) -> None:
+        if (trainer.epoch + 1, trainer.step) == (self.epoch, self.step):
             with torch.no_grad():
-                next(loop.model.parameters()).view(-1)[0] = float("nan")
+                next(trainer.model.parameters()).view(-1)[0] = float("nan")

@@ -1,0 +1,140 @@
+"""The one SynerMix loss: Eq. 5 (and Eq. 2-8 as its presets) from a model, the two views, labels and a generator."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, NamedTuple, Optional, Protocol, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from synermix.intra import LocalIntra
+from synermix.mixers import build_mixer
+from synermix.mixup import mixup_cross_entropy
+
+INTRA_CHOICES = ("none", "original", "augmented")
+VIEW_ORDERS = ("original_first", "augmented_first")
+
+
+class MixableClassifier(Protocol):
+    """What the loss needs of a model: penultimate features with an optional mix point, and a head."""
+
+    head: nn.Module
+    mix_points: Sequence[str]
+
+    def features(self, x: Tensor, mix_at: Optional[str] = None, mix_fn=None) -> Tensor: ...
+
+
+@dataclass
+class LossTerms:
+    """The differentiable total loss and the detached terms it was made of (None when not computed)."""
+
+    total: Tensor
+    intra: Optional[Tensor]
+    inter: Optional[Tensor]
+
+
+class Term(NamedTuple):
+    """One term of Eq. 5: its name (`intra` or `inter`), its weight (beta or 1 - beta) and its differentiable value."""
+
+    name: str
+    weight: float
+    value: Tensor
+
+
+def uses_original_view(intra: str, beta: float) -> bool:
+    """Whether a method with these switches needs the unaugmented view (L_intra on it, with a non-zero weight)."""
+    return intra == "original" and beta > 0
+
+
+class SynerMixLoss:
+    """total = beta * L_intra + (1 - beta) * L_inter  (Eq. 5; Eq. 6, 7, 8, 3, 4 as special cases).
+
+    intra: `none` (no L_intra), `original` (Eq. 1-2 on the unaugmented view's features, w-RA) or `augmented`
+    (on the augmented view's features, w-RA(aug), Eq. 7). inter: `none` (plain CE on the augmented view,
+    L_augment), a mixer name (`mixup` Eq. 3, `manifold` Eq. 4, `cutmix`), a `_target_` mapping or a mixer object
+    (synermix.mixers). Random draws, all from `generator`: the mixer's (partner permutation, lambda, mix point or
+    boxes), then the intra-class weights. `label_smoothing` applies to every cross-entropy term.
+    `view_order`: `original_first` (the authors' order: the original view's forward and L_intra, then the augmented
+    view's and L_inter) or `augmented_first` (the order of runs recorded before it was the default).
+    `intra_term`: how L_intra is computed from features (default: synermix.intra.LocalIntra over this batch).
+    """
+
+    def __init__(self, intra: str = "original", inter="mixup", beta: float = 0.1, alpha: float = 1.0,
+                 lam_mode: str = "batch", num_per_class: int = 1, num_classes: Optional[int] = None,
+                 label_smoothing: float = 0.0, view_order: str = "original_first", intra_term=None) -> None:
+        if intra not in INTRA_CHOICES:
+            raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta must lie in [0, 1], got {beta!r}.")
+        if intra == "none" and beta != 0:
+            raise ValueError(f"beta={beta} weights an intra-class loss that intra='none' disables; use beta=0.")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}.")
+        if view_order not in VIEW_ORDERS:
+            raise ValueError(f"view_order must be one of {VIEW_ORDERS}, got {view_order!r}.")
+        self.intra, self.beta, self.view_order, self.label_smoothing = intra, float(beta), view_order, label_smoothing
+        self.mixer = build_mixer(inter, alpha, lam_mode)
+        self.intra_term = intra_term or LocalIntra(num_per_class, num_classes, label_smoothing)
+
+    @property
+    def uses_intra(self) -> bool:
+        """Whether L_intra is computed (an intra source is set and beta > 0)."""
+        return self.intra != "none" and self.beta > 0
+
+    @property
+    def uses_inter(self) -> bool:
+        """Whether L_inter is computed (its weight 1 - beta is non-zero, or nothing else is)."""
+        return self.beta < 1 or not self.uses_intra
+
+    @property
+    def needs_original(self) -> bool:
+        """Whether the unaugmented view must be provided."""
+        return uses_original_view(self.intra, self.beta) and self.uses_intra
+
+    @property
+    def shares_graph(self) -> bool:
+        """Whether both terms come from one forward (L_intra on the augmented view next to an unmixed L_inter), so
+        they are back-propagated together."""
+        return self.uses_intra and self.uses_inter and self.intra == "augmented" and self.mixer is None
+
+    def terms(self, model: MixableClassifier, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor,
+              generator: Optional[torch.Generator] = None) -> Iterator[Term]:
+        """The terms of one (supplemented) batch in `view_order`, each computed when it is asked for (so a caller
+        can back-propagate one before the other's forward); `x_orig` is needed only for intra='original'."""
+        if self.needs_original and x_orig is None:
+            raise ValueError("intra='original' needs the unaugmented view x_orig.")
+        mix = None
+        if self.uses_inter and self.mixer is not None:
+            mix = self.mixer.draw(y, generator, tuple(x_aug.shape), tuple(model.mix_points))
+        views: Dict[str, Tensor] = {}  # the augmented view's unmixed features, shared by both terms
+
+        def view(x: Tensor, name: str) -> Tensor:
+            if name not in views:
+                views[name] = model.features(x)
+            return views[name]
+
+        order = ("intra", "inter") if self.view_order == "original_first" else ("inter", "intra")
+        for name in order:
+            if name == "intra" and self.uses_intra:
+                features = view(x_orig, "original") if self.intra == "original" else view(x_aug, "augmented")
+                yield Term("intra", self.beta, self.intra_term(model.head, features, y, generator))
+            elif name == "inter" and self.uses_inter:
+                yield Term("inter", 1 - self.beta, self._inter(model, x_aug, y, mix, view))
+
+    def _inter(self, model, x_aug: Tensor, y: Tensor, mix, view) -> Tensor:
+        """L_inter: plain cross-entropy of the augmented view, or the mixed one's (Eq. 3, 4)."""
+        if mix is None:
+            return F.cross_entropy(model.head(view(x_aug, "augmented")).float(), y,
+                                   label_smoothing=self.label_smoothing)
+        logits = model.head(model.features(x_aug, mix_at=mix.mix_at, mix_fn=mix.apply))
+        return mixup_cross_entropy(logits, y, mix.partner_labels, mix.lam, self.label_smoothing)
+
+    def __call__(self, model: MixableClassifier, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor,
+                 generator: Optional[torch.Generator] = None) -> LossTerms:
+        """The loss of one (supplemented) batch: the differentiable total and the detached terms."""
+        total, values = x_aug.new_zeros((), dtype=torch.float32), {}
+        for term in self.terms(model, x_orig, x_aug, y, generator):
+            values[term.name] = term.value.detach()
+            total = total + term.weight * term.value
+        return LossTerms(total, values.get("intra"), values.get("inter"))
