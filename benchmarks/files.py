@@ -16,7 +16,7 @@ from torchvision import transforms as T
 
 from benchmarks.timing import Row, per_round, round_robin
 from synermix.data import load_splits
-from synermix.data.files import FileTrainStream, eval_transform, train_transform
+from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 from synermix.data.sources import FileSplit
 from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
@@ -74,8 +74,9 @@ def bench_files(classes: int = 8, per_class: int = 40, batch_size: int = 32, wor
         n_images = sum(len(b) for b in sampler)
         jobs = {}
         for w in workers:
-            ours = FileTrainStream(train, train_transform(224, 0.5, MEAN, STD), eval_transform(224, 256, MEAN, STD),
-                                   sampler, RunSeeds(0), True, w, torch.device("cpu"))
+            views = FileTwoViewDataset(train, train_transform(224, 0.5, MEAN, STD), eval_transform(224, 256, MEAN, STD),
+                                       True)
+            ours = FileTrainStream(views, sampler, RunSeeds(0), w, torch.device("cpu"))
             authors = DataLoader(AuthorsTwoView(train), batch_sampler=sampler, num_workers=w,
                                  persistent_workers=w > 0)
             jobs[f"ours {w}"] = lambda s=ours: [None for _ in s.epoch(0)]

@@ -18,13 +18,12 @@ from synermix.loss import INTRA_CHOICES, VIEW_ORDERS, uses_original_view
 from synermix.mixers import MIXERS, build_mixer
 from synermix.presets import method_presets
 from synermix.mixup import LAM_MODES
-from synermix.models import MIX_POINT_SETS, MODEL_NAMES
+from synermix.models import MIX_POINT_SETS, MODEL_NAMES, PRETRAINED_NAMES
 from synermix.models.cifar_resnet import NORMS
 
 METHOD_NAMES = tuple(method_presets())
 PHASES = ("val", "test")
 DEVICES = ("auto", "cpu", "cuda")
-MODELS_WITHOUT_WEIGHTS = ("cifar_resnet",)
 
 
 
@@ -222,7 +221,7 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
     width = cfg.model.get("width")
     if cfg.model.get("norm") == "group" and _is_int(width) and width % 8:
         problems.append(f"model.norm=group splits channels into 8 groups, so model.width={width} must be a multiple of 8")
-    if cfg.model.pretrained is True and cfg.model.name in MODELS_WITHOUT_WEIGHTS:
+    if cfg.model.pretrained is True and cfg.model.name not in PRETRAINED_NAMES:
         problems.append(
             f"model.pretrained=true but no pretrained weights exist for model.name={cfg.model.name}; "
             "set model.pretrained=false"

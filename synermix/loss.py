@@ -52,17 +52,17 @@ class SynerMixLoss:
 
     intra: `none` (no L_intra), `original` (Eq. 1-2 on the unaugmented view's features, w-RA) or `augmented`
     (on the augmented view's features, w-RA(aug), Eq. 7). inter: `none` (plain CE on the augmented view,
-    L_augment), a mixer name (`mixup` Eq. 3, `manifold` Eq. 4, `cutmix`), a `_target_` mapping or a mixer object
-    (synermix.mixers). Random draws, all from `generator`: the mixer's (partner permutation, lambda, mix point or
+    L_augment), a mixer name (`mixup` Eq. 3, `manifold` Eq. 4, `cutmix`; lambda ~ Beta(1, 1), one per batch), a
+    mixer object (e.g. `synermix.mixers.mixup.MixUp(alpha=0.4, lam_mode="elem")`) or a `_target_` mapping. Random draws, all from `generator`: the mixer's (partner permutation, lambda, mix point or
     boxes), then the intra-class weights. `label_smoothing` applies to every cross-entropy term.
     `view_order`: `original_first` (the authors' order: the original view's forward and L_intra, then the augmented
     view's and L_inter) or `augmented_first` (the order of runs recorded before it was the default).
     `intra_term`: how L_intra is computed from features (default: synermix.intra.LocalIntra over this batch).
     """
 
-    def __init__(self, intra: str = "original", inter="mixup", beta: float = 0.1, alpha: float = 1.0,
-                 lam_mode: str = "batch", num_per_class: int = 1, num_classes: Optional[int] = None,
-                 label_smoothing: float = 0.0, view_order: str = "original_first", intra_term=None) -> None:
+    def __init__(self, intra: str = "original", inter="mixup", beta: float = 0.1, num_per_class: int = 1,
+                 num_classes: Optional[int] = None, label_smoothing: float = 0.0, view_order: str = "original_first",
+                 intra_term=None) -> None:
         if intra not in INTRA_CHOICES:
             raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
         if not 0.0 <= beta <= 1.0:
@@ -74,7 +74,7 @@ class SynerMixLoss:
         if view_order not in VIEW_ORDERS:
             raise ValueError(f"view_order must be one of {VIEW_ORDERS}, got {view_order!r}.")
         self.intra, self.beta, self.view_order, self.label_smoothing = intra, float(beta), view_order, label_smoothing
-        self.mixer = build_mixer(inter, alpha, lam_mode)
+        self.mixer = build_mixer(inter)
         self.intra_term = intra_term or LocalIntra(num_per_class, num_classes, label_smoothing)
 
     @property

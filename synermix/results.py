@@ -96,6 +96,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     table = table.merge(stats, on=GROUP_KEYS, how="left")
     table["seed_accs"] = _seed_accuracies(known, table)
     table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
+    table["missing_seeds"] = _missing_seeds(known, grouped, table)
+    table["flag"] = table.apply(_flag, axis=1)
+    return _sort(table[columns])
+
+
+def _missing_seeds(known: pd.DataFrame, grouped, table: pd.DataFrame) -> pd.Series:
+    """Per row of `table`: the seeds other configurations of its scenario and phase have and it lacks."""
     expected = known.groupby([*SCENARIO_KEYS, "phase"], dropna=False, sort=False)["seed"].apply(set)
     present = grouped["seed"].apply(set)
 
@@ -104,22 +111,21 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         have = present[tuple(row[k] for k in GROUP_KEYS)]
         return ",".join(str(s) for s in sorted(want - have))
 
-    table["missing_seeds"] = table.apply(missing, axis=1)
+    return table.apply(missing, axis=1)
 
-    def flag(row) -> str:
-        parts = []
-        if row.n_failed:
-            parts.append(f"{row.n_failed} failed")
-        if row.n_incomplete:
-            parts.append(f"{row.n_incomplete} incomplete")
-        if row.n_unreadable:
-            parts.append(f"{row.n_unreadable} unreadable summary.json")
-        if row.missing_seeds:
-            parts.append(f"missing seeds {row.missing_seeds}")
-        return "; ".join(parts) or "ok"
 
-    table["flag"] = table.apply(flag, axis=1)
-    return _sort(table[columns])
+def _flag(row) -> str:
+    """The table's flag column: what keeps a configuration's mean from standing on all its seeds."""
+    parts = []
+    if row.n_failed:
+        parts.append(f"{row.n_failed} failed")
+    if row.n_incomplete:
+        parts.append(f"{row.n_incomplete} incomplete")
+    if row.n_unreadable:
+        parts.append(f"{row.n_unreadable} unreadable summary.json")
+    if row.missing_seeds:
+        parts.append(f"missing seeds {row.missing_seeds}")
+    return "; ".join(parts) or "ok"
 
 
 def _seed_accuracies(known: pd.DataFrame, table: pd.DataFrame) -> list:

@@ -19,6 +19,7 @@ from synermix.hooks import Hook, PeriodicCheckpoint, hooks_from_config
 from synermix.identity import freeze_data_fingerprint, run_identity
 from synermix.intra import GlobalIntra, LocalIntra
 from synermix.loss import SynerMixLoss, uses_original_view
+from synermix.mixers import build_mixer
 from synermix.models import build_model
 from synermix.rundir import METRIC_COLUMNS, RunDir, UntouchedRunDir, final_accuracy, output_error
 from synermix.recording import EpochRecorder
@@ -126,8 +127,9 @@ def build_loss(method: DictConfig, train: DictConfig, num_classes: Optional[int]
     its L_intra is computed over the global batch."""
     smoothing = train.get("label_smoothing", 0.0)
     intra = (GlobalIntra if env.enabled else LocalIntra)(method.num_per_class, num_classes, smoothing)
-    return SynerMixLoss(method.intra, method.inter, method.beta, method.alpha, method.lam_mode, method.num_per_class,
-                        num_classes, smoothing, train.get("view_order", "original_first"), intra_term=intra)
+    mixer = build_mixer(method.inter, method.alpha, method.lam_mode)
+    return SynerMixLoss(method.intra, mixer, method.beta, method.num_per_class, num_classes, smoothing,
+                        train.get("view_order", "original_first"), intra_term=intra)
 
 
 def build_training(cfg: DictConfig, data, seeds: RunSeeds, device: torch.device, env):

@@ -13,6 +13,41 @@ class SupplementationError(SynerMixError, ValueError):
     """A class has too few training samples for supplemented batches."""
 
 
+def _check_arguments(labels: np.ndarray, batch_size, drop_last: bool, num_replicas: int, rank: int) -> None:
+    """ValueError naming the first argument a sampler cannot work with."""
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}.")
+    if labels.min() < 0:
+        raise ValueError(f"labels must be non-negative class indices, found {labels.min()}.")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 2:
+        raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}.")
+    if drop_last and batch_size > labels.size:
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the training set ({labels.size} samples) "
+            "and drop_last=True would yield no batch; use a smaller batch size."
+        )
+    if num_replicas < 1 or not 0 <= rank < num_replicas:
+        raise ValueError(f"rank={rank} must lie in [0, num_replicas={num_replicas}).")
+    if num_replicas > 1 and (batch_size < num_replicas or not drop_last):
+        raise ValueError(
+            f"batch_size={batch_size} must be at least the number of processes ({num_replicas}), with "
+            "drop_last=True, so that every process gets a part of each batch."
+        )
+
+
+def _check_supplementable(sizes: np.ndarray) -> None:
+    """SupplementationError when a class has a single training image (it cannot get a second one)."""
+    lonely = np.flatnonzero(sizes == 1)
+    if lonely.size:
+        shown = ", ".join(str(c) for c in lonely[:10]) + (" ..." if lonely.size > 10 else "")
+        raise SupplementationError(
+            f"class {shown} has a single image in the training set ({lonely.size} such "
+            "class(es)), so a batch holding it cannot be supplemented with a second image "
+            "of its class (Sec. 3.1.1); add images of that class, remove it, or set "
+            "train.supplement=false."
+        )
+
+
 class SupplementedBatchSampler(Sampler[List[int]]):
     """Yield random batches, each followed by one extra same-class index per singleton class.
 
@@ -41,24 +76,7 @@ class SupplementedBatchSampler(Sampler[List[int]]):
         rank: int = 0,
     ) -> None:
         labels = np.asarray(labels, dtype=np.int64)
-        if labels.ndim != 1 or labels.size == 0:
-            raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}.")
-        if labels.min() < 0:
-            raise ValueError(f"labels must be non-negative class indices, found {labels.min()}.")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 2:
-            raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}.")
-        if drop_last and batch_size > labels.size:
-            raise ValueError(
-                f"batch_size={batch_size} is larger than the training set ({labels.size} samples) "
-                "and drop_last=True would yield no batch; use a smaller batch size."
-            )
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank={rank} must lie in [0, num_replicas={num_replicas}).")
-        if num_replicas > 1 and (batch_size < num_replicas or not drop_last):
-            raise ValueError(
-                f"batch_size={batch_size} must be at least the number of processes ({num_replicas}), with "
-                "drop_last=True, so that every process gets a part of each batch."
-            )
+        _check_arguments(labels, batch_size, drop_last, num_replicas, rank)
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.labels = labels
         self.batch_size = int(batch_size)
@@ -69,15 +87,7 @@ class SupplementedBatchSampler(Sampler[List[int]]):
 
         sizes = np.bincount(labels)
         if supplement:
-            lonely = np.flatnonzero(sizes == 1)
-            if lonely.size:
-                shown = ", ".join(str(c) for c in lonely[:10]) + (" ..." if lonely.size > 10 else "")
-                raise SupplementationError(
-                    f"class {shown} has a single image in the training set ({lonely.size} such "
-                    "class(es)), so a batch holding it cannot be supplemented with a second image "
-                    "of its class (Sec. 3.1.1); add images of that class, remove it, or set "
-                    "train.supplement=false."
-                )
+            _check_supplementable(sizes)
         # Class-sorted view of the dataset: class c occupies order[starts[c] : starts[c] + sizes[c]].
         self._order = np.argsort(labels, kind="stable")
         self._starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))

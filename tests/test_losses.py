@@ -8,6 +8,7 @@ from torch import nn
 
 from synermix.intra import intra_class_loss
 from synermix.loss import SynerMixLoss
+from synermix.mixers import build_mixer
 from synermix.presets import method_presets, preset_switches
 
 PRESETS = {name: preset_switches(name) for name in method_presets()}
@@ -65,7 +66,7 @@ def test_every_preset_matches_direct_computation(preset, lam_mode):
     intra, inter, beta = PRESETS[preset]
     model = tiny_model()
     x_orig, x_aug, y = batch()
-    loss = SynerMixLoss(intra, inter, beta, alpha=0.7, lam_mode=lam_mode, num_classes=3)
+    loss = SynerMixLoss(intra, build_mixer(inter, alpha=0.7, lam_mode=lam_mode), beta, num_classes=3)
     terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(42))
 
     g = torch.Generator().manual_seed(42)
@@ -151,8 +152,8 @@ def test_original_view_is_required_only_for_intra_original():
         (dict(beta=1.5), "beta"),
         (dict(beta=-0.1), "beta"),
         (dict(intra="none", beta=0.3), "beta=0.3"),
-        (dict(alpha=0.0), "alpha"),
-        (dict(lam_mode="x"), "lam_mode"),
+        (dict(inter={"_target_": "synermix.mixers.mixup.MixUp", "alpha": 0.0}), "alpha"),
+        (dict(inter={"_target_": "synermix.mixers.cutmix.CutMix", "lam_mode": "x"}), "lam_mode"),
         (dict(num_per_class=0), "num_per_class"),
     ],
 )
@@ -225,7 +226,8 @@ def test_cutmix_presets_match_direct_computation(preset, lam_mode, n):
     model = image_model()
     g = torch.Generator().manual_seed(1)
     x_orig, x_aug, y = torch.randn(n, 2, 5, 6, generator=g), torch.randn(n, 2, 5, 6, generator=g), torch.arange(n) % 3
-    loss = SynerMixLoss(intra, inter, beta, alpha=0.6, lam_mode=lam_mode, num_classes=3, label_smoothing=0.1)
+    loss = SynerMixLoss(intra, build_mixer(inter, alpha=0.6, lam_mode=lam_mode), beta, num_classes=3,
+                        label_smoothing=0.1)
     terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)
     l_inter = direct_cutmix(model, x_aug, y, g, 0.6, lam_mode, label_smoothing=0.1)

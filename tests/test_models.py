@@ -222,9 +222,14 @@ def test_small_input_stem_keeps_pytorchs_default_conv_init_like_the_authors():
     assert w.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)
 
 
-def test_the_light_name_lists_agree_with_the_torchvision_registry():
-    from synermix.models import MIX_POINT_SETS, TORCHVISION_NAMES
-    from synermix.models.torchvision_models import ARCHS, MIX_POINTS
+def test_the_registry_names_torchvision_constructors_weights_and_mix_point_sets_that_exist():
+    import torchvision.models as tvm
 
-    assert tuple(ARCHS) == TORCHVISION_NAMES == tuple(PAPER_MODELS)
+    from synermix.models import MIX_POINT_SETS, TORCHVISION_ARCHS
+    from synermix.models.torchvision_models import MIX_POINTS, WRAPPERS, imagenet_weights
+
+    assert tuple(TORCHVISION_ARCHS) == tuple(PAPER_MODELS)
+    for name, (ctor, family, _, _) in TORCHVISION_ARCHS.items():
+        assert callable(getattr(tvm, ctor)) and family in WRAPPERS
+        assert imagenet_weights(name) in tvm.get_model_weights(ctor)
     assert all(tuple(sets) == MIX_POINT_SETS for sets in MIX_POINTS.values())

@@ -23,7 +23,24 @@ from synermix.errors import ConfigError, RunError, value_errors_as_config_errors
 from synermix.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
-DATASET_NAMES = ("digits", *READERS, "image_folder")
+
+
+def _read_digits(root=None, **_) -> Source:
+    """scikit-learn's bundled digits (no root), its fixed stratified 80/20 split."""
+    x_tr, y_tr, x_te, y_te = load_digits_splits()
+    return Source(ArraySplit(x_tr, y_tr), ArraySplit(x_te, y_te), [str(i) for i in range(10)])
+
+
+def _read_image_folder(root: Path, **options) -> Source:
+    """Your own ImageFolder tree (imported here: torchvision's folder scanning takes ~2 s to import)."""
+    from synermix.data.image_folder import read_image_folder
+
+    return read_image_folder(root, **options)
+
+
+# The one registry of data sets: dataset.name -> reader(root, **options) -> Source
+SOURCES = {"digits": _read_digits, **READERS, "image_folder": _read_image_folder}
+DATASET_NAMES = tuple(SOURCES)
 IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
 
 
@@ -62,21 +79,16 @@ def load_source(cfg_dataset) -> Source:
     """Read the dataset's official train/test splits from `dataset.root` (downloading only if asked)."""
     name = cfg_dataset.name
     if name == "digits":
-        x_tr, y_tr, x_te, y_te = load_digits_splits()
-        return Source(ArraySplit(x_tr, y_tr), ArraySplit(x_te, y_te), [str(i) for i in range(10)])
+        return _read_digits()
     if cfg_dataset.root in (None, ""):
         raise DatasetNotFound(f"dataset.root is not set for dataset={name}; pass dataset.root=/path/to/{name}.")
     root = Path(str(cfg_dataset.root)).expanduser()
-    if name == "image_folder":
-        from synermix.data.image_folder import read_image_folder  # torchvision's folder scanning: ~2 s to import
-
-        return read_image_folder(root, **_reader_options(cfg_dataset))
-    if cfg_dataset.download:
+    if cfg_dataset.download and name in READERS:
         try:
             READERS[name](root, **_reader_options(cfg_dataset))
         except DatasetNotFound:
             download(name, root)
-    return READERS[name](root, **_reader_options(cfg_dataset))
+    return SOURCES[name](root, **_reader_options(cfg_dataset))
 
 
 def _reader_options(cfg_dataset) -> dict:
@@ -189,12 +201,14 @@ def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: i
             f"{aug.cutout}: padded crops and cutout are implemented for the in-memory datasets "
             f"{list(IN_MEMORY_NAMES)}; {name} uses RandomResizedCrop + flip (Table 1), so set both to 0."
         )
-    from synermix.data.files import FileEvalData, FileTrainStream, eval_transform, train_transform  # torchvision: ~2 s
+    from synermix.data.files import (  # torchvision: ~2 s
+        FileEvalData, FileTrainStream, FileTwoViewDataset, eval_transform, train_transform)
 
     original = eval_transform(size, int(cfg.dataset.eval_resize), mean, std)
     augmented = train_transform(size, float(aug.hflip), mean, std)
     workers = int(cfg.train.num_workers)
-    stream = FileTrainStream(train, augmented, original, sampler, seeds, with_original, workers, device, channels_last)
+    views = FileTwoViewDataset(train, augmented, original, with_original)
+    stream = FileTrainStream(views, sampler, seeds, workers, device, channels_last)
     return DataBundle(stream, evaluation(FileEvalData(test, original, workers, device)), splits.num_classes, 3, size)
 
 

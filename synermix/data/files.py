@@ -93,10 +93,10 @@ class FileTrainStream(TrainStream):
     """Training stream of a file dataset: one DataLoader (workers persist across epochs, pinned memory on
     CUDA) over seeded batches of the stream's sampler; every image is decoded once for both views."""
 
-    def __init__(self, split: FileSplit, augment, original, sampler, seeds, with_original: bool,
-                 num_workers: int, device, channels_last: bool = False):
-        super().__init__(sampler, seeds, with_original, channels_last)
-        self.dataset = FileTwoViewDataset(split, augment, original, with_original)
+    def __init__(self, dataset: "FileTwoViewDataset", sampler, seeds, num_workers: int, device,
+                 channels_last: bool = False):
+        super().__init__(sampler, seeds, dataset.with_original, channels_last)
+        self.dataset = dataset
         self.device = torch.device(device)
         self._seeded = SeededBatches(sampler)
         self._loader = DataLoader(

@@ -79,9 +79,11 @@ def build_mixer(spec: Any, alpha: float = 1.0, lam_mode: str = "batch") -> Optio
 
         try:
             mixer = instantiate(spec)
-        except Exception as exc:
+        except Exception as exc:  # Hydra wraps the class's own error: name that one
+            cause = exc.__cause__ or exc
+            detail = str(cause).splitlines()[0] if str(cause) else ""
             raise ValueError(f"inter={{_target_: {spec.get('_target_')}}} cannot be instantiated "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
+                             f"({type(cause).__name__}: {detail}).") from None
     else:
         mixer = spec
     if not callable(getattr(mixer, "draw", None)):

@@ -8,12 +8,21 @@ from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.staged import StagedClassifier
 from synermix.models.weights import WeightsError, load_backbone_weights, pretrained_state_dict, read_state_dict
 
-# The keys of torchvision_models.ARCHS and of its MIX_POINTS sets, spelled here so that validating a config
-# (and every cifar_resnet run) does not import torchvision (~2 s); tests/test_models.py checks they agree.
-TORCHVISION_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t")
+# The one list of torchvision's architectures: model.name -> (torchvision constructor, wrapper family, ImageNet
+# weights, key prefix of its classifier), as names, so that validating a config (and every cifar_resnet run) does
+# not import torchvision (~2 s); torchvision_models.py resolves them.
+TORCHVISION_ARCHS = {
+    "resnet18": ("resnet18", "resnet", "ResNet18_Weights.IMAGENET1K_V1", "fc."),
+    "resnet34": ("resnet34", "resnet", "ResNet34_Weights.IMAGENET1K_V1", "fc."),
+    "resnet50": ("resnet50", "resnet", "ResNet50_Weights.IMAGENET1K_V1", "fc."),
+    "resnet101": ("resnet101", "resnet", "ResNet101_Weights.IMAGENET1K_V1", "fc."),
+    "mobilenetv3_large": ("mobilenet_v3_large", "mobilenet_v3", "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+                          "classifier.3."),
+    "swin_t": ("swin_t", "swin", "Swin_T_Weights.IMAGENET1K_V1", "head."),
+}
 MIX_POINT_SETS = ("paper", "authors")
-MODEL_NAMES = ("cifar_resnet", *TORCHVISION_NAMES, "timm")  # timm: any timm.list_models() name as model.arch
-PRETRAINED_NAMES = TORCHVISION_NAMES
+MODEL_NAMES = ("cifar_resnet", *TORCHVISION_ARCHS, "timm")  # timm: any timm.list_models() name as model.arch
+PRETRAINED_NAMES = (*TORCHVISION_ARCHS, "timm")  # cifar_resnet has no pretrained weights
 
 
 def _is_staged_state(state) -> bool:
@@ -41,9 +50,9 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
 
         return build_timm_model(cfg, num_classes, in_channels, image_size, state, source)
     if name != "cifar_resnet":
-        from synermix.models.torchvision_models import ARCHS, build_torchvision_model
+        from synermix.models.torchvision_models import build_torchvision_model, imagenet_weights
     if state is None and cfg.pretrained:
-        _, _, weights, _ = ARCHS[name]
+        weights = imagenet_weights(name)
         state = pretrained_state_dict(name, weights, bool(cfg.get("download", False)))
         source = f"torchvision's {weights}"
 
@@ -60,7 +69,7 @@ def _build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> St
         model = build()
         load_backbone_weights(model, state, "head.", name, source)
         return model
-    head_prefix = ARCHS[name][3]
+    head_prefix = TORCHVISION_ARCHS[name][3]
     return build(lambda net: load_backbone_weights(net, state, head_prefix, name, source))
 
 

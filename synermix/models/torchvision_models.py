@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
+from synermix.models import TORCHVISION_ARCHS
 from synermix.models.staged import StagedClassifier
 
 
@@ -125,17 +126,13 @@ def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, smal
     return staged(net, nn.Linear(net.head.in_features, num_classes), points)
 
 
-# name -> (torchvision constructor, wrapper, torchvision weights enum member, key prefix of its classifier)
-ARCHS: Dict[str, tuple] = {
-    "resnet18": (tvm.resnet18, wrap_resnet, tvm.ResNet18_Weights.IMAGENET1K_V1, "fc."),
-    "resnet34": (tvm.resnet34, wrap_resnet, tvm.ResNet34_Weights.IMAGENET1K_V1, "fc."),
-    "resnet50": (tvm.resnet50, wrap_resnet, tvm.ResNet50_Weights.IMAGENET1K_V1, "fc."),
-    "resnet101": (tvm.resnet101, wrap_resnet, tvm.ResNet101_Weights.IMAGENET1K_V1, "fc."),
-    "mobilenetv3_large": (
-        tvm.mobilenet_v3_large, wrap_mobilenet_v3, tvm.MobileNet_V3_Large_Weights.IMAGENET1K_V1, "classifier.3."
-    ),
-    "swin_t": (tvm.swin_t, wrap_swin, tvm.Swin_T_Weights.IMAGENET1K_V1, "head."),
-}
+WRAPPERS = {"resnet": wrap_resnet, "mobilenet_v3": wrap_mobilenet_v3, "swin": wrap_swin}
+
+
+def imagenet_weights(name: str):
+    """torchvision's ImageNet weights enum member of `name` (synermix.models.TORCHVISION_ARCHS)."""
+    enum, member = TORCHVISION_ARCHS[name][2].split(".")
+    return getattr(getattr(tvm, enum), member)
 
 
 def build_torchvision_model(
@@ -148,8 +145,8 @@ def build_torchvision_model(
 ) -> StagedClassifier:
     """Build torchvision's `name`, let `load_backbone` fill its weights, then wrap it with a new head and the
     `mix_points` set (`paper` or `authors`)."""
-    ctor, wrap, _, _ = ARCHS[name]
-    net = ctor()  # ImageNet-shaped, so torchvision/ImageNet state_dicts load before the head is replaced
+    ctor, family, _, _ = TORCHVISION_ARCHS[name]
+    net = getattr(tvm, ctor)()  # ImageNet-shaped, so torchvision/ImageNet state_dicts load before the head is replaced
     if load_backbone is not None:
         load_backbone(net)
-    return wrap(net, num_classes, in_channels, small_input, mix_points)
+    return WRAPPERS[family](net, num_classes, in_channels, small_input, mix_points)
