@@ -91,9 +91,9 @@ def test_spec_errors_name_the_file_and_the_value(tmp_path, monkeypatch):
     assert "smoke.yaml" in str(info.value) and "'digits_99'" in str(info.value) and "digits_16" in str(info.value)
 
 
-def test_readmes_figure_table_lists_the_csv_columns_the_code_writes():
+def test_the_docs_figure_table_lists_the_csv_columns_the_code_writes():
     from synermix.figures import accuracy, beta, curves
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "protocol-and-figures.md").read_text()
     for columns in (accuracy.COLUMNS, beta.COLUMNS, curves.COLUMNS):
         assert f"`{', '.join(columns)}`" in readme
