@@ -9,7 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from synermix.checks import Check, is_int, require
 from synermix.mixup import synthesize_per_class
+
+MAX_PER_CLASS_SYNTHESES = 256
+INTRA_CHECKS = (Check("num_per_class", lambda v: is_int(v) and 1 <= v <= MAX_PER_CLASS_SYNTHESES,
+                      f"an integer in [1, {MAX_PER_CLASS_SYNTHESES}] (synthesized features per class and step)"),)
 
 
 def intra_class_loss(
@@ -44,8 +49,7 @@ class LocalIntra:
     """L_intra of one batch's features, with the loss's generator (Eq. 1-2)."""
 
     def __init__(self, num_per_class: int = 1, num_classes: Optional[int] = None, label_smoothing: float = 0.0):
-        if num_per_class < 1:
-            raise ValueError(f"num_per_class must be an integer >= 1, got {num_per_class!r}.")
+        require(dict(num_per_class=num_per_class), INTRA_CHECKS)
         self.num_per_class, self.num_classes, self.label_smoothing = int(num_per_class), num_classes, label_smoothing
 
     def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator) -> Tensor:

@@ -8,12 +8,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from synermix.intra import LocalIntra
-from synermix.mixers import build_mixer
+from synermix.checks import NAME, Check, is_num, one_of, require
+from synermix.intra import INTRA_CHECKS, LocalIntra
+from synermix.mixers import INTER_CHECK, MIXUP_CHECKS, build_mixer
 from synermix.mixup import mixup_cross_entropy
 
 INTRA_CHOICES = ("none", "original", "augmented")
 VIEW_ORDERS = ("original_first", "augmented_first")
+# The loss's switches (`method.intra`, `method.beta`) ...
+LOSS_CHECKS = (
+    Check("intra", one_of(INTRA_CHOICES), f"one of {list(INTRA_CHOICES)}"),
+    Check("beta", lambda v: is_num(v) and 0 <= v <= 1, "a number in [0, 1]"),
+)
+# ... and its training options (`train.label_smoothing`, `train.view_order`)
+TRAIN_LOSS_CHECKS = (
+    Check("label_smoothing", lambda v: is_num(v) and 0 <= v < 1,
+          "a number in [0, 1) (0: hard targets, the paper's setting)", optional=True),
+    Check("view_order", one_of(VIEW_ORDERS), f"one of {list(VIEW_ORDERS)} (original_first: the authors' order)",
+          optional=True),
+)
+# The `method` config group: the loss's switches, its mixer's and L_intra's, the preset's name and beta grid
+METHOD_CHECKS = (
+    Check("name", lambda v: isinstance(v, str) and NAME.match(v) is not None,
+          "a name of letters, digits, '_', '.', '+', '-' (it names a folder)"),
+    *LOSS_CHECKS, INTER_CHECK, *MIXUP_CHECKS, *INTRA_CHECKS,
+    Check("beta_grid", lambda v: all(is_num(b) and 0 <= b <= 1 for b in v), "a list of numbers in [0, 1]",
+          optional=True),
+)
 
 
 class MixableClassifier(Protocol):
@@ -63,16 +84,10 @@ class SynerMixLoss:
     def __init__(self, intra: str = "original", inter="mixup", beta: float = 0.1, num_per_class: int = 1,
                  num_classes: Optional[int] = None, label_smoothing: float = 0.0, view_order: str = "original_first",
                  intra_term=None) -> None:
-        if intra not in INTRA_CHOICES:
-            raise ValueError(f"intra must be one of {INTRA_CHOICES}, got {intra!r}.")
-        if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta must lie in [0, 1], got {beta!r}.")
+        require(dict(intra=intra, beta=beta, label_smoothing=label_smoothing, view_order=view_order),
+                (*LOSS_CHECKS, *TRAIN_LOSS_CHECKS))
         if intra == "none" and beta != 0:
             raise ValueError(f"beta={beta} weights an intra-class loss that intra='none' disables; use beta=0.")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}.")
-        if view_order not in VIEW_ORDERS:
-            raise ValueError(f"view_order must be one of {VIEW_ORDERS}, got {view_order!r}.")
         self.intra, self.beta, self.view_order, self.label_smoothing = intra, float(beta), view_order, label_smoothing
         self.mixer = build_mixer(inter)
         self.intra_term = intra_term or LocalIntra(num_per_class, num_classes, label_smoothing)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from synermix.cohesion import fixed_subsample
 from synermix.config import validate_config
-from synermix.data import build_data
+from synermix.data import Loading, build_data
 from synermix.distributed import export_task_environment, setup_distributed, teardown_distributed
 from synermix.errors import ConfigError, RunError, SynerMixError
 from synermix.evaluation import evaluate
@@ -101,7 +101,7 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     """The run itself, in one (of possibly several) processes: data -> model -> loss -> trainer -> rundir."""
     state = rundir.load()
     method = cfg.method
-    data = build_data(cfg, device, seeds, uses_original_view(method.intra, method.beta), env.world_size, env.rank)
+    data = build_data(cfg.dataset, loading_of(cfg, env), device, seeds, uses_original_view(method.intra, method.beta))
     loss = build_loss(method, cfg.train, data.num_classes, env)
     model, optimizer, scheduler = build_training(cfg, data, seeds, device, env)
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples) if cfg.train.cohesion_samples else None
@@ -120,6 +120,14 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
         log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,
                  summary["final_acc"])
     return summary
+
+
+def loading_of(cfg: DictConfig, env=None) -> Loading:
+    """How the run reads its data (synermix.data.Loading) from its config and, under torchrun, its process."""
+    t = cfg.train
+    place = {} if env is None else {"world_size": env.world_size, "rank": env.rank}
+    return Loading(cfg.phase, float(cfg.val_ratio), int(cfg.val_seed), int(t.batch_size), bool(t.supplement),
+                   int(t.eval_batch_size), int(t.num_workers), bool(t.channels_last), **place)
 
 
 def build_loss(method: DictConfig, train: DictConfig, num_classes: Optional[int], env) -> SynerMixLoss:
@@ -167,7 +175,7 @@ def _sync_batchnorm(model: torch.nn.Module, device: torch.device, env) -> torch.
 def _repair_features(cfg: DictConfig, rundir: RunDir, device: torch.device) -> None:
     """Recompute a finished run's final evaluation features from its final weights (a file lost since)."""
     log.warning("%s is complete but lacks its final features; recomputing them from the final weights.", rundir.path)
-    data = build_data(cfg, device, RunSeeds(cfg.seed), with_original=False)
+    data = build_data(cfg.dataset, loading_of(cfg), device, RunSeeds(cfg.seed), with_original=False)
     model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
     model.load_state_dict(rundir.final_weights())
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples)

@@ -43,9 +43,11 @@ class SweepReport(Callback):
     many jobs completed or failed (and where) and exits 1 if any failed."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before a single run: its directory must be writable."""
         require_writable(Path(config.hydra.run.dir), "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before a sweep: its folder must be writable; start the jobs' log (removed however the sweep ends)."""
         sweep_dir = Path(config.hydra.sweep.dir)
         require_writable(sweep_dir, "hydra.sweep.dir")
         path = sweep_dir / f".sweep-{os.getpid()}-{int(time.time())}.jobs"
@@ -54,6 +56,7 @@ class SweepReport(Callback):
         os.environ[SWEEP_LOG_ENV] = str(path)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """After a sweep: the tally; exit 1 if a job failed."""
         path = Path(os.environ.pop(SWEEP_LOG_ENV, ""))
         if not path.is_file():
             return

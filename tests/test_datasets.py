@@ -12,7 +12,7 @@ import synermix.data as data_module
 import synermix.data.files as files
 from synermix.data import DatasetFormatError, DatasetNotFound, build_data, load_splits
 from synermix.data.sources import read_caltech256, read_fashion_mnist, read_oxford_pet
-from synermix.run import RunError, run_training
+from synermix.run import RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
 
 from helpers import datasets as fx
@@ -31,7 +31,7 @@ def dataset_cfg(name, root, *overrides):
 def bundle_of(cfg, num_workers=0, batch_size=4):
     """The training and evaluation streams a run of `cfg` would get (CPU, seed 0)."""
     cfg = OmegaConf.merge(cfg, {"train": {"num_workers": num_workers, "batch_size": batch_size}})
-    return build_data(cfg, "cpu", RunSeeds(0))
+    return build_data(cfg.dataset, loading_of(cfg), "cpu", RunSeeds(0))
 
 
 def first_batch(bundle):

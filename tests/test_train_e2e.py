@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from synermix.data import build_data, load_splits
 from synermix.errors import ConfigError
 from synermix.identity import run_dir_of
-from synermix.run import METRIC_COLUMNS, RunError, run_training
+from synermix.run import METRIC_COLUMNS, RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
 
 from helpers import ROOT, hook_override, make_cfg
@@ -125,7 +125,7 @@ def test_hooks_from_the_config_are_instantiated_and_bad_ones_named(tmp_path):
 
 def test_channels_last_is_set_once_by_the_streams_and_keeps_the_numbers(tmp_path):
     cfg = make_cfg("method=synermix_mm", *FAST, "train.channels_last=true")
-    data = build_data(cfg, "cpu", RunSeeds(0), with_original=True)
+    data = build_data(cfg.dataset, loading_of(cfg), "cpu", RunSeeds(0), with_original=True)
     batch = next(iter(data.train.epoch(0)))
     x, _ = next(iter(data.eval))
     for t in (batch.x_orig, batch.x_aug, x):

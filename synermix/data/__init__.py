@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synermix.checks import Check, is_bool, is_int, is_num, is_numbers, one_of
 from synermix.data.digits import load_digits_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.sources import (
@@ -42,6 +43,39 @@ def _read_image_folder(root: Path, **options) -> Source:
 SOURCES = {"digits": _read_digits, **READERS, "image_folder": _read_image_folder}
 DATASET_NAMES = tuple(SOURCES)
 IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
+
+
+def dataset_checks(group) -> tuple:
+    """The checks of the `dataset` config group (some depend on its name and image size)."""
+    from synermix.data.image_folder import IMAGE_FOLDER_CHECKS  # light: torchvision is imported on use
+    from synermix.data.sources import MINI_SPLITS
+
+    name, size = group.get("name"), group.get("image_size")
+    bound = size if is_int(size) else None
+    return (
+        Check("name", one_of(DATASET_NAMES), f"one of {list(DATASET_NAMES)}"),
+        Check("root", lambda v: name == "digits" or (isinstance(v, str) and v.strip() != ""),
+              f"the folder holding the data set (dataset.root=/path/to/{name})"),
+        Check("num_classes", lambda v: (v is None and name == "image_folder") or (is_int(v) and v >= 2),
+              "an integer >= 2 (null for image_folder: the number of class folders)"),
+        *IMAGE_FOLDER_CHECKS,
+        Check("image_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+        Check("download", is_bool, "true or false"),
+        Check("max_per_class", lambda v: v is None or (is_int(v) and v >= 2), "null or an integer >= 2", optional=True),
+        Check("train_per_class", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
+        Check("test_per_class", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
+        Check("verify_md5", is_bool, "true or false", optional=True),
+        Check("split", one_of(MINI_SPLITS), f"one of {list(MINI_SPLITS)} (table1: 500/100 per class as Table 1; "
+              "authors: the released code's split)", optional=True),
+        Check("mean", is_numbers, "a list of numbers (one per image channel)"),
+        Check("std", lambda v: is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
+        Check("augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
+        Check("augment.hflip", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+        Check("augment.cutout", lambda v: is_int(v) and 0 <= v <= (bound if bound is not None else v),
+              f"an integer in [0, dataset.image_size={size}] (0: no cutout)"),
+        Check("eval_resize", lambda v: is_int(v) and v >= (bound if bound is not None else v),
+              f"an integer >= dataset.image_size={size}", optional=True),
+    )
 
 
 @dataclass
@@ -149,37 +183,59 @@ def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Spl
     return Splits(train, test, num_classes)
 
 
-def build_sampler(labels: np.ndarray, cfg, seeds: RunSeeds, world_size: int = 1, rank: int = 0):
+@dataclass(frozen=True)
+class Loading:
+    """How a run reads its data set, beyond the dataset group: the phase and its validation split, batch sizes,
+    loader workers, memory format, and this process's part under torchrun."""
+
+    phase: str = "test"
+    val_ratio: float = 0.1
+    val_seed: int = 42
+    batch_size: int = 32
+    supplement: bool = True
+    eval_batch_size: int = 256
+    num_workers: int = 0
+    channels_last: bool = False
+    world_size: int = 1
+    rank: int = 0
+
+
+def build_sampler(labels: np.ndarray, name: str, loading: Loading, seeds: RunSeeds) -> SupplementedBatchSampler:
     """The run's supplemented batch sampler over the training labels (a RunError when batches cannot be made)."""
     try:
-        return SupplementedBatchSampler(labels, cfg.train.batch_size, seed=seeds.sampler(),
-                                        supplement=cfg.train.supplement, num_replicas=world_size, rank=rank)
+        return SupplementedBatchSampler(labels, loading.batch_size, seed=seeds.sampler(), supplement=loading.supplement,
+                                        num_replicas=loading.world_size, rank=loading.rank)
     except ValueError as exc:  # a class with one training image, or a batch larger than the data
-        raise RunError(f"Cannot build training batches for {cfg.dataset.name} ({cfg.phase} phase): {exc}") from None
+        raise RunError(f"Cannot build training batches for {name} ({loading.phase} phase): {exc}") from None
 
 
-def build_data(cfg, device, seeds: RunSeeds, with_original: bool = True, world_size: int = 1,
-               rank: int = 0) -> DataBundle:
-    """The run's training stream (sampler, views, seeds, memory format fixed here) and evaluation stream."""
+def build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_original: bool = True) -> DataBundle:
+    """The run's training stream (sampler, views, seeds, memory format fixed here) and evaluation stream, from the
+    `dataset` config group."""
     with value_errors_as_config_errors("Invalid configuration: "):  # a value the readers or transforms cannot use
-        return _build_data(cfg, device, seeds, with_original, world_size, rank)
+        return _build_data(dataset, loading, device, seeds, with_original)
 
 
-def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: int, rank: int) -> DataBundle:
-    splits = load_splits(cfg.dataset, cfg.phase, cfg.val_ratio, cfg.val_seed)
-    train, test, name = splits.train, splits.eval, cfg.dataset.name
-    sampler = build_sampler(train.labels, cfg, seeds, world_size, rank)
-    aug, channels_last = cfg.dataset.augment, bool(cfg.train.channels_last)
-    mean, std, size = list(cfg.dataset.mean), list(cfg.dataset.std), int(cfg.dataset.image_size)
-    channels = int(train.images.shape[1]) if isinstance(train, ArraySplit) else 3
+def _check_channels(dataset, channels: int) -> None:
+    mean, std = list(dataset.mean), list(dataset.std)
     if len(mean) != channels or len(std) != channels:
         raise ConfigError(
             f"Invalid configuration: dataset.mean={mean} / dataset.std={std} must each have one value per image "
-            f"channel, and {name} images have {channels}."
+            f"channel, and {dataset.name} images have {channels}."
         )
 
+
+def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_original: bool) -> DataBundle:
+    splits = load_splits(dataset, loading.phase, loading.val_ratio, loading.val_seed)
+    train, test, name = splits.train, splits.eval, dataset.name
+    sampler = build_sampler(train.labels, name, loading, seeds)
+    aug, channels_last = dataset.augment, loading.channels_last
+    mean, std, size = list(dataset.mean), list(dataset.std), int(dataset.image_size)
+    channels = int(train.images.shape[1]) if isinstance(train, ArraySplit) else 3
+    _check_channels(dataset, channels)
+
     def evaluation(data) -> EvalStream:
-        return EvalStream(data, int(cfg.train.eval_batch_size), channels_last, world_size, rank)
+        return EvalStream(data, loading.eval_batch_size, channels_last, loading.world_size, loading.rank)
 
     if isinstance(train, ArraySplit):
         if train.images.shape[-1] != size:
@@ -204,15 +260,15 @@ def _build_data(cfg, device, seeds: RunSeeds, with_original: bool, world_size: i
     from synermix.data.files import (  # torchvision: ~2 s
         FileEvalData, FileTrainStream, FileTwoViewDataset, eval_transform, train_transform)
 
-    original = eval_transform(size, int(cfg.dataset.eval_resize), mean, std)
+    original = eval_transform(size, int(dataset.eval_resize), mean, std)
     augmented = train_transform(size, float(aug.hflip), mean, std)
-    workers = int(cfg.train.num_workers)
     views = FileTwoViewDataset(train, augmented, original, with_original)
-    stream = FileTrainStream(views, sampler, seeds, workers, device, channels_last)
-    return DataBundle(stream, evaluation(FileEvalData(test, original, workers, device)), splits.num_classes, 3, size)
+    stream = FileTrainStream(views, sampler, seeds, loading.num_workers, device, channels_last)
+    eval_data = FileEvalData(test, original, loading.num_workers, device)
+    return DataBundle(stream, evaluation(eval_data), splits.num_classes, 3, size)
 
 
 __all__ = [
-    "DATASET_NAMES", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Splits",
+    "DATASET_NAMES", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Loading", "Splits",
     "TrainStream", "build_data", "load_splits", "split_train_val",
 ]

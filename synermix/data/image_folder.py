@@ -8,12 +8,20 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from synermix.checks import Check, is_num, one_of, problems
 from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source, open_rgb
 from synermix.data.tree import BAD_IMAGE_ACTIONS, bad_images, scan_classes
 
 log = logging.getLogger(__name__)
 
 RECIPES = ("imagenet", "cifar")
+# The image_folder reader's own keys of the `dataset` group
+IMAGE_FOLDER_CHECKS = (
+    Check("recipe", one_of(RECIPES), f"one of {list(RECIPES)}", optional=True),
+    Check("on_bad_image", one_of(BAD_IMAGE_ACTIONS),
+          "error (refuse unreadable images, listing them) or skip (train without them, with a warning)", optional=True),
+    Check("test_ratio", lambda v: is_num(v) and 0 < v < 1, "a number in (0, 1)", optional=True),
+)
 LAYOUT = ("DIR/train/<class>/<image> with DIR/test/<class>/<image> (or DIR/val/...), or DIR/<class>/<image> "
           "split by dataset.test_ratio; image files with one of torchvision's IMG_EXTENSIONS")
 
@@ -67,11 +75,10 @@ def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagen
     """The train and test splits of an ImageFolder tree (see the module docstring), every file's image header
     checked first (`on_bad_image`: error or skip); `recipe=cifar` decodes every image once, resized to
     image_size x image_size, into memory (for small images and the in-memory pipeline)."""
-    if recipe not in RECIPES:
-        raise DatasetFormatError(f"dataset.recipe={recipe!r} is invalid: it must be one of {list(RECIPES)}.")
-    if on_bad_image not in BAD_IMAGE_ACTIONS:
-        raise DatasetFormatError(f"dataset.on_bad_image={on_bad_image!r} is invalid: it must be one of "
-                                 f"{list(BAD_IMAGE_ACTIONS)}.")
+    found = problems(dict(recipe=recipe, on_bad_image=on_bad_image, test_ratio=test_ratio), IMAGE_FOLDER_CHECKS,
+                     "dataset.")
+    if found:
+        raise DatasetFormatError("; ".join(found) + ".")
     layout = _layout(Path(root))
     if layout is None:
         raise DatasetNotFound(f"dataset.root={root} holds no image folders. Expected layout: {LAYOUT}.")

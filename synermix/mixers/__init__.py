@@ -25,12 +25,24 @@ from typing import Any, Callable, Optional, Protocol, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from synermix.checks import Check, is_num, one_of
+from synermix.mixup import LAM_MODES
+
 # name -> "module:Class" of the built-in mixers; `method.inter` takes one of these names or a `_target_` mapping
 MIXERS = {
     "mixup": "synermix.mixers.mixup:MixUp",
     "manifold": "synermix.mixers.manifold:ManifoldMixUp",
     "cutmix": "synermix.mixers.cutmix:CutMix",
 }
+
+
+# `method.inter`, and the built-in mixers' own keys (`method.alpha`, `method.lam_mode`)
+INTER_CHECK = Check("inter", lambda v: v in ("none", *MIXERS) if isinstance(v, str) else "_target_" in v,
+                    f"one of {['none', *MIXERS]}, or a mapping with _target_ naming your mixer class (synermix.mixers)")
+MIXUP_CHECKS = (
+    Check("alpha", lambda v: is_num(v) and v > 0, "a number > 0"),
+    Check("lam_mode", one_of(LAM_MODES), f"one of {list(LAM_MODES)}"),
+)
 
 
 @dataclass
@@ -47,7 +59,8 @@ class Mixer(Protocol):
     """What the loss needs of an inter-class mixer (see the module docstring)."""
 
     def draw(self, labels: Tensor, generator: Optional[torch.Generator], batch_shape: Tuple[int, ...],
-             mix_points: Sequence[str]) -> Mix: ...
+             mix_points: Sequence[str]) -> Mix:
+        """This batch's draw (see the module docstring)."""
 
 
 def _import(path: str) -> Any:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from synermix.mixers import Mix
-from synermix.mixup import LAM_MODES, mix, sample_lam
+from synermix.checks import require
+from synermix.mixers import MIXUP_CHECKS, Mix
+from synermix.mixup import mix, sample_lam
 
 
 class MixUp:
@@ -12,10 +13,7 @@ class MixUp:
     and the mix point (always "input": one draw from a list of one, kept so every mixer of the paper draws alike)."""
 
     def __init__(self, alpha: float = 1.0, lam_mode: str = "batch") -> None:
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha!r}.")
-        if lam_mode not in LAM_MODES:
-            raise ValueError(f"lam_mode must be one of {LAM_MODES}, got {lam_mode!r}.")
+        require(dict(alpha=alpha, lam_mode=lam_mode), MIXUP_CHECKS)
         self.alpha, self.lam_mode = float(alpha), lam_mode
 
     def points(self, model_points):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synermix.checks import Check, is_bool, is_int, one_of
 from synermix.errors import value_errors_as_config_errors
-from synermix.models.cifar_resnet import cifar_resnet
+from synermix.models.cifar_resnet import CIFAR_RESNET_CHECKS, cifar_resnet
 from synermix.models.staged import StagedClassifier
 from synermix.models.weights import WeightsError, load_backbone_weights, pretrained_state_dict, read_state_dict
 
@@ -23,6 +24,26 @@ TORCHVISION_ARCHS = {
 MIX_POINT_SETS = ("paper", "authors")
 MODEL_NAMES = ("cifar_resnet", *TORCHVISION_ARCHS, "timm")  # timm: any timm.list_models() name as model.arch
 PRETRAINED_NAMES = (*TORCHVISION_ARCHS, "timm")  # cifar_resnet has no pretrained weights
+
+
+def _mix_points_ok(v) -> bool:
+    return v in (*MIX_POINT_SETS, "feature_info") if isinstance(v, str) else (
+        len(v) > 0 and all(isinstance(p, str) for p in v))
+
+
+# The `model` config group
+MODEL_CHECKS = (
+    Check("name", one_of(MODEL_NAMES), f"one of {list(MODEL_NAMES)}"),
+    Check("pretrained", is_bool, "true or false"),
+    Check("weights", lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or the path of a weights file"),
+    Check("download", is_bool, "true or false", optional=True),
+    Check("small_input_below", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
+    Check("mix_points", _mix_points_ok,
+          f"one of {list(MIX_POINT_SETS)} for the paper's models (paper: Sec. 4.1.2's sets; authors: the released "
+          "code's draws), or for model=timm 'feature_info' or a list of 'input' and module names", optional=True),
+    Check("arch", lambda v: isinstance(v, str) and v.strip() != "", "a timm model name", optional=True),
+    *CIFAR_RESNET_CHECKS,
+)
 
 
 def _is_staged_state(state) -> bool:

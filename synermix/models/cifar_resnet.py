@@ -10,16 +10,22 @@ from typing import Callable
 
 from torch import Tensor, nn
 
+from synermix.checks import Check, is_int, one_of, require
 from synermix.models.staged import StagedClassifier
 
 NORMS = ("batch", "group")
+CIFAR_RESNET_CHECKS = (
+    Check("depth", lambda v: is_int(v) and v >= 8 and (v - 2) % 6 == 0, "an integer 6n+2 >= 8 (8, 14, 20, ...)",
+          optional=True),
+    Check("width", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
+    Check("norm", one_of(NORMS), f"one of {list(NORMS)}", optional=True),
+)
 
 
 def norm_layer(kind: str) -> Callable[[int], nn.Module]:
     """`batch`: BatchNorm2d; `group`: GroupNorm with 8 groups (no batch statistics: a process's outputs do not
     depend on the rest of its batch, so a torchrun run can compute exactly what one process computes)."""
-    if kind not in NORMS:
-        raise ValueError(f"model.norm must be one of {NORMS}, got {kind!r}.")
+    require(dict(norm=kind), CIFAR_RESNET_CHECKS)
     return nn.BatchNorm2d if kind == "batch" else (lambda channels: nn.GroupNorm(8, channels))
 
 
@@ -47,8 +53,7 @@ class BasicBlock(nn.Module):
 def cifar_resnet(num_classes: int, in_channels: int = 3, depth: int = 20, width: int = 16,
                  norm: str = "batch") -> StagedClassifier:
     """Build a CIFAR ResNet-`depth` (depth = 6n + 2) as a StagedClassifier, with BatchNorm or GroupNorm (`norm`)."""
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"model.depth must be 6n+2 with n >= 1 (8, 14, 20, 32, ...), got {depth!r}.")
+    require(dict(depth=depth, width=width, norm=norm), CIFAR_RESNET_CHECKS)
     n, norm_of = (depth - 2) // 6, norm_layer(norm)
     widths = (width, 2 * width, 4 * width)
 
