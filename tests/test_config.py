@@ -180,3 +180,8 @@ def test_a_run_trained_in_the_former_view_order_is_neither_reused_nor_resumed_in
     with pytest.raises(ForeignRunDir, match=r"train.view_order: 'augmented_first' -> 'original_first'"):
         run_training(make_cfg(*fast), tmp_path / "run")
     assert run_training(old, tmp_path / "run")["status"] == "complete"  # given back, it resumes
+
+
+def test_the_presets_come_in_the_papers_table_order():
+    assert list(method_presets()) == ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix",
+                                      "synermix_mm", "cutmix", "synermix_cutmix"]

@@ -20,15 +20,14 @@ def random_crop(x: Tensor, padding: int, generator: Optional[torch.Generator] = 
     """RandomCrop(size=(H, W), padding) with zero padding, one offset per image."""
     if padding <= 0:
         return x
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (padding,) * 4)
     oy = _randint(2 * padding + 1, n, generator, x.device)
     ox = _randint(2 * padding + 1, n, generator, x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (N,1,H,1)
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (N,1,1,W)
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    return padded[batch, chan, rows, cols]
+    # two gathers (rows, then columns): the same pixels as one 4-D advanced index, ~2x faster on CPU
+    rows = (oy[:, None] + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * padding)
+    cols = (ox[:, None] + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
+    return padded.gather(2, rows).gather(3, cols)
 
 
 def random_hflip(x: Tensor, p: float = 0.5, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -58,4 +57,4 @@ def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """uint8 [0, 255] -> float, then (x / 255 - mean) / std per channel."""
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x.float() / 255.0 - mean_t) / std_t
+    return x.to(torch.float32, copy=True).div_(255.0).sub_(mean_t).div_(std_t)  # (x / 255 - mean) / std in place
