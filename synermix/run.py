@@ -91,14 +91,15 @@ def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[
     if not env.is_main:
         logging.getLogger("synermix").setLevel(logging.WARNING)  # rank 0 alone reports
     try:
-        hooks = [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), *hooks_from_config(cfg.get("hooks")), *hooks]
+        hooks = [*hooks_from_config(cfg.get("hooks")), *hooks]
         return _train(cfg, rundir, RunSeeds(cfg.seed, env.rank, env.enabled), env, device, hooks)
     finally:
         teardown_distributed(env)
 
 
 def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks) -> Dict[str, Any]:
-    """The run itself, in one (of possibly several) processes: data -> model -> loss -> trainer -> rundir."""
+    """The run itself, in one (of possibly several) processes: data -> model -> loss -> trainer -> rundir.
+    The built-in hooks come first (mid-epoch checkpoints, then the recorder), then `hooks`."""
     state = rundir.load()
     method = cfg.method
     data = build_data(cfg.dataset, loading_of(cfg, env), device, seeds, uses_original_view(method.intra, method.beta))
@@ -107,7 +108,8 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples) if cfg.train.cohesion_samples else None
     recorder = EpochRecorder(rundir, cfg, data.eval, keep, env)
     options = TrainOptions(seeds, cfg.amp, cfg.amp_dtype, cfg.train.log_interval, env)
-    trainer = Trainer(model, loss, optimizer, scheduler, options, [hooks[0], recorder, *hooks[1:]], save=recorder.save)
+    built_in = [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), recorder]
+    trainer = Trainer(model, loss, optimizer, scheduler, options, [*built_in, *hooks], save=recorder.save)
     trainer.run_dir = rundir.path  # where hooks may leave files of their own
     if state:
         trainer.load_state_dict(state)
