@@ -1,7 +1,6 @@
 """The benchmark's references are faithful and every section of the benchmark runs end to end (tiny sizes, in
 `make test`, so a change of the stream, the step or the loss that breaks `make bench` fails CI)."""
 import numpy as np
-import pytest
 import torch
 
 from benchmarks.sections import PerSampleTwoView, intra_class_loss_loop, run_all

@@ -13,7 +13,6 @@ import torch
 import torch.distributed.nn.functional as dist_fn
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from benchmarks.agreement import AGREEMENT_RUN, compare_runs
 from helpers import ROOT, tiny_model

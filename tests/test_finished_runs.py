@@ -3,7 +3,6 @@ a damaged run: each case reproduces what a user met (a downgraded summary, a tra
 import errno
 import json
 import os
-import pickle
 import subprocess
 import sys
 import textwrap

@@ -1,8 +1,5 @@
 """Mixers are plug-ins: a mixer class outside the package, named by `_target_`, trains with no edit to the package."""
-import shutil
-
 import pytest
-import torch
 
 from helpers import ROOT, make_cfg, metrics_without_time
 from synermix.errors import ConfigError
