@@ -105,7 +105,7 @@ class SynerMixLoss:
     @property
     def needs_original(self) -> bool:
         """Whether the unaugmented view must be provided."""
-        return uses_original_view(self.intra, self.beta) and self.uses_intra
+        return uses_original_view(self.intra, self.beta)
 
     @property
     def shares_graph(self) -> bool:

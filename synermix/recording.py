@@ -53,7 +53,8 @@ class EpochRecorder(Hook):
         """Evaluate (every process its part of the evaluation set) and record the epoch."""
         cfg, stats = self.cfg, trainer.last_epoch
         result = evaluate(trainer.model, self.eval_stream, cfg.amp, cfg.amp_dtype, self.keep, self.env)
-        check_finite(trainer.model, trainer.sums, f"epoch {stats.epoch + 1}, step {stats.steps}")
+        # the epoch's losses were checked as they came (NonFiniteGuard); the weights are checked here
+        check_finite(trainer.model, f"epoch {stats.epoch + 1}, step {stats.steps}")
         self.rows.append(epoch_row(stats, result, time.perf_counter() - trainer.epoch_start))
         last = len(self.rows) == cfg.train.epochs and result.features is not None
         features = {"features": result.features, "labels": result.labels} if last else None

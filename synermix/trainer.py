@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from synermix.distributed import DistEnv, GlobalBatch
-from synermix.errors import Interrupted
+from synermix.errors import Interrupted, SynerMixError
 from synermix.evaluation import NonFiniteLoss, autocast_context
 from synermix.hooks import Hook, Hooks, StopFlag
 from synermix.loss import SynerMixLoss
@@ -43,7 +43,7 @@ class TrainOptions:
 @dataclass
 class EpochStats:
     """One finished epoch: its index (0-based), learning rate, mean per-step losses (None for a term the method
-    does not compute), steps and seconds."""
+    does not compute) and steps."""
 
     epoch: int
     lr: float
@@ -84,6 +84,7 @@ class Trainer:
         self.epoch, self.step, self.seconds, self.sums = 0, 0, 0.0, torch.zeros(3)
         self.generator, self.epoch_start, self.last_epoch = torch.Generator(), time.perf_counter(), None
         self.steps_per_epoch = 0
+        self.run_dir = None  # set by the run: where hooks may leave files of their own, named in messages
         self.objective = None
         if options.env.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -123,7 +124,7 @@ class Trainer:
 
     def checkpoint(self) -> None:
         """Write a checkpoint of this exact point (never of non-finite weights or sums)."""
-        check_finite(self.model, self.sums, f"epoch {self.epoch + 1}, step {self.step}")
+        check_finite(self.model, f"epoch {self.epoch + 1}, step {self.step}", self.sums)
         if self.step:
             self.seconds = self.elapsed()
         self._save(self.state_dict())
@@ -135,7 +136,7 @@ class Trainer:
         with self.stop.installed():
             while self.epoch < epochs:
                 lr, self.epoch_start = self.lr, time.perf_counter() - self.seconds
-                stats = self.train_epoch(stream.epoch(self.epoch, self.step), len(stream), lr)
+                stats = self._epoch_or_stop(stream, lr)
                 if stats is None:
                     raise self._interrupted(len(stream))
                 self.scheduler.step()
@@ -143,6 +144,16 @@ class Trainer:
                 self.epoch, self.step, self.seconds, self.sums = self.epoch + 1, 0, 0.0, torch.zeros(3)
                 self.hooks.after_epoch(self)
             self.hooks.after_train(self)
+
+    def _epoch_or_stop(self, stream, lr: float) -> Optional[EpochStats]:
+        """The current epoch; None when a stop request ended it, also when the stop signal reached the DataLoader
+        workers first and the loader failed (the run then stops at the last full step, with a checkpoint)."""
+        try:
+            return self.train_epoch(stream.epoch(self.epoch, self.step), len(stream), lr)
+        except (RuntimeError, OSError) as exc:
+            if not self.stop() or isinstance(exc, SynerMixError):
+                raise
+            return None
 
     def train_epoch(self, batches: Iterable, total_steps: int, lr: float) -> Optional[EpochStats]:
         """Steps over `batches` (stream Batches) from `self.step` on; None when a stop request ended it early."""
@@ -235,8 +246,9 @@ class Trainer:
         """Checkpoint the partial epoch and say how to resume."""
         self.checkpoint()
         name = signal.Signals(self.stop.signum).name
+        where = f" in {self.run_dir}" if self.run_dir else ""
         return Interrupted(f"Interrupted by {name} at epoch {self.epoch + 1}, step {self.step} of {total_steps}; "
-                           "checkpoint saved. Re-run the same command to resume.", self.stop.signum)
+                           f"checkpoint saved{where}. Re-run the same command to resume.", self.stop.signum)
 
 
 class NonFiniteGuard:
@@ -269,10 +281,11 @@ class NonFiniteGuard:
             "Lower train.lr, or check the data for NaN/inf values.")
 
 
-def check_finite(model: nn.Module, sums: torch.Tensor, where: str) -> None:
+def check_finite(model: nn.Module, where: str, sums: Optional[torch.Tensor] = None) -> None:
     """Refuse to checkpoint non-finite weights, buffers or loss sums (one host read per checkpoint)."""
-    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
-    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all() & torch.isfinite(sums).all()
+    tensors = [t for t in (*model.parameters(), *model.buffers(), *([] if sums is None else [sums]))
+               if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
     if not bool(finite):
         raise NonFiniteLoss(
             f"Non-finite weights or loss at {where}: they were not checkpointed, so the last good checkpoint is "
