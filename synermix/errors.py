@@ -10,6 +10,18 @@ from typing import Iterator
 _WORKER_TRACEBACK = re.compile(r"^Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ("" when it has none): what a one-paragraph error quotes of it."""
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def describe(exc: BaseException) -> str:
+    """"Type: first line of the message" (just the type when there is no message)."""
+    line = first_line(exc)
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
 class SynerMixError(Exception):
     """Base class: the entry point prints the message (no traceback) and exits non-zero."""
 

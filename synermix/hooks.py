@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-from synermix.errors import ConfigError
+from synermix.errors import ConfigError, describe
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def hooks_from_config(specs: Optional[Dict[str, Any]]) -> List[Hook]:
             target = specs[name].get("_target_") if hasattr(specs[name], "get") else specs[name]
             raise ConfigError(
                 f"Invalid configuration: hooks.{name}={target!r} cannot be instantiated "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); it must be a mapping with "
+                f"({describe(exc)}); it must be a mapping with "
                 "_target_ naming an importable synermix.hooks.Hook subclass and its arguments."
             ) from None
         if not isinstance(hook, Hook):

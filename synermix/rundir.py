@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from synermix.cohesion import COHESION_COLUMNS
 from synermix.config import config_differences
-from synermix.errors import Interrupted, RunError, SynerMixError
+from synermix.errors import Interrupted, RunError, SynerMixError, describe
 from synermix.identity import IDENTITY_COLUMNS, run_identity
 from synermix.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 
@@ -69,8 +69,7 @@ def _load_problem(exc: Exception) -> str:
 
     if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc).lower():
         return "it holds objects that a checkpoint of this repository never contains (torch's safe loader refused it)"
-    detail = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return describe(exc)
 
 
 def _read_checkpoint(path: Path) -> Dict[str, Any]:
@@ -175,9 +174,8 @@ class RunDir:
             )
 
     def _unreadable(self, name: str, exc: Exception) -> UnreadableRunDir:
-        detail = str(exc).splitlines()[0] if str(exc) else ""
         return UnreadableRunDir(
-            f"{self.path / name} cannot be read ({type(exc).__name__}: {detail}); nothing in {self.path} was changed. "
+            f"{self.path / name} cannot be read ({describe(exc)}); nothing in {self.path} was changed. "
             f"Restore the file, or move the run directory away to train the run again.")
 
     def read_summary(self) -> Optional[Dict[str, Any]]:

@@ -49,7 +49,8 @@ def _checked(split: FileSplit, on_bad_image: str, folder: Path) -> FileSplit:
             f"{len(bad)} file(s) under {folder} are not readable images: {listed}. Remove or replace them, or set "
             "dataset.on_bad_image=skip to train without them.")
     log.warning("dataset.on_bad_image=skip: leaving out %d unreadable file(s) under %s: %s", len(bad), folder, listed)
-    keep = np.array([p not in {b for b, _ in bad} for p in split.paths])
+    unreadable = {p for p, _ in bad}
+    keep = np.array([p not in unreadable for p in split.paths])
     return split.subset(np.flatnonzero(keep))
 
 

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from synermix.errors import DatasetFormatError, DatasetNotFound
+from synermix.errors import DatasetFormatError, DatasetNotFound, describe
 
 
 @dataclass
@@ -224,8 +224,7 @@ def open_rgb(path) -> Image.Image:
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, ValueError, UnidentifiedImageError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        raise DatasetFormatError(f"Cannot decode image {path} ({type(exc).__name__}: {message}).") from None
+        raise DatasetFormatError(f"Cannot decode image {path} ({describe(exc)}).") from None
 
 
 def _decode_resized(path: Path, size: int) -> np.ndarray:

@@ -4,13 +4,12 @@ every file's image header before training."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-log = logging.getLogger(__name__)
+from synermix.errors import describe
 
 BAD_IMAGE_ACTIONS = ("error", "skip")
 
@@ -77,8 +76,7 @@ def _header_problem(path: str) -> Optional[str]:
                 with Image.open(path) as image:
                     image.load()
     except Exception as exc:  # Pillow raises many types for bad files (OSError, SyntaxError, ValueError, ...)
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        return describe(exc)
     return None
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from synermix.checks import Check, is_num, one_of
+from synermix.errors import describe
 from synermix.mixup import LAM_MODES
 
 # name -> "module:Class" of the built-in mixers; `method.inter` takes one of these names or a `_target_` mapping
@@ -93,10 +94,8 @@ def build_mixer(spec: Any, alpha: float = 1.0, lam_mode: str = "batch") -> Optio
         try:
             mixer = instantiate(spec)
         except Exception as exc:  # Hydra wraps the class's own error: name that one
-            cause = exc.__cause__ or exc
-            detail = str(cause).splitlines()[0] if str(cause) else ""
             raise ValueError(f"inter={{_target_: {spec.get('_target_')}}} cannot be instantiated "
-                             f"({type(cause).__name__}: {detail}).") from None
+                             f"({describe(exc.__cause__ or exc)}).") from None
     else:
         mixer = spec
     if not callable(getattr(mixer, "draw", None)):

@@ -7,7 +7,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from synermix.errors import WeightsError
+from synermix.errors import WeightsError, first_line
 from synermix.models.staged import INPUT
 from synermix.models.weights import load_backbone_weights
 
@@ -106,7 +106,7 @@ def _check_input_size(model: TimmClassifier, arch: str, in_channels: int, image_
             model.features(torch.zeros(2, in_channels, image_size, image_size))
     except Exception as exc:  # timm's own message says what did not fit
         raise ValueError(f"timm {arch} cannot take the data's {image_size}x{image_size} images: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. Pass the size to the "
+                         f"{first_line(exc) or type(exc).__name__}. Pass the size to the "
                          f"model (e.g. model.kwargs.img_size={image_size} for ViTs) or pick an architecture "
                          "for small inputs.") from None
     finally:

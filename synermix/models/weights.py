@@ -7,7 +7,7 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
-from synermix.errors import WeightsError
+from synermix.errors import WeightsError, describe
 
 
 def torchvision_cache_file(weights) -> Path:
@@ -25,7 +25,7 @@ def read_state_dict(path: Path, key: str = "model.weights") -> Dict[str, Tensor]
     except Exception as exc:
         raise WeightsError(
             f"{key}={path} is not a PyTorch checkpoint that loads with weights_only=True "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            f"({describe(exc)}); "
             "save one with torch.save(model.state_dict(), path)."
         ) from None
     for wrapper in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
