@@ -64,8 +64,9 @@ def compare(before: Path, after: Path) -> int:
     bad = 0
     for metrics in sorted(before.rglob("metrics.csv")):
         other = after / metrics.relative_to(before)
-        a = pd.read_csv(metrics).drop(columns="epoch_seconds").to_csv(index=False)
-        b = pd.read_csv(other).drop(columns="epoch_seconds").to_csv(index=False) if other.exists() else None
+        kept = pd.read_csv(metrics).drop(columns="epoch_seconds")
+        a = kept.to_csv(index=False)  # columns added since `before` are new numbers, not changed ones
+        b = pd.read_csv(other).reindex(columns=kept.columns).to_csv(index=False) if other.exists() else None
         same = a == b
         fa, fb = metrics.parent / "features.npz", other.parent / "features.npz"
         if same and fa.exists():

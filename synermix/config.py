@@ -19,6 +19,7 @@ from synermix.loss import METHOD_CHECKS, TRAIN_LOSS_CHECKS, uses_original_view
 from synermix.mixers import build_mixer
 from synermix.models import MODEL_CHECKS, PRETRAINED_NAMES
 from synermix.presets import method_presets
+from synermix.trackers import logger_problems
 
 METHOD_NAMES = tuple(method_presets())
 PHASES = ("val", "test")
@@ -74,7 +75,7 @@ def _value_problems(cfg: DictConfig) -> List[str]:
     found += problems(cfg.model, MODEL_CHECKS, "model.")
     found += problems(cfg.method, METHOD_CHECKS, "method.")
     found += problems(cfg.train, _train_checks(OmegaConf.select(cfg, "train.epochs")), "train.")
-    return found + problems(cfg, RUN_CHECKS)
+    return found + problems(cfg, RUN_CHECKS) + logger_problems(cfg.get("logger"))
 
 
 def world_size() -> int:

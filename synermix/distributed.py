@@ -43,6 +43,12 @@ class DistEnv:
             for tensor in tensors:
                 dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
 
+    def max_(self, *tensors: torch.Tensor) -> None:
+        """The maximum of each tensor over all processes, in place (no-op when single-process)."""
+        if self.enabled:
+            for tensor in tensors:
+                dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+
     def gather_objects(self, obj) -> list:
         """Every process's `obj` (picklable), in rank order, on every process ([obj] when single-process)."""
         if not self.enabled:

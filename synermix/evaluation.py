@@ -24,14 +24,53 @@ def autocast_context(device: torch.device, amp: bool, dtype: str = "bfloat16"):
 
 
 class Evaluation(NamedTuple):
-    """One evaluation pass: top-1 accuracy (percent), ECE (fraction), NLL (nats), and the penultimate features
-    and labels of the kept samples (None without `keep`)."""
+    """One evaluation pass: top-1 accuracy (percent), ECE (fraction), NLL (nats), the penultimate features
+    and labels of the kept samples (None without `keep`), top-5 accuracy (percent; None with five classes or
+    fewer), the confusion counts (true class x predicted class) and the calibration sums."""
 
     accuracy: float
     ece: float
     nll: float
     features: Optional[np.ndarray] = None
     labels: Optional[np.ndarray] = None
+    top5: Optional[float] = None
+    confusion: Optional[np.ndarray] = None
+    calibration: Optional[CalibrationTotals] = None
+
+
+class _Counts:
+    """Running top-1 / top-5 hits and confusion counts of an evaluation pass (on the logits' device)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.top5 = torch.zeros((), dtype=torch.long, device=device)
+        self.confusion: Optional[torch.Tensor] = None
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add one batch of logits (N, C) and integer labels (N,)."""
+        classes = logits.shape[1]
+        predicted = logits.argmax(dim=1)
+        self.correct += (predicted == labels).sum()
+        if classes > 5:
+            self.top5 += (logits.topk(5, dim=1).indices == labels[:, None]).any(dim=1).sum()
+        if self.confusion is None:
+            self.confusion = torch.zeros(classes * classes, dtype=torch.long, device=logits.device)
+        self.confusion += torch.bincount(labels * classes + predicted, minlength=classes * classes)
+
+    def sum_(self, dist_env: DistEnv) -> None:
+        """Add the counts up over processes, in place (a process that saw no batch learns the class count)."""
+        classes = torch.zeros((), dtype=torch.long, device=self.correct.device)
+        if self.confusion is not None:
+            classes += int(round(self.confusion.numel() ** 0.5))
+        dist_env.max_(classes)
+        if self.confusion is None:
+            self.confusion = torch.zeros(int(classes) ** 2, dtype=torch.long, device=self.correct.device)
+        dist_env.sum_(self.correct, self.top5, self.confusion)
+
+    def matrix(self) -> np.ndarray:
+        """The confusion counts as a (true class, predicted class) array."""
+        classes = int(round(self.confusion.numel() ** 0.5))
+        return self.confusion.cpu().numpy().reshape(classes, classes)
 
 
 @torch.no_grad()
@@ -44,7 +83,7 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
     features gathered, so every process returns what one process evaluating everything would."""
     model.eval()
     device = next(model.parameters()).device
-    correct = torch.zeros((), dtype=torch.long, device=device)
+    counts = _Counts(device)
     calibration = CalibrationTotals(device)
     kept_features, kept_labels, seen = [], [], getattr(stream, "start", 0)
     finite = torch.ones((), dtype=torch.long, device=device)
@@ -52,7 +91,7 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
         with autocast_context(device, amp, amp_dtype):
             features = model.features(x)
             logits = model.head(features)
-            correct += (logits.argmax(dim=1) == y).sum()
+            counts.update(logits, y)
             finite &= (torch.isfinite(logits).all() & torch.isfinite(features).all()).long()
         calibration.update(logits, y)
         if keep is not None:
@@ -61,16 +100,20 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
             kept_labels.append(y[torch.as_tensor(rows, device=device)].cpu())
         seen += len(y)
     bad = 1 - finite
-    dist_env.sum_(correct, bad, *calibration.sums())
+    dist_env.sum_(bad, *calibration.sums())
+    counts.sum_(dist_env)
     if bool(bad):
         raise NonFiniteLoss(
             "The evaluation produced NaN or infinite outputs (the weights went non-finite in the last step of the "
             "epoch); the accuracy was not recorded and the last good checkpoint is kept. Lower train.lr, or check "
             "the data for NaN/inf values."
         )
-    accuracy = 100.0 * int(correct) / len(stream)
+    confusion = counts.matrix()
+    top5 = 100.0 * int(counts.top5) / len(stream) if len(confusion) > 5 else None
+    found = (100.0 * int(counts.correct) / len(stream), calibration.ece(), calibration.nll())
+    extra = dict(top5=top5, confusion=confusion, calibration=calibration)
     if keep is None:
-        return Evaluation(accuracy, calibration.ece(), calibration.nll())
+        return Evaluation(*found, **extra)
     parts = dist_env.gather_objects((torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()))
-    return Evaluation(accuracy, calibration.ece(), calibration.nll(),
-                      np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]))
+    return Evaluation(*found, np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]),
+                      **extra)

@@ -15,7 +15,7 @@ RESUME_FREE_KEYS = (
     "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
     "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks",
     "train.default_average_last",  # only a default: the train.average_last it resolves to is identity
-    "dataset.root", "dataset.download", "out_root",
+    "dataset.root", "dataset.download", "out_root", "logger",
 )
 # Training keys added after runs were recorded, with the value that reproduces those runs: at that value a key
 # is left out of the config id, so adding it did not move any existing run directory.

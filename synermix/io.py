@@ -72,6 +72,11 @@ def write_csv_atomic(path: Path, rows: List[Dict[str, Any]], columns: Sequence[s
     write_text_atomic(path, buf.getvalue())
 
 
+def write_png_atomic(path: Path, fig, dpi: int = 130) -> None:
+    """Atomically write a matplotlib figure as a PNG."""
+    _atomic(path, lambda f: fig.savefig(f, format="png", dpi=dpi), "wb")
+
+
 def save_checkpoint_atomic(path: Path, state: Dict[str, Any], previous: Optional[Path] = None) -> None:
     """Atomically torch.save `state` to `path`; the file it replaces becomes `previous` (when given)."""
     _atomic(path, lambda f: torch.save(state, f), "wb", previous)

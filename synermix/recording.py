@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def epoch_row(stats: EpochStats, result: Optional[Evaluation], seconds: float) -> Dict[str, Any]:
     """metrics.csv's row of one epoch (no evaluation columns without an evaluation result)."""
-    evaluated = {} if result is None else {"eval_acc": result.accuracy, "eval_ece": result.ece, "eval_nll": result.nll}
+    evaluated = {} if result is None else {"eval_acc": result.accuracy, "eval_acc5": result.top5, "eval_ece": result.ece,
+                                           "eval_nll": result.nll}
     cohesion = {} if result is None or result.features is None else cohesion_metrics(result.features, result.labels)
     return {
         "epoch": stats.epoch + 1, "lr": stats.lr, "train_loss": stats.loss, "train_loss_intra": stats.intra,

@@ -24,6 +24,7 @@ from synermix.models import build_model
 from synermix.rundir import METRIC_COLUMNS, RunDir, UntouchedRunDir, final_accuracy, output_error
 from synermix.recording import EpochRecorder
 from synermix.seeding import RunSeeds
+from synermix.trackers import TrackedRun, Tracking
 from synermix.trainer import Trainer, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -107,21 +108,31 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     model, optimizer, scheduler = build_training(cfg, data, seeds, device, env)
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples) if cfg.train.cohesion_samples else None
     recorder = EpochRecorder(rundir, cfg, data.eval, keep, env)
+    tracking = Tracking.from_config(cfg.get("logger"), recorder, rundir, env.is_main)
     options = TrainOptions(seeds, cfg.amp, cfg.amp_dtype, cfg.train.log_interval, env)
-    built_in = [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), recorder]
+    built_in = [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), recorder, tracking]
     trainer = Trainer(model, loss, optimizer, scheduler, options, [*built_in, *hooks], save=recorder.save)
     trainer.run_dir = rundir.path  # where hooks may leave files of their own
     if state:
         trainer.load_state_dict(state)
         recorder.load_state_dict(state)
         log.info("Resuming %s at epoch %d, step %d.", rundir.path, trainer.epoch + 1, trainer.step)
-    with rundir.session(run_identity(cfg)):
+    rundir.start(data.classes)
+    with tracking.session(tracked_run(cfg, rundir)):
         trainer.train(data.train, cfg.train.epochs)
     summary = recorder.summary
     if env.is_main:
         log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,
                  summary["final_acc"])
     return summary
+
+
+def tracked_run(cfg: DictConfig, rundir: RunDir) -> TrackedRun:
+    """What the trackers are told: the run's name is its directory's place under out_root (its identity)."""
+    path = rundir.path.resolve()
+    root = Path(str(cfg.out_root)).resolve()
+    name = str(path.relative_to(root)) if root in path.parents else str(path)
+    return TrackedRun(name, rundir.path, rundir.config, run_identity(cfg))
 
 
 def loading_of(cfg: DictConfig, env=None) -> Loading:

@@ -1,9 +1,10 @@
 """A run directory: the one owner of its file names, their reads and writes, and of failure recording.
 
-Files: config.yaml (resolved config), metrics.csv (a row per epoch), summary.json (status and
-results; status `complete` is written last), checkpoint.pt + checkpoint.prev.pt (resume state, the
-previous one a fallback), weights.pt (final weights), features.npz (final evaluation features),
-tb/ (TensorBoard), error.txt (why the last attempt failed).
+Files: config.yaml (resolved config), classes.json (class names by index), metrics.csv (a row per epoch),
+summary.json (status and results; status `complete` is written last), checkpoint.pt + checkpoint.prev.pt
+(resume state, the previous one a fallback), weights.pt (final weights), features.npz (final evaluation
+features), trackers.json (what each experiment tracker has logged), error.txt (why the last attempt failed),
+eval/<name>/ (scripts/evaluate.py); trackers write their own folders (tb/, wandb/).
 """
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 
 CONFIG, METRICS, SUMMARY, ERROR, LOCK = "config.yaml", "metrics.csv", "summary.json", "error.txt", ".lock"
 CHECKPOINT, PREVIOUS_CHECKPOINT, WEIGHTS = "checkpoint.pt", "checkpoint.prev.pt", "weights.pt"
-FEATURES, TENSORBOARD = "features.npz", "tb"
+FEATURES, CLASSES, TRACKING, EVALUATIONS = "features.npz", "classes.json", "trackers.json", "eval"
 METRIC_COLUMNS = (
-    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "eval_ece", "eval_nll", *COHESION_COLUMNS, "epoch_seconds"
+    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "eval_acc5", "eval_ece", "eval_nll",
+    *COHESION_COLUMNS, "epoch_seconds",
 )
 
 
@@ -99,19 +101,6 @@ def output_error(exc: OSError, run_dir: Path) -> Optional[RunError]:
         "hydra.run.dir), then re-run: the run resumes from its last checkpoint.")
 
 
-class _NoWriter:
-    """Stands in for TensorBoard's SummaryWriter where nothing is written (processes other than rank 0)."""
-
-    def add_scalar(self, *args, **kwargs) -> None:
-        """Discard."""
-
-    def flush(self) -> None:
-        """Nothing to flush."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
 class RunDir:
     """One run's directory. Only the main process (`is_main`) writes; `attach(cfg)` before anything else."""
 
@@ -119,7 +108,6 @@ class RunDir:
         self.path, self.is_main = Path(path), is_main
         self.cfg: Optional[DictConfig] = None
         self.config: Dict[str, Any] = {}
-        self.writer: Any = _NoWriter()
 
     def attach(self, cfg: DictConfig) -> None:
         """Bind the (validated) config of the run; from now on failures are recorded in summary.json too."""
@@ -252,12 +240,30 @@ class RunDir:
 
     def final_weights(self) -> Dict[str, Any]:
         """The finished model's state_dict: weights.pt, else the last checkpoint's model."""
+        found = self.latest_weights()
+        if found is None:
+            raise RunError(f"{self.path} is complete but holds neither {WEIGHTS} nor {CHECKPOINT}, so its missing "
+                           f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again.")
+        return found[0]
+
+    def latest_weights(self) -> Optional[tuple]:
+        """(state_dict, where it came from) of the run's newest weights: weights.pt of a finished run, else its
+        newest readable checkpoint (an unfinished run: said so, with its epoch); None when there is neither."""
         if (self.path / WEIGHTS).is_file():
-            return torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True)
-        if (self.path / CHECKPOINT).is_file():
-            return _read_checkpoint(self.path / CHECKPOINT)["model"]
-        raise RunError(f"{self.path} is complete but holds neither {WEIGHTS} nor {CHECKPOINT}, so its missing "
-                       f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again.")
+            try:
+                return torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True), WEIGHTS
+            except Exception as exc:
+                raise self._unreadable(WEIGHTS, exc) from None
+        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+            if (self.path / name).is_file():
+                try:
+                    state = _read_checkpoint(self.path / name)
+                except Exception as exc:
+                    log.warning("%s is unreadable (%s).", self.path / name, _load_problem(exc))
+                    continue
+                epochs = (state.get("config") or {}).get("train", {}).get("epochs", "?")
+                return state["model"], f"{name} (unfinished run: epoch {state.get('epoch', '?')} of {epochs})"
+        return None
 
     def write_features(self, features: Dict[str, np.ndarray]) -> None:
         """features.npz (atomically)."""
@@ -276,22 +282,40 @@ class RunDir:
             return {k: f[k] for k in f.files}
 
     # ------------------------------------------------------------------ writing
-    @contextmanager
-    def session(self, hparams: Dict[str, Any]) -> Iterator["RunDir"]:
-        """Write config.yaml, clear a previous attempt's error.txt and hold TensorBoard open for the run."""
+    def start(self, classes: List[str]) -> None:
+        """Write config.yaml and classes.json, and clear a previous attempt's error.txt."""
         if self.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.path / CONFIG, OmegaConf.to_yaml(self.cfg, resolve=True))
+            write_json_atomic(self.path / CLASSES, list(classes))
             (self.path / ERROR).unlink(missing_ok=True)
-            from torch.utils.tensorboard import SummaryWriter  # imported late: slow, and only runs need it
 
-            self.writer = SummaryWriter(log_dir=str(self.path / TENSORBOARD))
-            _write_hparams(self.writer, hparams)
+    def read_classes(self) -> Optional[List[str]]:
+        """The class names recorded at training time (None for a run recorded before they were)."""
+        path = self.path / CLASSES
+        if not path.is_file():
+            return None
         try:
-            yield self
-        finally:
-            self.writer.close()
-            self.writer = _NoWriter()
+            return [str(c) for c in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError) as exc:
+            raise self._unreadable(CLASSES, exc) from None
+
+    def read_tracking(self) -> Dict[str, Any]:
+        """trackers.json: per tracker, the epochs it has logged and its own state ({} when absent or unreadable)."""
+        try:
+            state = json.loads((self.path / TRACKING).read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def write_tracking(self, state: Dict[str, Any]) -> None:
+        """trackers.json (atomically)."""
+        if self.is_main:
+            write_json_atomic(self.path / TRACKING, state)
+
+    def evaluation_dir(self, name: str) -> Path:
+        """eval/<name>/, where scripts/evaluate.py writes one evaluation."""
+        return self.path / EVALUATIONS / name
 
     def summary(self, rows: List[Dict[str, Any]], status: str, error: Optional[str] = None) -> Dict[str, Any]:
         """summary.json's content for `rows` (the metric rows so far): results, progress and the run's identity."""
@@ -305,7 +329,8 @@ class RunDir:
         summary = {
             "status": status,
             "final_acc": final_accuracy(accs, k) if complete else None,
-            "final_ece": final("eval_ece"),  # calibration of the same last-k epochs
+            "final_acc5": final("eval_acc5"),  # top-5 (more than five classes), calibration: the same last-k epochs
+            "final_ece": final("eval_ece"),
             "final_nll": final("eval_nll"),
             "best_acc": max(accs) if accs else None,
             "last_acc": accs[-1] if accs else None,
@@ -335,11 +360,6 @@ class RunDir:
         self.save_checkpoint(state)
         write_csv_atomic(self.path / METRICS, rows, METRIC_COLUMNS)
         write_json_atomic(self.path / SUMMARY, self.summary(rows, "running"))
-        row = rows[-1]
-        for key in METRIC_COLUMNS[1:]:
-            if row.get(key) is not None:
-                self.writer.add_scalar(key if key not in COHESION_COLUMNS else f"cohesion/{key}", row[key], row["epoch"])
-        self.writer.flush()
 
     def finish(self, rows: List[Dict[str, Any]], model_state: Dict[str, Any]) -> Dict[str, Any]:
         """Complete the run: final weights, then summary.json `complete` (last), then drop the resume state
@@ -350,9 +370,6 @@ class RunDir:
             # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
             write_csv_atomic(self.path / METRICS, rows, METRIC_COLUMNS)
             write_json_atomic(self.path / SUMMARY, summary)
-            for key in ("final_acc", "final_ece", "final_nll"):
-                if summary[key] is not None:
-                    self.writer.add_scalar(key, summary[key], len(rows))
             self._prune()
         return summary
 
@@ -397,11 +414,3 @@ class RunDir:
         except Exception as exc:
             self.record_failure(exc)
             raise
-
-
-def _write_hparams(writer, hparams: Dict[str, Any]) -> None:
-    """Record the run's hyper-parameters in its own TensorBoard run (HPARAMS tab: eval_acc, final_acc)."""
-    from torch.utils.tensorboard.summary import hparams as hparams_summary
-
-    for summary in hparams_summary(hparams, {"eval_acc": 0.0, "final_acc": 0.0}):
-        writer.file_writer.add_summary(summary)

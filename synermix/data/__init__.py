@@ -1,8 +1,9 @@
 """Dataset registry: `dataset.name` -> training data (two views) and evaluation data for a phase."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List
 
 import numpy as np
 import torch
@@ -87,6 +88,7 @@ class DataBundle:
     num_classes: int
     in_channels: int
     image_size: int
+    classes: List[str] = field(default_factory=list)
 
 
 def split_train_val(labels: np.ndarray, val_ratio: float, seed: int):
@@ -160,6 +162,7 @@ class Splits:
     train: ArraySplit | FileSplit
     eval: ArraySplit | FileSplit
     num_classes: int
+    classes: List[str] = field(default_factory=list)  # class names by index ("0", "1", ... where none are known)
 
 
 def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Splits:
@@ -180,7 +183,8 @@ def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Spl
     if limit is not None:
         train = train.subset(first_per_class(train.labels, int(limit)))
         test = test.subset(first_per_class(test.labels, int(limit)))
-    return Splits(train, test, num_classes)
+    names = list(source.classes) if len(source.classes) == num_classes else [str(i) for i in range(num_classes)]
+    return Splits(train, test, num_classes, names)
 
 
 @dataclass(frozen=True)
@@ -227,29 +231,18 @@ def _check_channels(dataset, channels: int) -> None:
 
 def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_original: bool) -> DataBundle:
     splits = load_splits(dataset, loading.phase, loading.val_ratio, loading.val_seed)
-    train, test, name = splits.train, splits.eval, dataset.name
+    train, name = splits.train, dataset.name
     sampler = build_sampler(train.labels, name, loading, seeds)
     aug, channels_last = dataset.augment, loading.channels_last
     mean, std, size = list(dataset.mean), list(dataset.std), int(dataset.image_size)
-    channels = int(train.images.shape[1]) if isinstance(train, ArraySplit) else 3
-    _check_channels(dataset, channels)
-
-    def evaluation(data) -> EvalStream:
-        return EvalStream(data, loading.eval_batch_size, channels_last, loading.world_size, loading.rank)
-
+    channels = _channels(dataset, train)
+    evaluation = eval_stream(dataset, splits.eval, loading, device)
     if isinstance(train, ArraySplit):
-        if train.images.shape[-1] != size:
-            raise ConfigError(
-                f"Invalid configuration: dataset.image_size={size} but {name} images are {train.images.shape[-1]}x"
-                f"{train.images.shape[-2]}; set dataset.image_size={train.images.shape[-1]}."
-            )
         spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout))
-        train_data, eval_data = (
-            InMemoryTwoViewData(torch.from_numpy(s.images), torch.from_numpy(s.labels), mean, std, a, device)
-            for s, a in ((train, spec), (test, AugmentSpec()))
-        )
+        train_data = InMemoryTwoViewData(torch.from_numpy(train.images), torch.from_numpy(train.labels), mean, std,
+                                         spec, device)
         stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
-        return DataBundle(stream, evaluation(eval_data), splits.num_classes, channels, size)
+        return DataBundle(stream, evaluation, splits.num_classes, channels, size, splits.classes)
 
     if int(aug.crop_padding) or int(aug.cutout):
         raise ConfigError(
@@ -257,18 +250,52 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
             f"{aug.cutout}: padded crops and cutout are implemented for the in-memory datasets "
             f"{list(IN_MEMORY_NAMES)}; {name} uses RandomResizedCrop + flip (Table 1), so set both to 0."
         )
-    from synermix.data.files import (  # torchvision: ~2 s
-        FileEvalData, FileTrainStream, FileTwoViewDataset, eval_transform, train_transform)
+    from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 
     original = eval_transform(size, int(dataset.eval_resize), mean, std)
     augmented = train_transform(size, float(aug.hflip), mean, std)
     views = FileTwoViewDataset(train, augmented, original, with_original)
     stream = FileTrainStream(views, sampler, seeds, loading.num_workers, device, channels_last)
-    eval_data = FileEvalData(test, original, loading.num_workers, device)
-    return DataBundle(stream, evaluation(eval_data), splits.num_classes, 3, size)
+    return DataBundle(stream, evaluation, splits.num_classes, 3, size, splits.classes)
+
+
+def _channels(dataset, split) -> int:
+    """The image channels of `split` (checked against dataset.mean/std, and its size against image_size)."""
+    channels = int(split.images.shape[1]) if isinstance(split, ArraySplit) else 3
+    _check_channels(dataset, channels)
+    size = int(dataset.image_size)
+    if isinstance(split, ArraySplit) and split.images.shape[-1] != size:
+        raise ConfigError(
+            f"Invalid configuration: dataset.image_size={size} but {dataset.name} images are "
+            f"{split.images.shape[-1]}x{split.images.shape[-2]}; set dataset.image_size={split.images.shape[-1]}."
+        )
+    return channels
+
+
+def eval_stream(dataset, split: ArraySplit | FileSplit, loading: Loading, device) -> EvalStream:
+    """The evaluation stream of `split`: normalised images (files: Resize + CenterCrop first), in fixed order,
+    this process's part under torchrun."""
+    mean, std = list(dataset.mean), list(dataset.std)
+    if isinstance(split, ArraySplit):
+        data = InMemoryTwoViewData(torch.from_numpy(split.images), torch.from_numpy(split.labels), mean, std,
+                                   AugmentSpec(), device)
+    else:
+        from synermix.data.files import FileEvalData, eval_transform  # torchvision: ~2 s
+
+        transform = eval_transform(int(dataset.image_size), int(dataset.eval_resize), mean, std)
+        data = FileEvalData(split, transform, loading.num_workers, device)
+    return EvalStream(data, loading.eval_batch_size, loading.channels_last, loading.world_size, loading.rank)
+
+
+def build_eval_data(dataset, loading: Loading, device) -> tuple:
+    """(evaluation stream, Splits, image channels) of the phase's evaluation split, without a training stream."""
+    with value_errors_as_config_errors("Invalid configuration: "):
+        splits = load_splits(dataset, loading.phase, loading.val_ratio, loading.val_seed)
+        channels = _channels(dataset, splits.eval)
+        return eval_stream(dataset, splits.eval, loading, device), splits, channels
 
 
 __all__ = [
     "DATASET_NAMES", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Loading", "Splits",
-    "TrainStream", "build_data", "load_splits", "split_train_val",
+    "TrainStream", "build_data", "build_eval_data", "eval_stream", "load_splits", "split_train_val",
 ]

@@ -98,7 +98,7 @@ def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagen
     else:
         train, test = _stratified(_checked(_split_of(samples), on_bad_image, train_dir), test_ratio, split_seed, root)
     if recipe == "cifar":
-        train, test = _in_memory(train, image_size), _in_memory(test, image_size)
+        train, test = decode_to_array(train, image_size), decode_to_array(test, image_size)
     return Source(train, test, classes)
 
 
@@ -115,12 +115,14 @@ def _stratified(split: FileSplit, test_ratio: float, seed: int, root: Path) -> T
     return split.subset(np.sort(tr)), split.subset(np.sort(te))
 
 
-def _in_memory(split: FileSplit, size: int) -> ArraySplit:
-    """Every image decoded to RGB, resized to size x size (bilinear), as one uint8 (N, 3, size, size) array."""
+def decode_to_array(split: FileSplit, size: int, channels: int = 3) -> ArraySplit:
+    """Every image decoded (RGB, or grey for one channel), resized to size x size (bilinear), as one uint8
+    (N, channels, size, size) array."""
     from PIL import Image
 
-    images = np.empty((len(split.paths), 3, size, size), dtype=np.uint8)
+    images = np.empty((len(split.paths), channels, size, size), dtype=np.uint8)
     for i, path in enumerate(split.paths):
-        image = open_rgb(path)
-        images[i] = np.asarray(image.resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+        image = open_rgb(path).convert("L" if channels == 1 else "RGB")
+        pixels = np.asarray(image.resize((size, size), Image.BILINEAR))
+        images[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
     return ArraySplit(images, split.labels)

@@ -38,6 +38,11 @@ def _files_under(folder: Path, seen: set) -> List[Path]:
     return files
 
 
+def image_files(folder: Path) -> List[Path]:
+    """Every image file under `folder`, recursively, in sorted order (directory symlinks followed once)."""
+    return _files_under(Path(folder), set())
+
+
 def scan_classes(folder: Path) -> Tuple[List[str], List[Tuple[str, int]]]:
     """(sorted class folder names, [(image path, class index)]) as torchvision's ImageFolder orders them; a
     symlinked directory is followed once per real directory (`ln -s . c0/self` adds nothing)."""

@@ -8,7 +8,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from synermix.io import _atomic, write_text_atomic
+from synermix.io import write_png_atomic, write_text_atomic
 
 
 def pyplot():
@@ -72,6 +72,6 @@ def save(fig, table: pd.DataFrame, out_dir: Path, name: str) -> Path:
     write_text_atomic(out_dir / f"{name}.csv", table.to_csv(index=False))
     fig.tight_layout()
     png = out_dir / f"{name}.png"
-    _atomic(png, lambda f: fig.savefig(f, format="png", dpi=130), "wb")
+    write_png_atomic(png, fig)
     pyplot().close(fig)
     return png

@@ -1,0 +1,47 @@
+"""Weights & Biases: offline by default (the run is written under the run directory's wandb/ and uploaded later
+with `wandb sync`); `logger.wandb.mode=online` logs live where the machine can reach the server."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Dict, Optional, Sequence
+
+from synermix.checks import Check, one_of
+from synermix.trackers import TrackedRun, Tracker, metric_values, summary_results
+
+MODES = ("offline", "online", "disabled")
+CHECKS = (
+    Check("mode", one_of(MODES), f"one of {list(MODES)} (offline: no network; `wandb sync` uploads later)"),
+    Check("project", lambda v: isinstance(v, str) and v.strip() != "", "a W&B project name"),
+)
+EXIT_CODES = {"complete": 0, "interrupted": 255, "failed": 1}
+
+
+class WandbTracker(Tracker):
+    """One W&B run per run directory: its id is kept in trackers.json, so a resumed run continues it."""
+
+    def __init__(self, project: str = "synermix", entity: Optional[str] = None, mode: str = "offline",
+                 group: Optional[str] = None, tags: Sequence[str] = ()) -> None:
+        self.options = dict(project=project, entity=entity, mode=mode, group=group, tags=list(tags) or None)
+        self.run = None
+
+    def start(self, run: TrackedRun) -> Dict[str, Any]:
+        """Open the W&B run (resumed by id after an interruption), with the resolved config."""
+        import wandb
+
+        run_id = run.saved.get("id") or uuid.uuid4().hex[:16]
+        self.run = wandb.init(name=run.name, id=run_id, resume="allow", dir=str(run.path), config=run.config,
+                              reinit="create_new", **self.options)
+        return {"id": run_id}
+
+    def log_epoch(self, row: Dict[str, Any]) -> None:
+        """The row's numbers at step `epoch`."""
+        self.run.log(metric_values(row), step=int(row["epoch"]))
+
+    def log_summary(self, summary: Dict[str, Any]) -> None:
+        """summary.json's numbers in the W&B run's summary."""
+        self.run.summary.update(summary_results(summary))
+
+    def close(self, status: str) -> None:
+        """Finish the W&B run (exit code 0 complete, 255 interrupted, 1 failed)."""
+        if self.run is not None:
+            self.run.finish(exit_code=EXIT_CODES[status])
