@@ -13,12 +13,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from synermix.checks import NAME, Check, is_bool, is_int, is_num, one_of, problems
 from synermix.data import dataset_checks
+from synermix.ema import EMA_CHECKS
 from synermix.errors import ConfigError
 from synermix.identity import NEUTRAL_DEFAULTS, RESUME_FREE_KEYS, RETIRED_KEYS
 from synermix.loss import METHOD_CHECKS, TRAIN_LOSS_CHECKS, uses_original_view
 from synermix.mixers import build_mixer
 from synermix.models import MODEL_CHECKS, PRETRAINED_NAMES
 from synermix.presets import method_presets
+from synermix.recipes import recipe_checks
 from synermix.trackers import logger_problems
 
 METHOD_NAMES = tuple(method_presets())
@@ -26,8 +28,8 @@ PHASES = ("val", "test")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _train_checks(epochs: Any) -> tuple:
-    """The checks of the `train` group (SGD + StepLR, the loop's options)."""
+def _train_checks(epochs: Any, warmup_epochs: Any) -> tuple:
+    """The checks of the `train` group (the recipe's, the EMA's, the loop's options)."""
     positive_int = lambda v: is_int(v) and v >= 1  # noqa: E731
     return (
         Check("batch_size", lambda v: is_int(v) and v >= 2, "an integer >= 2"),
@@ -37,6 +39,7 @@ def _train_checks(epochs: Any) -> tuple:
         *TRAIN_LOSS_CHECKS,
         Check("weight_decay", lambda v: is_num(v) and v >= 0, "a number >= 0"),
         Check("nesterov", is_bool, "true or false"),
+        *recipe_checks(epochs, warmup_epochs),
         Check("step_size", positive_int, "an integer >= 1"),
         Check("gamma", lambda v: is_num(v) and 0 < v <= 1, "a number in (0, 1]"),
         Check("average_last", lambda v: is_int(v) and 1 <= v <= (epochs if is_int(epochs) else v),
@@ -74,7 +77,9 @@ def _value_problems(cfg: DictConfig) -> List[str]:
     found = problems(cfg.dataset, dataset_checks(cfg.dataset), "dataset.")
     found += problems(cfg.model, MODEL_CHECKS, "model.")
     found += problems(cfg.method, METHOD_CHECKS, "method.")
-    found += problems(cfg.train, _train_checks(OmegaConf.select(cfg, "train.epochs")), "train.")
+    found += problems(cfg.train, _train_checks(OmegaConf.select(cfg, "train.epochs"),
+                                               OmegaConf.select(cfg, "train.warmup_epochs")), "train.")
+    found += problems(cfg.train.get("ema") or {}, EMA_CHECKS, "train.ema.")
     return found + problems(cfg, RUN_CHECKS) + logger_problems(cfg.get("logger"))
 
 
@@ -98,6 +103,7 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             build_mixer(method.inter)
         except ValueError as exc:
             problems.append(f"method.{exc}".rstrip("."))
+    problems += _schedule_problems(method, cfg.train.epochs)
     needs_original = is_num(method.beta) and uses_original_view(method.intra, method.beta)
     if cfg.train.compile is True and world_size() > 1 and needs_original:
         problems.append(
@@ -113,6 +119,26 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             "set model.pretrained=false"
         )
     return problems
+
+
+def _schedule_problems(method: DictConfig, epochs: Any) -> List[str]:
+    """The mixing schedule against the mixers and the run's length."""
+    found = []
+    two = OmegaConf.is_list(method.inter)
+    switch, off = method.get("switch_prob"), method.get("mix_off_epoch")
+    if two and switch is None:
+        found.append(f"method.inter={OmegaConf.to_container(method.inter)} names two mixers, so method.switch_prob (the "
+                     "probability of the second, e.g. 0.5) must be set")
+    if switch is not None and not two:
+        found.append(f"method.switch_prob={switch} chooses between two mixers, but method.inter={method.inter} names "
+                     "one; use method.inter=[mixup,cutmix] or method.switch_prob=null")
+    if is_int(off) and is_int(epochs) and off > epochs:
+        found.append(f"method.mix_off_epoch={off} is past train.epochs={epochs}: mixing would never be turned off; "
+                     f"use an epoch in [1, {epochs}] or null")
+    if (off is not None or method.get("mix_prob", 1.0) != 1) and method.inter == "none":
+        found.append("method.mix_prob / method.mix_off_epoch schedule the inter-class mixing, but method.inter=none "
+                     "mixes nothing; choose a mixer or leave them at 1.0 / null")
+    return found
 
 
 def validate_config(cfg: DictConfig) -> None:

@@ -1,14 +1,16 @@
 """Training hooks: small objects the trainer calls at fixed points, and the stop request they share.
 
 Each gets the synermix.trainer.Trainer. Order, for every hook in registration order (built-in hooks first: the
-periodic checkpoint, then the recorder that evaluates and writes each epoch; then `hooks` of the config, then those
-passed to `run_training`):
+periodic checkpoint, then the recorder that evaluates and writes each epoch, then the trackers, the EMA of the
+weights and the mixing schedule where configured; then `hooks` of the config, then those passed to `run_training`):
+  before_epoch(trainer) before each epoch's first step (also the first epoch of a resumed run)
   after_step(trainer)   after each optimisation step (trainer.step steps of epoch trainer.epoch (0-based) done)
   after_epoch(trainer)  after an epoch (trainer.epoch epochs done; trainer.last_epoch holds its stats)
   after_train(trainer)  once every epoch is done
 A hook may raise to end the run; `trainer.stop.request(...)` ends it after the current step with a checkpoint
 instead; `trainer.checkpoint()` writes one now. Extra hooks come from the config as
-`hooks.<name>: {_target_: module.Class, ...}`.
+`hooks.<name>: {_target_: module.Class, ...}`. A hook with a `state_key` has its `state_dict()` in every
+checkpoint (under that key) and gets it back through `load_state_dict` when the run resumes.
 """
 from __future__ import annotations
 
@@ -69,6 +71,18 @@ class StopFlag:
 class Hook:
     """Base class: override the calls you need (each gets the trainer)."""
 
+    state_key: Optional[str] = None  # set (unique) by a hook whose state a checkpoint must carry
+
+    def state_dict(self) -> Dict[str, Any]:
+        """What a checkpoint keeps of this hook (with a state_key)."""
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Continue from a checkpoint's `state_dict()`."""
+
+    def before_epoch(self, trainer) -> None:
+        """Before each epoch's first step."""
+
     def after_step(self, trainer) -> None:
         """After each optimisation step."""
 
@@ -84,6 +98,21 @@ class Hooks(Hook):
 
     def __init__(self, hooks: Sequence[Hook]) -> None:
         self.hooks: List[Hook] = list(hooks)
+
+    def state_dict(self) -> Dict[str, Any]:
+        """{state_key: state} of the hooks that have a state_key."""
+        return {h.state_key: h.state_dict() for h in self.hooks if h.state_key}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Hand each hook with a state_key its part of `state` (a hook absent from it keeps its fresh state)."""
+        for hook in self.hooks:
+            if hook.state_key and hook.state_key in state:
+                hook.load_state_dict(state[hook.state_key])
+
+    def before_epoch(self, trainer) -> None:
+        """Each hook's before_epoch."""
+        for hook in self.hooks:
+            hook.before_epoch(trainer)
 
     def after_step(self, trainer) -> None:
         """Each hook's after_step."""

@@ -21,8 +21,14 @@ RESUME_FREE_KEYS = (
 # is left out of the config id, so adding it did not move any existing run directory.
 # train.view_order's neutral value is the order those runs were trained in; its default (the authors' order)
 # gives every run a new config id, so a run trained in the other order is never resumed in this one.
-NEUTRAL_DEFAULTS: Dict[str, Any] = {"train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch",
-                                    "train.view_order": "augmented_first"}
+NEUTRAL_DEFAULTS: Dict[str, Any] = {
+    "train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch", "train.view_order": "augmented_first",
+    "train.optimizer": "sgd", "train.betas": [0.9, 0.999], "train.eps": 1e-8, "train.decay_norm_and_bias": True,
+    "train.scheduler": "step", "train.milestones": [], "train.warmup_epochs": 0, "train.warmup_start_factor": 0.01,
+    "train.min_lr": 0.0, "train.clip_grad_norm": None, "train.ema.decay": None, "train.ema.every": 1,
+    "dataset.augment.policy": "none", "dataset.augment.random_erasing": 0.0,
+    "method.mix_prob": 1.0, "method.switch_prob": None, "method.mix_off_epoch": None,
+}
 # Training keys that were removed, with the one value runs may have trained with now: still hashed into the config
 # id (directory names stay) and read as that value in an older run's config (another value is refused on resume).
 RETIRED_KEYS: Dict[str, Any] = {"train.concat_views": False}
@@ -126,6 +132,16 @@ def _data_fingerprint_resolver(root: Any) -> str:
 OmegaConf.register_new_resolver("data_fingerprint", _data_fingerprint_resolver, replace=True)
 
 
+def _normalization_resolver(which: str, default: Any, *, _root_: DictConfig) -> Any:
+    """dataset.mean/std: a pretrained timm model's own statistics, else the data set's (synermix.models.normalization)."""
+    from synermix.models.normalization import normalization_resolver
+
+    return normalization_resolver(which, default, _root_=_root_)
+
+
+OmegaConf.register_new_resolver("normalization", _normalization_resolver, replace=True)
+
+
 def freeze_data_fingerprint(cfg: DictConfig) -> None:
     """Replace `dataset.fingerprint`'s interpolation by its value, so the whole run (its config id, config.yaml,
     summary) names the data as it was when the run started, however often the config is read."""
@@ -140,6 +156,8 @@ def run_identity(cfg: DictConfig) -> Dict[str, Any]:
     values["tag"] = values["tag"] or ""
     if isinstance(values["inter"], DictConfig):  # a user's mixer: named by its class
         values["inter"] = str(values["inter"].get("_target_"))
+    elif OmegaConf.is_list(values["inter"]):  # two mixers chosen between by method.switch_prob
+        values["inter"] = "+".join(str(name) for name in values["inter"])
     values["config_id"] = config_id(cfg)
     return values
 

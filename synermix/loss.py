@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from synermix.checks import NAME, Check, is_num, one_of, require
 from synermix.intra import INTRA_CHECKS, LocalIntra
 from synermix.mixers import INTER_CHECK, MIXUP_CHECKS, build_mixer
+from synermix.mixers.schedule import SCHEDULE_CHECKS
 from synermix.mixup import mixup_cross_entropy
 
 INTRA_CHOICES = ("none", "original", "augmented")
@@ -31,7 +32,7 @@ TRAIN_LOSS_CHECKS = (
 METHOD_CHECKS = (
     Check("name", lambda v: isinstance(v, str) and NAME.match(v) is not None,
           "a name of letters, digits, '_', '.', '+', '-' (it names a folder)"),
-    *LOSS_CHECKS, INTER_CHECK, *MIXUP_CHECKS, *INTRA_CHECKS,
+    *LOSS_CHECKS, INTER_CHECK, *MIXUP_CHECKS, *SCHEDULE_CHECKS, *INTRA_CHECKS,
     Check("beta_grid", lambda v: all(is_num(b) and 0 <= b <= 1 for b in v), "a list of numbers in [0, 1]",
           optional=True),
 )
@@ -139,9 +140,9 @@ class SynerMixLoss:
 
     def _inter(self, model, x_aug: Tensor, y: Tensor, mix, view) -> Tensor:
         """L_inter: plain cross-entropy of the augmented view, or the mixed one's (Eq. 3, 4)."""
-        if mix is None:
-            return F.cross_entropy(model.head(view(x_aug, "augmented")).float(), y,
-                                   label_smoothing=self.label_smoothing)
+        if mix is None:  # a batch a mixing schedule leaves unmixed gets its own forward (L_intra's may be freed)
+            features = view(x_aug, "augmented") if self.mixer is None else model.features(x_aug)
+            return F.cross_entropy(model.head(features).float(), y, label_smoothing=self.label_smoothing)
         logits = model.head(model.features(x_aug, mix_at=mix.mix_at, mix_fn=mix.apply))
         return mixup_cross_entropy(logits, y, mix.partner_labels, mix.lam, self.label_smoothing)
 

@@ -18,6 +18,11 @@ from synermix.trainer import EpochStats, check_finite
 log = logging.getLogger(__name__)
 
 
+def averaged_columns(name: str, result: Evaluation) -> Dict[str, Any]:
+    """The evaluation columns of an averaged model (e.g. `ema`): eval_acc_<name>, eval_ece_<name>, eval_nll_<name>."""
+    return {f"eval_acc_{name}": result.accuracy, f"eval_ece_{name}": result.ece, f"eval_nll_{name}": result.nll}
+
+
 def epoch_row(stats: EpochStats, result: Optional[Evaluation], seconds: float) -> Dict[str, Any]:
     """metrics.csv's row of one epoch (no evaluation columns without an evaluation result)."""
     evaluated = {} if result is None else {"eval_acc": result.accuracy, "eval_acc5": result.top5, "eval_ece": result.ece,
@@ -30,11 +35,14 @@ def epoch_row(stats: EpochStats, result: Optional[Evaluation], seconds: float) -
 
 
 class EpochRecorder(Hook):
-    """After each epoch: evaluate on the run's evaluation stream (keeping the features of `keep`), then write the
-    epoch to `rundir` (features of the last epoch, checkpoint, metrics.csv, summary.json, TensorBoard) and log it."""
+    """After each epoch: evaluate on the run's evaluation stream (keeping the features of `keep`), and each of the
+    `averaged` models (e.g. the EMA of the weights) beside it, then write the epoch to `rundir` (features of the last
+    epoch, checkpoint, metrics.csv, summary.json) and log it."""
 
-    def __init__(self, rundir: RunDir, cfg: DictConfig, eval_stream, keep: Optional[np.ndarray], env) -> None:
+    def __init__(self, rundir: RunDir, cfg: DictConfig, eval_stream, keep: Optional[np.ndarray], env,
+                 averaged: Optional[Dict[str, Any]] = None) -> None:
         self.rundir, self.cfg, self.eval_stream, self.keep, self.env = rundir, cfg, eval_stream, keep, env
+        self.averaged = dict(averaged or {})
         self.rows: List[Dict[str, Any]] = []
         self.summary: Optional[Dict[str, Any]] = None
 
@@ -56,7 +64,11 @@ class EpochRecorder(Hook):
         result = evaluate(trainer.model, self.eval_stream, cfg.amp, cfg.amp_dtype, self.keep, self.env)
         # the epoch's losses were checked as they came (NonFiniteGuard); the weights are checked here
         check_finite(trainer.model, f"epoch {stats.epoch + 1}, step {stats.steps}")
-        self.rows.append(epoch_row(stats, result, time.perf_counter() - trainer.epoch_start))
+        row = epoch_row(stats, result, time.perf_counter() - trainer.epoch_start)
+        for name, model in self.averaged.items():
+            row.update(averaged_columns(name, evaluate(model, self.eval_stream, cfg.amp, cfg.amp_dtype,
+                                                       dist_env=self.env)))
+        self.rows.append(row)
         last = len(self.rows) == cfg.train.epochs and result.features is not None
         features = {"features": result.features, "labels": result.labels} if last else None
         self.rundir.end_epoch(self.rows, {**trainer.state_dict(), **self.state_dict()}, features)

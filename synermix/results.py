@@ -68,8 +68,8 @@ def _sort(table: pd.DataFrame) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: mean/std of final_acc over complete seeds, counts of incomplete/failed runs,
     seeds missing relative to the other configurations of the same scenario and phase, and a flag."""
-    columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "best_acc_mean", "final_acc5_mean", "final_ece_mean",
-               "final_nll_mean", "n_seeds", "n_incomplete",
+    columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "best_acc_mean", "final_acc5_mean",
+               "final_acc_ema_mean", "final_ece_mean", "final_nll_mean", "n_seeds", "n_incomplete",
                "n_failed", "n_unreadable", "missing_seeds", "flag", "seed_accs"]
     known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
     if known.empty:
@@ -86,12 +86,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
     table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum"),
                         n_unreadable=("unreadable", "sum")).reset_index()
-    for key in ("best_acc", "final_acc5", "final_ece", "final_nll"):  # absent from summaries of older versions
+    for key in ("best_acc", "final_acc5", "final_acc_ema", "final_ece", "final_nll"):  # absent from summaries of older versions
         if key not in known:
             known = known.assign(**{key: float("nan")})
     done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)
     stats = done.agg(final_acc_mean=("final_acc", "mean"), final_acc_std=("final_acc", "std"),
                      best_acc_mean=("best_acc", "mean"), final_acc5_mean=("final_acc5", "mean"),
+                     final_acc_ema_mean=("final_acc_ema", "mean"),
                      final_ece_mean=("final_ece", "mean"),
                      final_nll_mean=("final_nll", "mean"), n_seeds=("final_acc", "count")).reset_index()
     table = table.merge(stats, on=GROUP_KEYS, how="left")
@@ -215,8 +216,9 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     view["final_acc (%)"] = table.apply(cell, axis=1) if len(table) else []
     # the paper reports final_acc (last-k average); the best epoch is shown apart, never in its place
     view["best_epoch_acc (%)"] = table["best_acc_mean"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}")
-    if table["final_acc5_mean"].notna().any():  # top-5: data sets of more than five classes
-        view["top5 (%)"] = table["final_acc5_mean"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}")
+    for column, title in (("final_acc5_mean", "top5 (%)"), ("final_acc_ema_mean", "EMA acc (%)")):
+        if table[column].notna().any():  # top-5: more than five classes; EMA: runs with train.ema
+            view[title] = table[column].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}")
     # calibration over the same final epochs (lower is better)
     view["ECE (%)"] = table["final_ece_mean"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:.2f}")
     view["NLL"] = table["final_nll_mean"].map(lambda v: "—" if pd.isna(v) else f"{v:.3f}")

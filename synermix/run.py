@@ -15,13 +15,16 @@ from synermix.data import Loading, build_data
 from synermix.distributed import export_task_environment, setup_distributed, teardown_distributed
 from synermix.errors import ConfigError, RunError, SynerMixError
 from synermix.evaluation import evaluate
+from synermix.ema import WeightEma
 from synermix.hooks import Hook, PeriodicCheckpoint, hooks_from_config
 from synermix.identity import freeze_data_fingerprint, run_identity
 from synermix.intra import GlobalIntra, LocalIntra
 from synermix.loss import SynerMixLoss, uses_original_view
-from synermix.mixers import build_mixer
+from synermix.mixers.schedule import scheduled_mixer
 from synermix.models import build_model
+from synermix.models.normalization import resolve_auto_normalization
 from synermix.rundir import METRIC_COLUMNS, RunDir, UntouchedRunDir, final_accuracy, output_error
+from synermix.recipes import build_optimizer, build_scheduler
 from synermix.recording import EpochRecorder
 from synermix.seeding import RunSeeds
 from synermix.trackers import TrackedRun, Tracking
@@ -54,6 +57,7 @@ def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> 
     rundir = RunDir(run_dir, is_main=int(os.environ.get("RANK", "0")) == 0)
     freeze_data_fingerprint(cfg)
     with rundir.recording_failures():
+        resolve_auto_normalization(cfg)
         validate_config(cfg)
         rundir.attach(cfg)
     _log_shortened_average(cfg)
@@ -105,12 +109,15 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     method = cfg.method
     data = build_data(cfg.dataset, loading_of(cfg, env), device, seeds, uses_original_view(method.intra, method.beta))
     loss = build_loss(method, cfg.train, data.num_classes, env)
-    model, optimizer, scheduler = build_training(cfg, data, seeds, device, env)
+    model, optimizer, (scheduler, per_step) = build_training(cfg, data, seeds, device, env)
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples) if cfg.train.cohesion_samples else None
-    recorder = EpochRecorder(rundir, cfg, data.eval, keep, env)
+    recipe = recipe_hooks(cfg.train, model, loss)
+    averaged = {h.state_key: h.module for h in recipe if isinstance(h, WeightEma)}
+    recorder = EpochRecorder(rundir, cfg, data.eval, keep, env, averaged)
     tracking = Tracking.from_config(cfg.get("logger"), recorder, rundir, env.is_main)
-    options = TrainOptions(seeds, cfg.amp, cfg.amp_dtype, cfg.train.log_interval, env)
-    built_in = [PeriodicCheckpoint(cfg.train.checkpoint_every_steps), recorder, tracking]
+    t = cfg.train
+    options = TrainOptions(seeds, cfg.amp, cfg.amp_dtype, t.log_interval, env, t.get("clip_grad_norm"), per_step)
+    built_in = [*recipe, PeriodicCheckpoint(t.checkpoint_every_steps), recorder, tracking]
     trainer = Trainer(model, loss, optimizer, scheduler, options, [*built_in, *hooks], save=recorder.save)
     trainer.run_dir = rundir.path  # where hooks may leave files of their own
     if state:
@@ -135,6 +142,17 @@ def tracked_run(cfg: DictConfig, rundir: RunDir) -> TrackedRun:
     return TrackedRun(name, rundir.path, rundir.config, run_identity(cfg))
 
 
+def recipe_hooks(train: DictConfig, model: torch.nn.Module, loss: SynerMixLoss) -> list:
+    """The recipe's hooks: the EMA of the weights (train.ema) and the loss's mixing schedule, where configured."""
+    hooks = []
+    ema = train.get("ema") or {}
+    if ema.get("decay") is not None:
+        hooks.append(WeightEma(model, ema["decay"], ema.get("every", 1)))
+    if isinstance(loss.mixer, Hook):
+        hooks.append(loss.mixer)
+    return hooks
+
+
 def loading_of(cfg: DictConfig, env=None) -> Loading:
     """How the run reads its data (synermix.data.Loading) from its config and, under torchrun, its process."""
     t = cfg.train
@@ -148,20 +166,19 @@ def build_loss(method: DictConfig, train: DictConfig, num_classes: Optional[int]
     its L_intra is computed over the global batch."""
     smoothing = train.get("label_smoothing", 0.0)
     intra = (GlobalIntra if env.enabled else LocalIntra)(method.num_per_class, num_classes, smoothing)
-    mixer = build_mixer(method.inter, method.alpha, method.lam_mode)
+    mixer = scheduled_mixer(method)
     return SynerMixLoss(method.intra, mixer, method.beta, method.num_per_class, num_classes, smoothing,
                         train.get("view_order", "original_first"), intra_term=intra)
 
 
 def build_training(cfg: DictConfig, data, seeds: RunSeeds, device: torch.device, env):
-    """Model (initialised from the run seed; SyncBatchNorm, channels_last, compiled stages as configured), SGD and
-    StepLR (Table 1)."""
+    """Model (initialised from the run seed; SyncBatchNorm, channels_last, compiled stages as configured), the
+    optimizer and (scheduler, steps per iteration?) of the recipe (synermix.recipes; Table 1 by default)."""
     torch.manual_seed(seeds.model_init())
     model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
     t = cfg.train
-    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
-                                nesterov=t.nesterov)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=t.step_size, gamma=t.gamma)
+    optimizer = build_optimizer(model, t)
+    scheduler = build_scheduler(optimizer, t, len(data.train))
     if t.sync_bn:
         model = _sync_batchnorm(model, device, env)
     if t.channels_last:

@@ -54,6 +54,12 @@ class RunDirBusy(ForeignRunDir):
     """Another live process holds the run directory's lock; nothing in it is touched."""
 
 
+def metric_columns(rows: List[Dict[str, Any]]) -> List[str]:
+    """metrics.csv's columns: METRIC_COLUMNS, then any other column the rows have (e.g. an EMA's), first seen first."""
+    extra = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in METRIC_COLUMNS]
+    return [*METRIC_COLUMNS, *extra]
+
+
 def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
     """Mean of the last `average_last` accuracies (the paper's final-epochs average; ECE and NLL alike)."""
     return float(np.mean(accs[-average_last:])) if accs else None
@@ -338,6 +344,9 @@ class RunDir:
             "average_last": cfg.train.average_last,
             **run_identity(cfg),
         }
+        for column in metric_columns(rows)[len(METRIC_COLUMNS):]:  # an averaged model's: eval_acc_ema -> final_acc_ema
+            if column.startswith("eval_"):
+                summary[f"final_{column[len('eval_'):]}"] = final(column)
         if error is not None:
             summary["error"] = error
         return summary
@@ -358,7 +367,7 @@ class RunDir:
         if features is not None:
             self.write_features(features)
         self.save_checkpoint(state)
-        write_csv_atomic(self.path / METRICS, rows, METRIC_COLUMNS)
+        write_csv_atomic(self.path / METRICS, rows, metric_columns(rows))
         write_json_atomic(self.path / SUMMARY, self.summary(rows, "running"))
 
     def finish(self, rows: List[Dict[str, Any]], model_state: Dict[str, Any]) -> Dict[str, Any]:
@@ -368,7 +377,7 @@ class RunDir:
         if self.is_main:
             save_checkpoint_atomic(self.path / WEIGHTS, model_state)
             # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
-            write_csv_atomic(self.path / METRICS, rows, METRIC_COLUMNS)
+            write_csv_atomic(self.path / METRICS, rows, metric_columns(rows))
             write_json_atomic(self.path / SUMMARY, summary)
             self._prune()
         return summary

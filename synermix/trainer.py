@@ -31,13 +31,16 @@ TERMS = ("total", "L_intra", "L_inter")
 
 @dataclass
 class TrainOptions:
-    """How the trainer runs: the run's seeds, mixed precision, the host-read interval, the process group."""
+    """How the trainer runs: the run's seeds, mixed precision, the host-read interval, the process group, gradient
+    clipping, and whether the scheduler steps after every optimisation step (else after every epoch)."""
 
     seeds: RunSeeds
     amp: bool = False
     amp_dtype: str = "bfloat16"  # float16 adds a GradScaler
     log_interval: int = 50  # steps between host reads of the loss sums (progress bar, NaN check, stop agreement)
     env: DistEnv = field(default_factory=DistEnv)
+    clip_grad_norm: Optional[float] = None  # the gradients' total 2-norm is clipped to this (None: off)
+    schedule_per_step: bool = False
 
 
 @dataclass
@@ -83,7 +86,7 @@ class Trainer:
         self.hooks, self.stop, self._save = Hooks(hooks), StopFlag(), save or (lambda state: None)
         self.epoch, self.step, self.seconds, self.sums = 0, 0, 0.0, torch.zeros(3)
         self.generator, self.epoch_start, self.last_epoch = torch.Generator(), time.perf_counter(), None
-        self.steps_per_epoch = 0
+        self.steps_per_epoch, self.epoch_lr = 0, self.lr  # epoch_lr: the learning rate of the epoch's first step
         self.run_dir = None  # set by the run: where hooks may leave files of their own, named in messages
         self.objective = None
         if options.env.enabled:
@@ -101,10 +104,10 @@ class Trainer:
     def state_dict(self) -> Dict[str, Any]:
         """Everything a resume needs: model, optimizer, scheduler, scaler, epoch and the partial epoch's progress."""
         partial = None if not self.step else {"step": self.step, "sums": self.sums.detach().cpu().clone(),
-                                               "seconds": self.seconds}
+                                               "seconds": self.seconds, "lr": self.epoch_lr}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler and self.scaler.state_dict(),
-                "epoch": self.epoch, "partial": partial}
+                "epoch": self.epoch, "partial": partial, "hooks": self.hooks.state_dict()}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Continue from `state_dict()` output (a checkpoint without `epoch` counts its metric rows)."""
@@ -117,6 +120,8 @@ class Trainer:
         partial = state.get("partial") or {}
         self.step, self.seconds = int(partial.get("step", 0)), float(partial.get("seconds", 0.0))
         self.sums = partial["sums"].float() if partial else torch.zeros(3)
+        self.epoch_lr = float(partial.get("lr", self.lr))  # a per-iteration schedule has moved on since
+        self.hooks.load_state_dict(state.get("hooks") or {})
 
     def elapsed(self) -> float:
         """Seconds spent in the current epoch, including those before a resume."""
@@ -135,11 +140,14 @@ class Trainer:
         self.steps_per_epoch = len(stream)
         with self.stop.installed():
             while self.epoch < epochs:
-                lr, self.epoch_start = self.lr, time.perf_counter() - self.seconds
-                stats = self._epoch_or_stop(stream, lr)
+                self.hooks.before_epoch(self)
+                self.epoch_lr = self.epoch_lr if self.step else self.lr
+                self.epoch_start = time.perf_counter() - self.seconds
+                stats = self._epoch_or_stop(stream, self.epoch_lr)
                 if stats is None:
                     raise self._interrupted(len(stream))
-                self.scheduler.step()
+                if not self.options.schedule_per_step:
+                    self.scheduler.step()
                 self.last_epoch = stats
                 self.epoch, self.step, self.seconds, self.sums = self.epoch + 1, 0, 0.0, torch.zeros(3)
                 self.hooks.after_epoch(self)
@@ -195,13 +203,24 @@ class Trainer:
                 total, values = self.objective(batch.x_orig, batch.x_aug, batch.y, self.generator, part)
         if self.objective is not None:
             self._backward(total)  # DDP: one backward per forward
+        self._optimizer_step()
+        zero = torch.zeros((), device=self.device)
+        return torch.stack([v.detach().float() for v in (total, values.get("intra", zero), values.get("inter", zero))])
+
+    def _optimizer_step(self) -> None:
+        """Clip the gradients (unscaled first under float16 AMP) where configured, step the optimizer, and the
+        scheduler when it steps per iteration."""
+        if self.options.clip_grad_norm is not None:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.options.clip_grad_norm)
         if self.scaler is None:
             self.optimizer.step()
         else:
             self.scaler.step(self.optimizer)
             self.scaler.update()
-        zero = torch.zeros((), device=self.device)
-        return torch.stack([v.detach().float() for v in (total, values.get("intra", zero), values.get("inter", zero))])
+        if self.options.schedule_per_step:
+            self.scheduler.step()
 
     def _backward_terms(self, batch):
         """The loss's terms, each back-propagated as soon as it is computed (one view's graph alive at a time), or

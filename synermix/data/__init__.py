@@ -44,6 +44,7 @@ def _read_image_folder(root: Path, **options) -> Source:
 SOURCES = {"digits": _read_digits, **READERS, "image_folder": _read_image_folder}
 DATASET_NAMES = tuple(SOURCES)
 IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
+POLICIES = ("none", "trivialaugment", "randaugment", "autoaugment")  # dataset.augment.policy (torchvision v2)
 
 
 def dataset_checks(group) -> tuple:
@@ -52,6 +53,7 @@ def dataset_checks(group) -> tuple:
     from synermix.data.sources import MINI_SPLITS
 
     name, size = group.get("name"), group.get("image_size")
+    in_memory = name in IN_MEMORY_NAMES or (name == "image_folder" and group.get("recipe") == "cifar")
     bound = size if is_int(size) else None
     return (
         Check("name", one_of(DATASET_NAMES), f"one of {list(DATASET_NAMES)}"),
@@ -72,6 +74,13 @@ def dataset_checks(group) -> tuple:
         Check("std", lambda v: is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
         Check("augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
         Check("augment.hflip", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1]"),
+        Check("augment.policy", lambda v: v in POLICIES and (v == "none" or not in_memory),
+              f"one of {list(POLICIES)}" + (f"; and none for {name}: it is held in memory and augmented batch by "
+                                            "batch, where torchvision's per-image policies have no batched form "
+                                            "(an image folder with dataset.recipe=imagenet takes them)"
+                                            if in_memory else ""), optional=True),
+        Check("augment.random_erasing", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1] (0: off)",
+              optional=True),
         Check("augment.cutout", lambda v: is_int(v) and 0 <= v <= (bound if bound is not None else v),
               f"an integer in [0, dataset.image_size={size}] (0: no cutout)"),
         Check("eval_resize", lambda v: is_int(v) and v >= (bound if bound is not None else v),
@@ -237,8 +246,9 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
     mean, std, size = list(dataset.mean), list(dataset.std), int(dataset.image_size)
     channels = _channels(dataset, train)
     evaluation = eval_stream(dataset, splits.eval, loading, device)
+    policy, erasing = str(aug.get("policy", "none")), float(aug.get("random_erasing", 0.0))
     if isinstance(train, ArraySplit):
-        spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout))
+        spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout), erasing)
         train_data = InMemoryTwoViewData(torch.from_numpy(train.images), torch.from_numpy(train.labels), mean, std,
                                          spec, device)
         stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
@@ -253,7 +263,7 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
     from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 
     original = eval_transform(size, int(dataset.eval_resize), mean, std)
-    augmented = train_transform(size, float(aug.hflip), mean, std)
+    augmented = train_transform(size, float(aug.hflip), mean, std, policy, erasing)
     views = FileTwoViewDataset(train, augmented, original, with_original)
     stream = FileTrainStream(views, sampler, seeds, loading.num_workers, device, channels_last)
     return DataBundle(stream, evaluation, splits.num_classes, 3, size, splits.classes)

@@ -1,4 +1,4 @@
-"""Batched image augmentations on uint8/float tensors (N, C, H, W): crop, flip, cutout, normalise.
+"""Batched image augmentations on uint8/float tensors (N, C, H, W): crop, flip, cutout, normalise, random erasing.
 
 Each draws its randomness from a torch Generator (on any device) so a whole batch is augmented
 with a handful of tensor ops, no per-sample Python work.
@@ -50,6 +50,35 @@ def cutout(x: Tensor, size: int, generator: Optional[torch.Generator] = None) ->
     xs = torch.arange(w, device=x.device)[None, None, :]
     lo = size // 2
     inside = (ys >= cy - lo) & (ys < cy - lo + size) & (xs >= cx - lo) & (xs < cx - lo + size)
+    return x.masked_fill(inside[:, None], 0)
+
+
+def _uniform(n: int, generator: Optional[torch.Generator], device) -> Tensor:
+    gdev = generator.device if generator is not None else device
+    return torch.rand(n, generator=generator, device=gdev).to(device)
+
+
+def random_erasing(x: Tensor, p: float, generator: Optional[torch.Generator] = None, scale=(0.02, 0.33),
+                   ratio=(0.3, 3.3)) -> Tensor:
+    """Random erasing (Zhong et al. 2020) on normalised images, batched: with probability p an image gets one
+    rectangle of area share ~ U(scale) and aspect ratio log-uniform in `ratio` (sides clipped to the image) at a
+    uniform position, set to 0 (the mean colour, torchvision's default value). Draws, in order: erase or not, area,
+    log-ratio, top, left (one each per image)."""
+    if p <= 0:
+        return x
+    n, _, h, w = x.shape
+    erase = _uniform(n, generator, x.device) < p
+    area = h * w * (scale[0] + (scale[1] - scale[0]) * _uniform(n, generator, x.device))
+    log_lo, log_hi = torch.log(torch.tensor(ratio[0])), torch.log(torch.tensor(ratio[1]))
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * _uniform(n, generator, x.device))
+    eh = torch.sqrt(area * aspect).round().clamp(1, h)
+    ew = torch.sqrt(area / aspect).round().clamp(1, w)
+    top = (_uniform(n, generator, x.device) * (h - eh + 1)).floor()
+    left = (_uniform(n, generator, x.device) * (w - ew + 1)).floor()
+    ys = torch.arange(h, device=x.device)[None, :, None]
+    xs = torch.arange(w, device=x.device)[None, None, :]
+    inside = ((ys >= top[:, None, None]) & (ys < (top + eh)[:, None, None]) & (xs >= left[:, None, None])
+              & (xs < (left + ew)[:, None, None]) & erase[:, None, None])
     return x.masked_fill(inside[:, None], 0)
 
 

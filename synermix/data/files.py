@@ -28,11 +28,20 @@ def eval_transform(image_size: int, resize: int, mean, std) -> v2.Compose:
     ])
 
 
-def train_transform(image_size: int, hflip: float, mean, std) -> v2.Compose:
-    """RandomResizedCrop(image_size) + horizontal flip + normalise: the augmented view."""
+def _policy(name: str) -> List[v2.Transform]:
+    """torchvision's automatic augmentation policy `name` (on uint8 images), none for `none`."""
+    return {"none": [], "trivialaugment": [v2.TrivialAugmentWide()], "randaugment": [v2.RandAugment()],
+            "autoaugment": [v2.AutoAugment()]}[name]
+
+
+def train_transform(image_size: int, hflip: float, mean, std, policy: str = "none",
+                    random_erasing: float = 0.0) -> v2.Compose:
+    """RandomResizedCrop(image_size) + horizontal flip [+ an augmentation policy] + normalise [+ random erasing]:
+    the augmented view."""
+    erasing = [v2.RandomErasing(random_erasing)] if random_erasing > 0 else []
     return v2.Compose([
-        v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip(hflip),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std),
+        v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip(hflip), *_policy(policy),
+        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), *erasing,
     ])
 
 

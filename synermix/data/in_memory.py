@@ -7,18 +7,20 @@ from typing import Iterator, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from synermix.data.augment import cutout, normalize, random_crop, random_hflip
+from synermix.data.augment import cutout, normalize, random_crop, random_erasing, random_hflip
 from synermix.data.stream import TrainStream
 from synermix.seeding import derive_seed
 
 
 @dataclass(frozen=True)
 class AugmentSpec:
-    """Table 1's augmentations for small images: rc (crop padding), hf (flip prob.), co (cutout size)."""
+    """Table 1's augmentations for small images: rc (crop padding), hf (flip prob.), co (cutout size), and random
+    erasing's probability (after normalising)."""
 
     crop_padding: int = 0
     hflip: float = 0.0
     cutout: int = 0
+    random_erasing: float = 0.0
 
 
 class InMemoryTwoViewData:
@@ -59,7 +61,7 @@ class InMemoryTwoViewData:
         x = random_crop(self.images[idx], spec.crop_padding, generator)
         x = random_hflip(x, spec.hflip, generator)
         x = cutout(x, spec.cutout, generator)
-        return normalize(x, self.mean, self.std)
+        return random_erasing(normalize(x, self.mean, self.std), spec.random_erasing, generator)
 
     def batch(
         self, idx: Sequence[int] | Tensor, generator: Optional[torch.Generator] = None, with_original: bool = True

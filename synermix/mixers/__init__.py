@@ -38,8 +38,16 @@ MIXERS = {
 
 
 # `method.inter`, and the built-in mixers' own keys (`method.alpha`, `method.lam_mode`)
-INTER_CHECK = Check("inter", lambda v: v in ("none", *MIXERS) if isinstance(v, str) else "_target_" in v,
-                    f"one of {['none', *MIXERS]}, or a mapping with _target_ naming your mixer class (synermix.mixers)")
+def _inter_ok(v: Any) -> bool:
+    if isinstance(v, str):
+        return v in ("none", *MIXERS)
+    if hasattr(v, "keys"):
+        return "_target_" in v
+    return len(v) == 2 and all(isinstance(n, str) and n in MIXERS for n in v)
+
+
+INTER_CHECK = Check("inter", _inter_ok, f"one of {['none', *MIXERS]}, a list of two of {list(MIXERS)} (chosen between "
+                    "by method.switch_prob), or a mapping with _target_ naming your mixer class (synermix.mixers)")
 MIXUP_CHECKS = (
     Check("alpha", lambda v: is_num(v) and v > 0, "a number > 0"),
     Check("lam_mode", one_of(LAM_MODES), f"one of {list(LAM_MODES)}"),

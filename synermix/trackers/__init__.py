@@ -63,12 +63,10 @@ class Tracker:
         """End this attempt: status `complete`, `interrupted` (it will resume) or `failed`."""
 
 
-SUMMARY_RESULTS = ("final_acc", "final_acc5", "final_ece", "final_nll", "best_acc", "last_acc")
-
-
 def summary_results(summary: Dict[str, Any]) -> Dict[str, float]:
-    """summary.json's results (identity keys such as lr are the run's parameters, not metrics)."""
-    return metric_values({k: summary.get(k) for k in SUMMARY_RESULTS})
+    """summary.json's results: final_* (the last epochs' means), best_acc, last_acc (identity keys such as lr are
+    the run's parameters, not metrics)."""
+    return metric_values({k: v for k, v in summary.items() if k.startswith("final_") or k in ("best_acc", "last_acc")})
 
 
 def metric_values(row: Dict[str, Any]) -> Dict[str, float]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from synermix.cohesion import COHESION_COLUMNS
-from synermix.trackers import TrackedRun, Tracker, metric_values
+from synermix.trackers import TrackedRun, Tracker, metric_values, summary_results
 
 FOLDER = "tb"
-FINAL_KEYS = ("final_acc", "final_acc5", "final_ece", "final_nll")
 
 
 class TensorBoardTracker(Tracker):
@@ -39,10 +38,10 @@ class TensorBoardTracker(Tracker):
         self.writer.flush()
 
     def log_summary(self, summary: Dict[str, Any]) -> None:
-        """final_acc (and top-5, ECE, NLL) at the last epoch."""
-        for key in FINAL_KEYS:
-            if summary.get(key) is not None:
-                self.writer.add_scalar(key, summary[key], summary["epochs_completed"])
+        """The final metrics (final_acc, top-5, ECE, NLL, an EMA's) at the last epoch."""
+        for key, value in summary_results(summary).items():
+            if key.startswith("final_"):
+                self.writer.add_scalar(key, value, summary["epochs_completed"])
 
     def close(self, status: str) -> None:
         """Flush and close the event file."""
