@@ -15,7 +15,7 @@ DATA_ROOT ?=
 FIGURE_ARGS = --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
-.PHONY: install quickstart test test-kernels test-all bench gpu-check figures $(FIGURES) tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart test test-kernels test-all bench gpu-check figures $(FIGURES) mixers tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench        performance figures, median [min, max] over repetitions (about 7 minutes on 2 cores), outputs/bench/benchmark.csv"
 	@echo "make gpu-check    on a CUDA machine: AMP / channels_last / compile step rates and a multi-GPU DDP check (exit 0 without CUDA)"
 	@echo "make figN         paper figure N (1,2,5-12) at SCALE=smoke|cpu|paper: outputs/figures/figN.png + figN.csv"
+	@echo "make mixers       every inter-class mixer with and without the intra-class term at SCALE: mixers.csv/.md/.png"
 	@echo "make figures      every figure (SCALE=smoke: minutes; cpu: hours on 2 cores; paper: a GPU cluster)"
 	@echo "make tensorboard  TensorBoard over outputs/"
 	@echo "make data-fashion-mnist  install Debian's Fashion-MNIST package (root) for dataset=fashion_mnist"
@@ -75,6 +76,9 @@ $(FIGURES): $(STAMP)
 
 figures: $(STAMP)
 	$(PY) scripts/figures.py all $(FIGURE_ARGS)
+
+mixers: $(STAMP)
+	$(PY) scripts/figures.py mixers $(FIGURE_ARGS)
 
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir outputs

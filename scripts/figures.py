@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Reproduce paper figures: python scripts/figures.py fig5 [fig7 ...|all] [--scale smoke|cpu|paper] [--out DIR].
+"""Reproduce paper figures: python scripts/figures.py fig5 [fig7 ...|all|mixers] [--scale smoke|cpu|paper] [--out DIR].
 
 Each figure trains (or reuses, or resumes) the runs it needs, then writes DIR/figN.png and DIR/figN.csv
 (the exact numbers plotted). `--plan` prints the training commands instead, to run them on a cluster
@@ -13,14 +13,15 @@ import sys
 from pathlib import Path
 
 from synermix.errors import Interrupted, SynerMixError
-from synermix.figures.driver import FIGURES, make_figure
+from synermix.figures.driver import FIGURES, TARGETS, make_figure
 from synermix.figures.spec import SCALES
 
 
 def main(argv=None) -> int:
     """Make the named figures; exit 1 if any of their runs failed, 2 on bad input."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figures", nargs="+", choices=[*FIGURES, "all"], help="which figures ('all': every one)")
+    parser.add_argument("figures", nargs="+", choices=[*TARGETS, "all"],
+                        help="which figures ('all': every paper figure; mixers: the table across mixers)")
     parser.add_argument("--scale", choices=SCALES, default="cpu", help="smoke | cpu | paper (default cpu)")
     parser.add_argument("--out", type=Path, default=Path("outputs/figures"), help="where figN.png/csv go")
     parser.add_argument("--runs", type=Path, default=None, help="run folder (default: the scale's `runs:`)")

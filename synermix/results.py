@@ -9,6 +9,7 @@ import pandas as pd
 from synermix.config import METHOD_NAMES
 from synermix.identity import IDENTITY_COLUMNS
 from synermix.paired import describe, paired_difference, synergy_margin
+from synermix.presets import synermix_variants
 from synermix.rundir import CONFIG, ERROR, SUMMARY
 
 MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
@@ -16,8 +17,7 @@ MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]
 GROUP_KEYS = MAIN_KEYS + [k for k in IDENTITY_COLUMNS if k not in MAIN_KEYS and k != "seed"]
 SCENARIO_KEYS = ["dataset", "model", "batch_size"]
 # (SynerMix preset, its inter-class component) for Sec. 4.2.3's comparisons; the intra component is `intra`.
-SYNERMIX_VARIANTS = (("synermix", "mixup", "M"), ("synermix_mm", "manifold_mixup", "MM"),
-                     ("synermix_cutmix", "cutmix", "C"))
+SYNERMIX_VARIANTS = synermix_variants()  # (combo, its mixer alone, tag) from the presets
 
 
 def _unreadable_row(path: Path, exc: Exception) -> dict:

@@ -65,7 +65,8 @@ def test_label_smoothing_at_zero_keeps_every_run_directory_and_any_other_value_m
         ("method.beta=-0.2", "method.beta=-0.2"),
         ("method.alpha=0", "method.alpha=0 is invalid: it must be a number > 0"),
         ("method.intra=orig", "method.intra='orig' is invalid: it must be one of ['none', 'original', 'augmented']"),
-        ("method.inter=cutout", "method.inter='cutout' is invalid: it must be one of ['none', 'mixup', 'manifold', 'cutmix']"),
+        ("method.inter=cutout", "method.inter='cutout' is invalid: it must be one of ['none', 'mixup', 'manifold', "
+                                "'cutmix', 'saliencymix', 'resizemix', 'fmix']"),
         ("train.label_smoothing=1.0", "train.label_smoothing=1.0 is invalid: it must be a number in [0, 1)"),
         ("method.lam_mode=pair", "method.lam_mode='pair'"),
         ("method.num_per_class=0", "method.num_per_class=0 is invalid: it must be an integer in [1, 256]"),
@@ -184,4 +185,5 @@ def test_a_run_trained_in_the_former_view_order_is_neither_reused_nor_resumed_in
 
 def test_the_presets_come_in_the_papers_table_order():
     assert list(method_presets()) == ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix",
-                                      "synermix_mm", "cutmix", "synermix_cutmix"]
+                                      "synermix_mm", "cutmix", "saliencymix", "resizemix", "fmix", "synermix_cutmix",
+                                      "synermix_saliencymix", "synermix_resizemix", "synermix_fmix"]

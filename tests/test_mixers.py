@@ -35,7 +35,7 @@ def test_an_unknown_mixer_name_is_refused_before_any_data_is_read():
 
     with pytest.raises(ConfigError, match=r"method.inter='cutout' is invalid: it must be one of \['none', 'mixup'"):
         validate_config(make_cfg("method.inter=cutout"))
-    assert sorted(MIXERS) == ["cutmix", "manifold", "mixup"]
+    assert sorted(MIXERS) == ["cutmix", "fmix", "manifold", "mixup", "resizemix", "saliencymix"]
 
 
 def test_a_users_mixer_that_cannot_be_built_is_refused_before_any_data_is_read():

@@ -10,29 +10,11 @@ from omegaconf import OmegaConf
 
 from synermix.config import METHOD_NAMES
 from synermix.errors import ConfigError
+from synermix.presets import PAPER_NAMES, paper_name  # noqa: F401  (the figures' labels)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 SCALES_DIR = Path(__file__).resolve().parent / "scales"
 SCALES = ("smoke", "cpu", "paper")
-# The paper's names for the presets (Sec. 4.1.2), used as plot labels.
-PAPER_NAMES = {
-    "baseline": "wo-RA&ER",
-    "intra": "w-RA",
-    "intra_aug": "w-RA(aug)",
-    "mixup": "w-ER(M)",
-    "manifold_mixup": "w-ER(MM)",
-    "synermix": "w-RA&ER(M)",
-    "synermix_mm": "w-RA&ER(MM)",
-    "cutmix": "w-ER(C)",  # not in the paper: CutMix as a third inter-class mixer, named in its scheme
-    "synermix_cutmix": "w-RA&ER(C)",
-}
-
-
-def paper_name(method: str) -> str:
-    """The paper's label for a preset (a custom method keeps its own name)."""
-    return PAPER_NAMES.get(method, method)
-
-
 @dataclass(frozen=True)
 class Scenario:
     """One experimental setting: Hydra overrides on top of the scale's common ones."""

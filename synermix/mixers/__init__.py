@@ -34,6 +34,9 @@ MIXERS = {
     "mixup": "synermix.mixers.mixup:MixUp",
     "manifold": "synermix.mixers.manifold:ManifoldMixUp",
     "cutmix": "synermix.mixers.cutmix:CutMix",
+    "saliencymix": "synermix.mixers.saliencymix:SaliencyMix",
+    "resizemix": "synermix.mixers.resizemix:ResizeMix",
+    "fmix": "synermix.mixers.fmix:FMix",
 }
 
 
