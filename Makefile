@@ -51,7 +51,8 @@ quickstart: $(STAMP)
 # the loss against direct computations): `make test` runs them a second time on another kernel set than this
 # processor's default (AVX-512 -> AVX2, AVX2 -> the portable default), so a change made on one processor kind is
 # checked on another.
-KERNEL_TESTS := tests/test_distributed.py tests/test_reliability.py tests/test_losses.py tests/test_accelerator_paths.py tests/test_mixup.py
+KERNEL_TESTS := tests/test_distributed.py tests/test_reliability.py tests/test_losses.py tests/test_accelerator_paths.py tests/test_mixup.py \
+	tests/test_recipe_resume.py
 OTHER_KERNELS = $$($(PY) -c "import torch; print({'AVX512': 'avx2'}.get(torch.backends.cpu.get_cpu_capability(), 'default'))")
 
 test: $(STAMP)

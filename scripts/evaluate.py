@@ -21,13 +21,15 @@ def main(argv=None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value for the data: dataset.*, phase, val_ratio, "
                         "train.eval_batch_size, train.num_workers, device, amp")
     parser.add_argument("--name", help="the folder under RUN_DIR/eval (default: the phase, or the overrides)")
+    parser.add_argument("--weights", choices=("final", "ema"), default="final",
+                        help="the trained weights (final) or their EMA (runs trained with train.ema)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from synermix.errors import SynerMixError
     from synermix.run_evaluation import evaluate_run
 
     try:
-        out = evaluate_run(args.run_dir, args.overrides, args.name)
+        out = evaluate_run(args.run_dir, args.overrides, args.name, None if args.weights == "final" else args.weights)
     except SynerMixError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers decoding the images")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--weights", choices=("final", "ema"), default="final",
+                        help="the trained weights (final) or their EMA (runs trained with train.ema)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from synermix.errors import SynerMixError
@@ -37,7 +39,8 @@ def main(argv=None) -> int:
             print(f"skipped (unreadable): {path} ({why})", file=sys.stderr)
         if not files:
             raise SynerMixError(f"No readable image file in {', '.join(map(str, args.inputs))}.")
-        trained = load_run(args.run_dir, [f"device={args.device}"], resolve_device(args.device, False))
+        trained = load_run(args.run_dir, [f"device={args.device}"], resolve_device(args.device, False),
+                           None if args.weights == "final" else args.weights)
         table = predict(trained, files, args.topk, args.batch_size, args.workers)
     except SynerMixError as exc:
         print(f"error: {exc}", file=sys.stderr)

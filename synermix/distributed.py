@@ -49,6 +49,12 @@ class DistEnv:
             for tensor in tensors:
                 dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
 
+    def broadcast_(self, *tensors: torch.Tensor) -> None:
+        """Rank 0's value of each tensor on every process, in place (no-op when single-process)."""
+        if self.enabled:
+            for tensor in tensors:
+                dist.broadcast(tensor, src=0)
+
     def gather_objects(self, obj) -> list:
         """Every process's `obj` (picklable), in rank order, on every process ([obj] when single-process)."""
         if not self.enabled:

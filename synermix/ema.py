@@ -35,8 +35,11 @@ class WeightEma(Hook):
         return self.ema.module
 
     def after_step(self, trainer) -> None:
-        """Update the average at every `every`-th step of the run."""
+        """Update the average at every `every`-th step of the run. Under torchrun the buffers (BatchNorm's running
+        statistics, updated by each process on its part) are first made rank 0's, as DistributedDataParallel does
+        before the next forward, so every process holds the same average."""
         if (trainer.epoch * trainer.steps_per_epoch + trainer.step) % self.every == 0:
+            trainer.options.env.broadcast_(*(b for b in trainer.model.buffers() if b.is_floating_point()))
             self.ema.update(trainer.model)
 
     def state_dict(self) -> Dict[str, Any]:

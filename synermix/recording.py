@@ -75,8 +75,10 @@ class EpochRecorder(Hook):
         self._log(self.rows[-1], stats)
 
     def after_train(self, trainer) -> None:
-        """Complete the run: final weights, then summary.json `complete` (kept in `summary`)."""
-        self.summary = self.rundir.finish(self.rows, trainer.model.state_dict())
+        """Complete the run: final weights (the averaged models' too), then summary.json `complete` (kept in
+        `summary`)."""
+        averaged = {name: model.state_dict() for name, model in self.averaged.items()}
+        self.summary = self.rundir.finish(self.rows, trainer.model.state_dict(), averaged)
 
     def _log(self, row: Dict[str, Any], stats: EpochStats) -> None:
         """One log line per epoch."""

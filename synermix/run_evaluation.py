@@ -68,16 +68,17 @@ def write_evaluation(out: Path, result: Evaluation, trained: TrainedRun, about: 
     return metrics
 
 
-def evaluate_run(run_dir: Path, overrides: Sequence[str] = (), name: str | None = None) -> Path:
-    """Evaluate the run in `run_dir` (under torchrun: each process its part, the numbers of one process) and write
-    eval/<name>/ there; returns that folder."""
+def evaluate_run(run_dir: Path, overrides: Sequence[str] = (), name: str | None = None,
+                 averaged: str | None = None) -> Path:
+    """Evaluate the run in `run_dir` (its trained weights, or with `averaged="ema"` their EMA; under torchrun: each
+    process its part, the numbers of one process) and write eval/<name>/ there; returns that folder."""
     from synermix.run import resolve_device
 
     export_task_environment()
     cfg = run_config(run_dir, overrides)
     env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
     try:
-        trained = load_run(run_dir, overrides, device)
+        trained = load_run(run_dir, overrides, device, averaged)
         t = trained.cfg.train
         loading = Loading(cfg.phase, float(cfg.val_ratio), int(cfg.val_seed), eval_batch_size=int(t.eval_batch_size),
                           num_workers=int(t.num_workers), world_size=env.world_size, rank=env.rank)
@@ -85,7 +86,8 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = (), name: str | None 
         where = f"dataset {cfg.dataset.name}" + (f" at dataset.root={cfg.dataset.root}" if cfg.dataset.get("root") else "")
         check_same_classes(trained.classes, splits.classes, where)
         result = evaluate(trained.model, stream, cfg.amp, cfg.amp_dtype, dist_env=env)
-        out = trained.rundir.evaluation_dir(name or evaluation_name(cfg, overrides))
+        default = evaluation_name(cfg, overrides) + (f"_{averaged}" if averaged else "")
+        out = trained.rundir.evaluation_dir(name or default)
         split = "validation split" if cfg.phase == "val" else "test split"
         about = {"dataset": str(cfg.dataset.name), "root": cfg.dataset.get("root"), "split": split,
                  "overrides": list(overrides), "processes": env.world_size}

@@ -54,6 +54,11 @@ class RunDirBusy(ForeignRunDir):
     """Another live process holds the run directory's lock; nothing in it is touched."""
 
 
+def averaged_weights(name: str) -> str:
+    """The file of an averaged model's final weights (weights_ema.pt)."""
+    return f"weights_{name}.pt"
+
+
 def metric_columns(rows: List[Dict[str, Any]]) -> List[str]:
     """metrics.csv's columns: METRIC_COLUMNS, then any other column the rows have (e.g. an EMA's), first seen first."""
     extra = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in METRIC_COLUMNS]
@@ -252,14 +257,16 @@ class RunDir:
                            f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again.")
         return found[0]
 
-    def latest_weights(self) -> Optional[tuple]:
+    def latest_weights(self, averaged: Optional[str] = None) -> Optional[tuple]:
         """(state_dict, where it came from) of the run's newest weights: weights.pt of a finished run, else its
-        newest readable checkpoint (an unfinished run: said so, with its epoch); None when there is neither."""
-        if (self.path / WEIGHTS).is_file():
+        newest readable checkpoint (an unfinished run: said so, with its epoch); None when there is neither. With
+        `averaged` (e.g. `ema`), that averaged model's: weights_ema.pt, else the checkpoint's."""
+        final = WEIGHTS if averaged is None else averaged_weights(averaged)
+        if (self.path / final).is_file():
             try:
-                return torch.load(self.path / WEIGHTS, map_location="cpu", weights_only=True), WEIGHTS
+                return torch.load(self.path / final, map_location="cpu", weights_only=True), final
             except Exception as exc:
-                raise self._unreadable(WEIGHTS, exc) from None
+                raise self._unreadable(final, exc) from None
         for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
             if (self.path / name).is_file():
                 try:
@@ -268,7 +275,11 @@ class RunDir:
                     log.warning("%s is unreadable (%s).", self.path / name, _load_problem(exc))
                     continue
                 epochs = (state.get("config") or {}).get("train", {}).get("epochs", "?")
-                return state["model"], f"{name} (unfinished run: epoch {state.get('epoch', '?')} of {epochs})"
+                where = f"{name} (unfinished run: epoch {state.get('epoch', '?')} of {epochs})"
+                if averaged is None:
+                    return state["model"], where
+                kept = (state.get("hooks") or {}).get(averaged)
+                return (kept["module"], f"{averaged} weights of {where}") if kept else None
         return None
 
     def write_features(self, features: Dict[str, np.ndarray]) -> None:
@@ -370,11 +381,15 @@ class RunDir:
         write_csv_atomic(self.path / METRICS, rows, metric_columns(rows))
         write_json_atomic(self.path / SUMMARY, self.summary(rows, "running"))
 
-    def finish(self, rows: List[Dict[str, Any]], model_state: Dict[str, Any]) -> Dict[str, Any]:
-        """Complete the run: final weights, then summary.json `complete` (last), then drop the resume state
-        unless train.keep_checkpoints. Returns the summary."""
+    def finish(self, rows: List[Dict[str, Any]], model_state: Dict[str, Any],
+               averaged: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+        """Complete the run: final weights (and weights_<name>.pt of each averaged model, e.g. the EMA), then
+        summary.json `complete` (last), then drop the resume state unless train.keep_checkpoints. Returns the
+        summary."""
         summary = self.summary(rows, "complete")
         if self.is_main:
+            for name, state in (averaged or {}).items():
+                save_checkpoint_atomic(self.path / averaged_weights(name), state)
             save_checkpoint_atomic(self.path / WEIGHTS, model_state)
             # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
             write_csv_atomic(self.path / METRICS, rows, metric_columns(rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -54,12 +54,17 @@ def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
     return cfg
 
 
-def load_run(run_dir: Path, overrides: Sequence[str] = (), device: torch.device = torch.device("cpu")) -> TrainedRun:
-    """The run in `run_dir`, its model built as trained (no pretrained download) holding its newest weights."""
+def load_run(run_dir: Path, overrides: Sequence[str] = (), device: torch.device = torch.device("cpu"),
+             averaged: Optional[str] = None) -> TrainedRun:
+    """The run in `run_dir`, its model built as trained (no pretrained download) holding its newest weights (with
+    `averaged="ema"`: its EMA of the weights)."""
     cfg = run_config(run_dir, overrides)
     rundir = RunDir(Path(run_dir))
     rundir.attach(cfg)
-    found = rundir.latest_weights()
+    found = rundir.latest_weights(averaged)
+    if found is None and averaged is not None:
+        raise RunError(f"{run_dir} holds no {averaged} weights: the run was trained without train.{averaged} "
+                       f"(its weights.pt holds the trained weights; evaluate those without --weights {averaged}).")
     if found is None:
         raise RunError(f"{run_dir} holds no weights yet (neither weights.pt nor a checkpoint): the run has not "
                        "finished an epoch. Train it first (re-running its command resumes it).")
@@ -68,7 +73,7 @@ def load_run(run_dir: Path, overrides: Sequence[str] = (), device: torch.device 
     model_cfg = OmegaConf.merge(cfg.model, {"pretrained": False, "weights": None})
     model = build_model(model_cfg, len(classes), len(cfg.dataset.mean), int(cfg.dataset.image_size))
     model.load_state_dict(state)
-    if source != "weights.pt":
+    if "unfinished" in source:
         log.warning("%s has not finished: using its %s.", run_dir, source)
     return TrainedRun(rundir, cfg, classes, source, model.to(device).eval())
 

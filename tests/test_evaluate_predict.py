@@ -87,6 +87,8 @@ def test_a_folder_with_a_class_missing_is_refused_clearly(trained):
     assert proc.returncode == 2
     assert "missing there: ['gnu']" in proc.stderr and "Traceback" not in proc.stderr
     assert not (run / "eval" / "fewer").exists()
+    no_ema = script("evaluate.py", run, "--weights", "ema")
+    assert no_ema.returncode == 2 and "holds no ema weights" in no_ema.stderr
     refused = script("evaluate.py", run, "method.beta=0.3")
     assert refused.returncode == 2 and "'method.beta=0.3'" in refused.stderr and "model and its training" in refused.stderr
 
@@ -172,3 +174,17 @@ def test_only_the_main_process_tracks():
     logger = make_cfg("logger=[tensorboard,wandb,mlflow]").logger
     assert Tracking.from_config(logger, None, None, is_main=False).trackers == {}
     assert set(Tracking.from_config(logger, None, None, is_main=True).trackers) == {"tensorboard", "wandb", "mlflow"}
+
+
+def test_predict_with_a_digits_run_reads_its_exported_images_as_it_evaluated_them(tmp_path):
+    run_training(make_cfg("method=baseline", "train.epochs=1", "train.average_last=1", "train.batch_size=64",
+                          "train.cohesion_samples=0"), tmp_path / "run")
+    exported = script("export_image_folder.py", "digits", "-", tmp_path / "digits")
+    assert exported.returncode == 0, exported.stderr
+    out = tmp_path / "digits.csv"
+    proc = script("predict.py", tmp_path / "run", tmp_path / "digits" / "test", "--topk", "2", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out)
+    truth = table["path"].map(lambda p: Path(p).parent.name.split("_", 1)[1])  # folders NN_<class name>
+    accuracy = 100 * float((table["class_1"].astype(str) == truth).mean())
+    assert len(table) == 360 and accuracy == pytest.approx(pd.read_csv(tmp_path / "run" / "metrics.csv")["eval_acc"][0])

@@ -12,6 +12,7 @@ from synermix.mixers import build_mixer
 from synermix.presets import method_presets, preset_switches
 
 PRESETS = {name: preset_switches(name) for name in method_presets()}
+IMAGE_MIXERS = ("cutmix", "saliencymix", "resizemix", "fmix")  # they need image batches (N, C, H, W)
 from synermix.mixup import sample_lam
 from synermix.models.staged import StagedClassifier
 
@@ -60,7 +61,7 @@ def direct_inter(model, x, y, inter, g, alpha=1.0, lam_mode="batch"):
     return -(lam * logp[n, y] + (1 - lam) * logp[n, y[perm]]).mean()
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if "cutmix" not in p])  # CutMix: images, below
+@pytest.mark.parametrize("preset", [p for p in PRESETS if PRESETS[p][1] not in IMAGE_MIXERS])  # images: below
 @pytest.mark.parametrize("lam_mode", ["batch", "elem"])
 def test_every_preset_matches_direct_computation(preset, lam_mode):
     intra, inter, beta = PRESETS[preset]
@@ -166,11 +167,11 @@ def test_bad_switches_are_refused(kwargs, match):
 def test_term_by_term_backward_gives_the_gradients_of_the_total(preset):
     intra, inter, beta = PRESETS[preset]
     x_orig, x_aug, y = batch()
-    if inter == "cutmix":
+    if inter in IMAGE_MIXERS:
         x_orig, x_aug = x_orig.repeat(1, 15).view(-1, 2, 5, 6), x_aug.repeat(1, 15).view(-1, 2, 5, 6)
     grads = []
     for early in (False, True):
-        model = image_model() if inter == "cutmix" else tiny_model()
+        model = image_model() if inter in IMAGE_MIXERS else tiny_model()
         loss = SynerMixLoss(intra, inter, beta, num_classes=3)
         generator = torch.Generator().manual_seed(4)
         if early:  # as the trainer does: each term back-propagated before the next one's forward

@@ -1,6 +1,7 @@
 """`make mixers SCALE=smoke`: every inter-class mixer with and without the intra-class term (plus the baseline and
 w-RA) over the scale's seeds, written as mixers.csv / mixers.md / mixers.png with paired gains checked by hand."""
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from helpers import ROOT
 def table(tmp_path_factory):
     out = tmp_path_factory.mktemp("mixers")
     proc = subprocess.run(["make", "-s", "mixers", "SCALE=smoke", f"FIGURES_DIR={out}/figures", f"RUNS={out}/runs",
-                           "PY=" + str(ROOT / ".venv" / "bin" / "python"), "STAMP="], cwd=ROOT, capture_output=True,
+                           "PY=" + sys.executable, "STAMP="], cwd=ROOT, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "figures", proc.stdout

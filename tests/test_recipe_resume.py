@@ -1,10 +1,11 @@
 """The whole recipe on a timm model and an image folder (AdamW, cosine with warmup, clipping, EMA, mix_prob,
 switch_prob, mix_off_epoch, TrivialAugment, random erasing): it trains, and a SIGKILL-resumed run equals the
-uninterrupted one, EMA columns included."""
+uninterrupted one, EMA columns included; under torchrun every process holds the same EMA."""
 import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,3 +47,24 @@ def test_full_recipe_trains_and_a_sigkill_resume_equals_the_uninterrupted_run(tm
     summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
     assert summary["status"] == "complete" and 0 <= summary["final_acc_ema"] <= 100
     assert summary["inter"] == "mixup+cutmix"
+    evaluated = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(tmp_path / "whole"),
+                                "--weights", "ema"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    scored = json.loads((tmp_path / "whole" / "eval" / "test_ema" / "metrics.json").read_text())
+    assert (scored["weights"], scored["top1"]) == ("weights_ema.pt", metrics["eval_acc_ema"].iloc[-1])
+
+
+def test_every_process_holds_the_same_ema(tmp_path):
+    import torch
+
+    run_dir = tmp_path / "ddp"
+    proc = subprocess.run([str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2",
+                           str(ROOT / "scripts" / "train.py"), "method=synermix", "train.epochs=1", "train.batch_size=64",
+                           "dataset.max_per_class=30", "train.ema.decay=0.8", "train.cohesion_samples=0", "device=cpu",
+                           hook_override("digest", "EmaDigest"), f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, env={"PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1",
+                                         "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second = (torch.load(run_dir / f"ema_rank{r}.pt", weights_only=True)["module"] for r in (0, 1))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    assert "eval_acc_ema" in pd.read_csv(run_dir / "metrics.csv").columns

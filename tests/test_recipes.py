@@ -133,6 +133,7 @@ def test_gradients_are_clipped_after_unscaling(amp):
 class FakeTrainer:
     def __init__(self, model, steps_per_epoch=4):
         self.model, self.epoch, self.step, self.steps_per_epoch = model, 0, 0, steps_per_epoch
+        self.options = TrainOptions(RunSeeds(0))
 
 
 def test_ema_of_the_weights_by_hand():

@@ -82,3 +82,12 @@ class PoisonWeights(Hook):
         if (trainer.epoch + 1, trainer.step) == (self.epoch, self.step):
             with torch.no_grad():
                 next(trainer.model.parameters()).view(-1)[0] = float("nan")
+
+
+class EmaDigest(Hook):
+    """After training, write this process's EMA weights (the run's WeightEma hook) to ema_rank<RANK>.pt in the run
+    dir, so a test can compare what every process holds."""
+
+    def after_train(self, trainer) -> None:
+        ema = next(h for h in trainer.hooks.hooks if getattr(h, "state_key", None) == "ema")
+        torch.save(ema.state_dict(), trainer.run_dir / f"ema_rank{os.environ.get('RANK', '0')}.pt")
