@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     from synermix.io import write_text_atomic
     from synermix.prediction import input_files, predict
     from synermix.run import resolve_device
-    from synermix.trained import load_run
+    from synermix.trained import load_run, run_config
 
     try:
         files, unreadable = input_files(args.inputs)
@@ -39,7 +39,8 @@ def main(argv=None) -> int:
             print(f"skipped (unreadable): {path} ({why})", file=sys.stderr)
         if not files:
             raise SynerMixError(f"No readable image file in {', '.join(map(str, args.inputs))}.")
-        trained = load_run(args.run_dir, [f"device={args.device}"], resolve_device(args.device, False),
+        cfg = run_config(args.run_dir, [f"device={args.device}"])
+        trained = load_run(args.run_dir, cfg, resolve_device(args.device, False),
                            None if args.weights == "final" else args.weights)
         table = predict(trained, files, args.topk, args.batch_size, args.workers)
     except SynerMixError as exc:

@@ -44,33 +44,32 @@ class _Counts:
     def __init__(self, device: torch.device) -> None:
         self.correct = torch.zeros((), dtype=torch.long, device=device)
         self.top5 = torch.zeros((), dtype=torch.long, device=device)
-        self.confusion: Optional[torch.Tensor] = None
+        self.classes = 0  # known from the first batch's logits
+        self.confusion: Optional[torch.Tensor] = None  # flattened (true class, predicted class) counts
 
     def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
         """Add one batch of logits (N, C) and integer labels (N,)."""
-        classes = logits.shape[1]
+        if self.confusion is None:
+            self.classes = logits.shape[1]
+            self.confusion = torch.zeros(self.classes ** 2, dtype=torch.long, device=logits.device)
         predicted = logits.argmax(dim=1)
         self.correct += (predicted == labels).sum()
-        if classes > 5:
+        if self.classes > 5:
             self.top5 += (logits.topk(5, dim=1).indices == labels[:, None]).any(dim=1).sum()
-        if self.confusion is None:
-            self.confusion = torch.zeros(classes * classes, dtype=torch.long, device=logits.device)
-        self.confusion += torch.bincount(labels * classes + predicted, minlength=classes * classes)
+        self.confusion += torch.bincount(labels * self.classes + predicted, minlength=self.classes ** 2)
 
     def sum_(self, dist_env: DistEnv) -> None:
         """Add the counts up over processes, in place (a process that saw no batch learns the class count)."""
-        classes = torch.zeros((), dtype=torch.long, device=self.correct.device)
-        if self.confusion is not None:
-            classes += int(round(self.confusion.numel() ** 0.5))
+        classes = torch.full((), self.classes, dtype=torch.long, device=self.correct.device)
         dist_env.max_(classes)
         if self.confusion is None:
-            self.confusion = torch.zeros(int(classes) ** 2, dtype=torch.long, device=self.correct.device)
+            self.classes = int(classes)
+            self.confusion = torch.zeros(self.classes ** 2, dtype=torch.long, device=self.correct.device)
         dist_env.sum_(self.correct, self.top5, self.confusion)
 
     def matrix(self) -> np.ndarray:
         """The confusion counts as a (true class, predicted class) array."""
-        classes = int(round(self.confusion.numel() ** 0.5))
-        return self.confusion.cpu().numpy().reshape(classes, classes)
+        return self.confusion.cpu().numpy().reshape(self.classes, self.classes)
 
 
 @torch.no_grad()
@@ -109,7 +108,7 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
             "the data for NaN/inf values."
         )
     confusion = counts.matrix()
-    top5 = 100.0 * int(counts.top5) / len(stream) if len(confusion) > 5 else None
+    top5 = 100.0 * int(counts.top5) / len(stream) if counts.classes > 5 else None
     found = (100.0 * int(counts.correct) / len(stream), calibration.ece(), calibration.nll())
     extra = dict(top5=top5, confusion=confusion, calibration=calibration)
     if keep is None:

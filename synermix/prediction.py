@@ -2,7 +2,6 @@
 each image's top-k classes and probabilities."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
@@ -10,14 +9,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synermix.data import IN_MEMORY_NAMES, Loading, eval_stream
+from synermix.data import Loading, eval_stream, held_in_memory
 from synermix.data.sources import FileSplit
 from synermix.data.tree import bad_images, image_files
 from synermix.errors import ConfigError, RunError
 from synermix.evaluation import autocast_context
 from synermix.trained import TrainedRun
-
-log = logging.getLogger(__name__)
 
 
 def input_files(inputs: Sequence[Path]) -> Tuple[List[Path], List[Tuple[str, str]]]:
@@ -38,7 +35,7 @@ def _split_for(trained: TrainedRun, files: List[Path]):
     sets held in memory, e.g. digits or recipe=cifar)."""
     dataset = trained.cfg.dataset
     split = FileSplit([str(f) for f in files], np.zeros(len(files), dtype=np.int64))
-    if dataset.name in IN_MEMORY_NAMES or dataset.get("recipe") == "cifar":
+    if held_in_memory(dataset):
         from synermix.data.image_folder import decode_to_array
 
         return decode_to_array(split, int(dataset.image_size), len(dataset.mean))

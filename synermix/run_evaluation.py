@@ -78,11 +78,11 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = (), name: str | None 
     cfg = run_config(run_dir, overrides)
     env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
     try:
-        trained = load_run(run_dir, overrides, device, averaged)
+        trained = load_run(run_dir, cfg, device, averaged)
         t = trained.cfg.train
         loading = Loading(cfg.phase, float(cfg.val_ratio), int(cfg.val_seed), eval_batch_size=int(t.eval_batch_size),
                           num_workers=int(t.num_workers), world_size=env.world_size, rank=env.rank)
-        stream, splits, _ = build_eval_data(cfg.dataset, loading, device)
+        stream, splits = build_eval_data(cfg.dataset, loading, device)
         where = f"dataset {cfg.dataset.name}" + (f" at dataset.root={cfg.dataset.root}" if cfg.dataset.get("root") else "")
         check_same_classes(trained.classes, splits.classes, where)
         result = evaluate(trained.model, stream, cfg.amp, cfg.amp_dtype, dist_env=env)

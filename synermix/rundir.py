@@ -15,7 +15,7 @@ import os
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -52,6 +52,15 @@ class UnreadableRunDir(UntouchedRunDir):
 
 class RunDirBusy(ForeignRunDir):
     """Another live process holds the run directory's lock; nothing in it is touched."""
+
+
+class Weights(NamedTuple):
+    """A run's weights as read back: the state_dict, the file (and checkpoint epoch) it came from, and whether they
+    are a finished run's."""
+
+    state: Dict[str, Any]
+    source: str
+    finished: bool
 
 
 def averaged_weights(name: str) -> str:
@@ -255,16 +264,16 @@ class RunDir:
         if found is None:
             raise RunError(f"{self.path} is complete but holds neither {WEIGHTS} nor {CHECKPOINT}, so its missing "
                            f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again.")
-        return found[0]
+        return found.state
 
-    def latest_weights(self, averaged: Optional[str] = None) -> Optional[tuple]:
-        """(state_dict, where it came from) of the run's newest weights: weights.pt of a finished run, else its
+    def latest_weights(self, averaged: Optional[str] = None) -> Optional[Weights]:
+        """The run's newest weights: weights.pt of a finished run, else its
         newest readable checkpoint (an unfinished run: said so, with its epoch); None when there is neither. With
         `averaged` (e.g. `ema`), that averaged model's: weights_ema.pt, else the checkpoint's."""
         final = WEIGHTS if averaged is None else averaged_weights(averaged)
         if (self.path / final).is_file():
             try:
-                return torch.load(self.path / final, map_location="cpu", weights_only=True), final
+                return Weights(torch.load(self.path / final, map_location="cpu", weights_only=True), final, True)
             except Exception as exc:
                 raise self._unreadable(final, exc) from None
         for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
@@ -277,9 +286,9 @@ class RunDir:
                 epochs = (state.get("config") or {}).get("train", {}).get("epochs", "?")
                 where = f"{name} (unfinished run: epoch {state.get('epoch', '?')} of {epochs})"
                 if averaged is None:
-                    return state["model"], where
+                    return Weights(state["model"], where, False)
                 kept = (state.get("hooks") or {}).get(averaged)
-                return (kept["module"], f"{averaged} weights of {where}") if kept else None
+                return Weights(kept["module"], f"{averaged} weights of {where}", False) if kept else None
         return None
 
     def write_features(self, features: Dict[str, np.ndarray]) -> None:

@@ -54,11 +54,10 @@ def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
     return cfg
 
 
-def load_run(run_dir: Path, overrides: Sequence[str] = (), device: torch.device = torch.device("cpu"),
+def load_run(run_dir: Path, cfg: DictConfig, device: torch.device = torch.device("cpu"),
              averaged: Optional[str] = None) -> TrainedRun:
-    """The run in `run_dir`, its model built as trained (no pretrained download) holding its newest weights (with
-    `averaged="ema"`: its EMA of the weights)."""
-    cfg = run_config(run_dir, overrides)
+    """The run in `run_dir` with its config `cfg` (`run_config`), its model built as trained (no pretrained
+    download) holding its newest weights (with `averaged="ema"`: its EMA of the weights)."""
     rundir = RunDir(Path(run_dir))
     rundir.attach(cfg)
     found = rundir.latest_weights(averaged)
@@ -68,12 +67,12 @@ def load_run(run_dir: Path, overrides: Sequence[str] = (), device: torch.device 
     if found is None:
         raise RunError(f"{run_dir} holds no weights yet (neither weights.pt nor a checkpoint): the run has not "
                        "finished an epoch. Train it first (re-running its command resumes it).")
-    state, source = found
+    state, source, finished = found
     classes = rundir.read_classes() or [str(i) for i in range(_head_size(state))]
     model_cfg = OmegaConf.merge(cfg.model, {"pretrained": False, "weights": None})
     model = build_model(model_cfg, len(classes), len(cfg.dataset.mean), int(cfg.dataset.image_size))
     model.load_state_dict(state)
-    if "unfinished" in source:
+    if not finished:
         log.warning("%s has not finished: using its %s.", run_dir, source)
     return TrainedRun(rundir, cfg, classes, source, model.to(device).eval())
 

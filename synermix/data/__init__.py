@@ -47,13 +47,20 @@ IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
 POLICIES = ("none", "trivialaugment", "randaugment", "autoaugment")  # dataset.augment.policy (torchvision v2)
 
 
+def held_in_memory(dataset) -> bool:
+    """Whether the `dataset` group's images are held in memory as one tensor (augmented batch by batch) rather
+    than decoded from files per sample: the in-memory data sets, and image folders with recipe=cifar."""
+    name = dataset.get("name")
+    return name in IN_MEMORY_NAMES or (name == "image_folder" and dataset.get("recipe") == "cifar")
+
+
 def dataset_checks(group) -> tuple:
     """The checks of the `dataset` config group (some depend on its name and image size)."""
     from synermix.data.image_folder import IMAGE_FOLDER_CHECKS  # light: torchvision is imported on use
     from synermix.data.sources import MINI_SPLITS
 
     name, size = group.get("name"), group.get("image_size")
-    in_memory = name in IN_MEMORY_NAMES or (name == "image_folder" and group.get("recipe") == "cifar")
+    in_memory = held_in_memory(group)
     bound = size if is_int(size) else None
     return (
         Check("name", one_of(DATASET_NAMES), f"one of {list(DATASET_NAMES)}"),
@@ -298,14 +305,15 @@ def eval_stream(dataset, split: ArraySplit | FileSplit, loading: Loading, device
 
 
 def build_eval_data(dataset, loading: Loading, device) -> tuple:
-    """(evaluation stream, Splits, image channels) of the phase's evaluation split, without a training stream."""
+    """(evaluation stream, Splits) of the phase's evaluation split, without a training stream (its images checked
+    against dataset.mean/std and image_size)."""
     with value_errors_as_config_errors("Invalid configuration: "):
         splits = load_splits(dataset, loading.phase, loading.val_ratio, loading.val_seed)
-        channels = _channels(dataset, splits.eval)
-        return eval_stream(dataset, splits.eval, loading, device), splits, channels
+        _channels(dataset, splits.eval)
+        return eval_stream(dataset, splits.eval, loading, device), splits
 
 
 __all__ = [
     "DATASET_NAMES", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Loading", "Splits",
-    "TrainStream", "build_data", "build_eval_data", "eval_stream", "load_splits", "split_train_val",
+    "TrainStream", "build_data", "build_eval_data", "eval_stream", "held_in_memory", "load_splits", "split_train_val",
 ]

@@ -57,7 +57,8 @@ class SaliencyMix(MixUp):
 
         def apply(x: Tensor) -> Tensor:
             rows, cols = self.saliency(x)  # every image's peak; sample i's box follows its partner perm[i]
-            boxes, share = cutmix_box(height, width, kept, rows[perm.cpu()], cols[perm.cpu()])
+            partner = perm.cpu()
+            boxes, share = cutmix_box(height, width, kept, rows[partner], cols[partner])
             kept.copy_(share)
             return cutmix(x, perm, boxes)
 
