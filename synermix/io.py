@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -11,6 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from synermix.errors import RunError
 
 
 def fsync_dir(folder: Path) -> None:
@@ -27,6 +30,17 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _os_error(exc: BaseException) -> Optional[OSError]:
+    """The OSError behind `exc`: itself, or the one torch's zip writer turned into a RuntimeError ("unexpected
+    pos") when the file's write() failed (a full disk during torch.save)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def _atomic(path: Path, write: Callable[[Any], None], mode: str, previous: Optional[Path] = None) -> None:
     """Write via `write(fileobj)` into a temp file beside `path` (unique to this call), fsync it, then rename
     over `path` (first moving the old `path` to `previous`, when given) and fsync the folder."""
@@ -41,15 +55,47 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str, previous: Optio
         if previous is not None and path.exists():
             os.replace(path, previous)
         os.replace(tmp, path)
-    except OSError as exc:  # a full disk surfaces in write() without a file name: name the file
+    except (OSError, RuntimeError) as exc:  # a full disk surfaces in write() without a file name: name the file
         Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        if cause is not exc or cause.filename is None:
+            raise OSError(cause.errno, cause.strerror, str(path)) from exc
         raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def check_writable(folder: Path, what: str, remedy: str) -> None:
+    """RunError (one paragraph naming `folder`, `what` is written there and `remedy`) unless a file can be created
+    in `folder` (or, while it does not exist yet, in the nearest folder above it): checked before work whose result
+    would otherwise be computed and then lost. Writes nothing that stays."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise OSError(errno.ENOTDIR, "a file stands where a folder is needed", str(existing))
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        code = errno.errorcode.get(exc.errno or 0, "OSError")
+        raise RunError(f"Cannot write {what} in {folder}: {existing}: {exc.strerror or exc} ({code}). {remedy} "
+                       "Nothing was computed or written.") from None
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a CSV cell a spreadsheet shows as text: one starting like a formula (= + - @, tab, CR) gets a
+    leading apostrophe (the OWASP CSV-injection advice)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def write_text_atomic(path: Path, text: str) -> None:

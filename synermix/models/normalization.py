@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, ListConfig, open_dict
 
 from synermix.errors import ConfigError
 
@@ -25,8 +25,11 @@ def normalization_resolver(which: str, default: Any, *, _root_: DictConfig) -> A
     """${normalization:mean|std,DEFAULT}: a pretrained timm model's statistics, else the data set's DEFAULT."""
     stats = pretrained_stats(_root_.get("model"))
     if stats is None:
-        return list(default) if not isinstance(default, str) else default
-    return stats[0] if which == "mean" else stats[1]
+        chosen = default
+    else:
+        chosen = stats[0] if which == "mean" else stats[1]
+    # a ListConfig, not a list: OmegaConf.resolve (`--cfg job --resolve`) cannot put a plain list in a value node
+    return chosen if isinstance(chosen, str) else ListConfig(list(chosen))
 
 
 def resolve_auto_normalization(cfg: DictConfig) -> None:
