@@ -13,6 +13,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from synermix.cli import refuse, run_hydra_app
 from synermix.errors import Interrupted, SynerMixError
 from synermix.protocol import RESULT_FILES, run_protocol
 from synermix.run import run_training
@@ -30,8 +31,7 @@ def main(cfg: DictConfig) -> None:
         print(str(exc), file=sys.stderr)
         raise SystemExit(128 + exc.signum) from None
     except SynerMixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        refuse(str(exc))
     def shown(acc) -> str:
         return "failed" if acc is None else f"{acc:.2f}"
 
@@ -47,4 +47,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

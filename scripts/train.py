@@ -9,10 +9,11 @@ from typing import Optional
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from synermix.cli import refuse, run_hydra_app
 from synermix.errors import Interrupted, SynerMixError
-from synermix.sweep import record_job
+from synermix.sweep import record_job, remove_empty_job_dir
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
@@ -26,24 +27,28 @@ def main(cfg: DictConfig) -> Optional[float]:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    record = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task),
+              "hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg})}  # Hydra's own record, written if the run trains
     try:
-        summary = run_training(cfg, run_dir)  # records a failure in the run dir itself
+        summary = run_training(cfg, run_dir, record=record)  # records a failure in the run dir itself
     except Interrupted as exc:  # Ctrl-C / pre-emption stops a sweep too
         print(str(exc), file=sys.stderr)
         raise SystemExit(128 + exc.signum) from None
     except Exception as exc:
         expected = isinstance(exc, SynerMixError)
         record_job(run_dir, "failed", f"{type(exc).__name__}: {exc}")
-        print(f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / ERROR})",
-              file=sys.stderr)
         if in_sweep:
+            remove_empty_job_dir(run_dir, Path(str(cfg.out_root)))  # a job refused before it trained leaves no folder
+            print(f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / ERROR})",
+                  file=sys.stderr)
             return None  # recorded; the other jobs of the sweep go on
         if expected:
-            raise SystemExit(2) from None
+            refuse(str(exc))
+        print(f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / ERROR})", file=sys.stderr)
         raise
     record_job(run_dir, "complete")
     return summary["final_acc"]
 
 
 if __name__ == "__main__":
-    main()
+    run_hydra_app(main)

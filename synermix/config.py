@@ -7,7 +7,7 @@ L_intra's); the training and top-level keys, which only the run uses, here.
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any, List, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -72,15 +72,32 @@ RUN_CHECKS = (
 )
 
 
+def _group_checks(cfg: DictConfig) -> List[Tuple[str, Any, Sequence[Check]]]:
+    """(key prefix, values, checks) of every group: each key a run reads, declared once."""
+    train = cfg.get("train") or {}
+    return [
+        ("dataset.", cfg.dataset, dataset_checks(cfg.dataset)),
+        ("model.", cfg.model, MODEL_CHECKS),
+        ("method.", cfg.method, METHOD_CHECKS),
+        ("train.", train, _train_checks(OmegaConf.select(cfg, "train.epochs"), OmegaConf.select(cfg, "train.warmup_epochs"))),
+        ("train.ema.", train.get("ema") or {}, EMA_CHECKS),
+        ("", cfg, RUN_CHECKS),
+    ]
+
+
+# mappings whose keys are the user's own: a model's constructor arguments, hooks by name, a tracker's settings
+OPEN_MAPPINGS = ("model.kwargs.", "hooks.", "logger.")
+
+
+def declared_keys(cfg: DictConfig) -> List[str]:
+    """Every dotted key some group's checks read (optional keys included): what `+key=value` may add."""
+    return [prefix + check.key for prefix, _, checks in _group_checks(cfg) for check in checks]
+
+
 def _value_problems(cfg: DictConfig) -> List[str]:
     """Every key's own check, group by group."""
-    found = problems(cfg.dataset, dataset_checks(cfg.dataset), "dataset.")
-    found += problems(cfg.model, MODEL_CHECKS, "model.")
-    found += problems(cfg.method, METHOD_CHECKS, "method.")
-    found += problems(cfg.train, _train_checks(OmegaConf.select(cfg, "train.epochs"),
-                                               OmegaConf.select(cfg, "train.warmup_epochs")), "train.")
-    found += problems(cfg.train.get("ema") or {}, EMA_CHECKS, "train.ema.")
-    return found + problems(cfg, RUN_CHECKS) + logger_problems(cfg.get("logger"))
+    found = [p for prefix, values, checks in _group_checks(cfg) for p in problems(values, checks, prefix)]
+    return found + logger_problems(cfg.get("logger"))
 
 
 def world_size() -> int:
@@ -110,6 +127,10 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             f"train.compile=true under torchrun cannot train method {method.name} (compiled BatchNorm stages cannot "
             "run the two views' forwards before one shared backward); set train.compile=false"
         )
+    if cfg.model.name == "timm" and isinstance(cfg.model.get("arch"), str):
+        from synermix.models.timm_models import unknown_arch  # imports timm: only for model=timm
+
+        problems += [p for p in [unknown_arch(cfg.model.arch)] if p]
     width = cfg.model.get("width")
     if cfg.model.get("norm") == "group" and is_int(width) and width % 8:
         problems.append(f"model.norm=group splits channels into 8 groups, so model.width={width} must be a multiple of 8")

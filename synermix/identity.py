@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from omegaconf import DictConfig, OmegaConf
+
+from synermix.checks import NAME, is_num
+from synermix.errors import ConfigError
 
 # Keys that do not change a run's results: they may change between a run and its resumption and are
 # not part of its identity.
@@ -95,7 +98,24 @@ def config_id(cfg: DictConfig) -> str:
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
 
+def path_name_problems(cfg: DictConfig) -> List[str]:
+    """The values spelled out in the run directory's name that are not one safe path component each (a '/' or
+    '..' would place the run outside out_root)."""
+    found = []
+    for key in NAMED_KEYS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None or is_num(value) or (key == "run_tag" and value == "") or NAME.match(str(value)):
+            continue
+        found.append(f"{key}={value!r} is invalid: it becomes part of the run directory's name, so it must be one "
+                     "name of letters, digits, '_', '.', '+', '-' (no path separator, not starting with '.' or '-')")
+    return found
+
+
 def _config_id_resolver(*, _root_: DictConfig) -> str:
+    """${config_id:} in run_subdir: refuses unsafe path names here, before Hydra creates the run's folder."""
+    found = path_name_problems(_root_)
+    if found:
+        raise ConfigError("Invalid configuration: " + "; ".join(found) + ".")
     return config_id(_root_)
 
 

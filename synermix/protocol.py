@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from synermix.checks import Check, is_int, one_of, problems
 from synermix.errors import ConfigError, Interrupted, SynerMixError
 from synermix.identity import PROTOCOL_KEYS, run_dir_of
 from synermix.io import write_json_atomic
@@ -18,6 +19,15 @@ OPTUNA_DB = "optuna.db"
 SEARCHED = {"beta": "method.beta", "alpha": "method.alpha"}  # optuna.<name> -> the config key it searches
 
 Runner = Callable[[DictConfig, Path], Dict[str, Any]]
+PROTOCOL_CHECKS = (
+    Check("seeds", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    Check("search", one_of(SEARCHES), f"one of {', '.join(SEARCHES)}", optional=True),
+)
+
+
+def protocol_problems(cfg: DictConfig) -> List[str]:
+    """What is wrong with the protocol's own keys (seeds, search); the training keys are validate_config's."""
+    return problems(cfg, PROTOCOL_CHECKS)
 
 
 def run_config(cfg: DictConfig, **changes: Any) -> DictConfig:
@@ -98,10 +108,9 @@ def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, An
     phase=val with seed `seed`, then test the best with seeds seed .. seed+seeds-1 (phase=test). Finished runs
     are reused, unfinished ones resumed. Writes protocol.json (grid) or protocol_optuna.json to `out_dir`."""
     seeds, search = cfg.seeds, cfg.get("search", "grid")
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ConfigError(f"Invalid configuration: seeds={seeds!r} is invalid: it must be an integer >= 1.")
-    if search not in SEARCHES:
-        raise ConfigError(f"Invalid configuration: search={search!r} is invalid: it must be one of {', '.join(SEARCHES)}.")
+    found = protocol_problems(cfg)
+    if found:
+        raise ConfigError("Invalid configuration: " + "; ".join(found) + ".")
     grid: List[float] = list(cfg.method.get("beta_grid") or [])
     val_acc: Dict[float, Optional[float]] = {}
     chosen = {"method.beta": cfg.method.beta}  # no intra-class term: nothing to select

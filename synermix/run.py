@@ -47,19 +47,21 @@ def resolve_device(name: str, amp: bool) -> torch.device:
     return device
 
 
-def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = ()) -> Dict[str, Any]:
+def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = (),
+                 record: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Train and evaluate as configured in `run_dir` (resuming it; a finished run is returned as it is).
 
-    Returns the summary. Raises a SynerMixError subclass (one paragraph) for anything the user must fix,
-    recorded in the run dir first, and Interrupted after a checkpoint when SIGTERM/SIGINT/SIGUSR2 arrives.
+    `record`: files for `.hydra/` (name -> text: the command's composed config and overrides), written when the
+    run trains. Returns the summary. Raises a SynerMixError subclass (one paragraph) for anything the user must
+    fix: an invalid config before anything is written, a failure while training recorded in the run dir first;
+    and Interrupted after a checkpoint when SIGTERM/SIGINT/SIGUSR2 arrives.
     """
     export_task_environment()  # a job's tasks without torchrun: RANK, WORLD_SIZE from SLURM's/submitit's
-    rundir = RunDir(run_dir, is_main=int(os.environ.get("RANK", "0")) == 0)
+    rundir = RunDir(run_dir, is_main=int(os.environ.get("RANK", "0")) == 0, record=record)
     freeze_data_fingerprint(cfg)
-    with rundir.recording_failures():
-        resolve_auto_normalization(cfg)
-        validate_config(cfg)
-        rundir.attach(cfg)
+    resolve_auto_normalization(cfg)
+    validate_config(cfg)  # refused before the run directory is touched: no error.txt in a finished run
+    rundir.attach(cfg)
     _log_shortened_average(cfg)
     try:
         with rundir.locked(), rundir.recording_failures():  # recorded before the lock is let go
@@ -80,11 +82,25 @@ def _log_shortened_average(cfg: DictConfig) -> None:
                  default, train.epochs, train.average_last)
 
 
+def _skip_caveat(cfg: DictConfig) -> str:
+    """What deciding "complete" by the config did not check: an image folder's files by content."""
+    if cfg.dataset.get("fingerprint") is None:
+        return ""
+    return (f" (dataset.fingerprint={cfg.dataset.fingerprint} covers each image's path and byte size, not its "
+            "content: an image replaced by another of the same size is not noticed; delete summary.json there to "
+            "train the run again)")
+
+
 def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[str, Any]:
     """run_training's body, holding the run directory: skip a finished run, else set up and train."""
     done = rundir.completed_summary()
     if done is not None:
-        log.info("Run %s is already complete (%d epochs); nothing to do.", rundir.path, done["epochs_completed"])
+        log.info("Run %s is already complete (%d epochs); nothing to do.%s", rundir.path, done["epochs_completed"],
+                 _skip_caveat(cfg))
+        if rundir.missing_weights():
+            log.warning("%s is complete, but its weights.pt is missing, so evaluate.py and predict.py have nothing to "
+                        "use: restore it from a copy, or delete %s and re-run this command to train the run again.",
+                        rundir.path, rundir.path / "summary.json")
         if rundir.missing_features():
             try:
                 _repair_features(cfg, rundir, resolve_device(cfg.device, cfg.amp))
@@ -120,13 +136,14 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
     built_in = [*recipe, PeriodicCheckpoint(t.checkpoint_every_steps), recorder, tracking]
     trainer = Trainer(model, loss, optimizer, scheduler, options, [*built_in, *hooks], save=recorder.save)
     trainer.run_dir = rundir.path  # where hooks may leave files of their own
-    if state:
-        trainer.load_state_dict(state)
-        recorder.load_state_dict(state)
-        log.info("Resuming %s at epoch %d, step %d.", rundir.path, trainer.epoch + 1, trainer.step)
     rundir.start(data.classes)
-    with tracking.session(tracked_run(cfg, rundir)):
-        trainer.train(data.train, cfg.train.epochs)
+    with rundir.logging_to_file():
+        if state:
+            trainer.load_state_dict(state)
+            recorder.load_state_dict(state)
+            log.info("Resuming %s at epoch %d, step %d.", rundir.path, trainer.epoch + 1, trainer.step)
+        with tracking.session(tracked_run(cfg, rundir)):  # after the state: it logs epochs its trackers missed
+            trainer.train(data.train, cfg.train.epochs)
     summary = recorder.summary
     if env.is_main:
         log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,

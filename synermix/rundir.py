@@ -4,7 +4,9 @@ Files: config.yaml (resolved config), classes.json (class names by index), metri
 summary.json (status and results; status `complete` is written last), checkpoint.pt + checkpoint.prev.pt
 (resume state, the previous one a fallback), weights.pt (final weights), features.npz (final evaluation
 features), trackers.json (what each experiment tracker has logged), error.txt (why the last attempt failed),
-eval/<name>/ (scripts/evaluate.py); trackers write their own folders (tb/, wandb/).
+train.log (the log of every attempt that trained), .hydra/ (the composed config and overrides of the command that
+last trained it), eval/<name>/ (scripts/evaluate.py); trackers write their own folders (tb/, wandb/). A command
+that is refused, or that finds the run complete, writes none of them.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 CONFIG, METRICS, SUMMARY, ERROR, LOCK = "config.yaml", "metrics.csv", "summary.json", "error.txt", ".lock"
 CHECKPOINT, PREVIOUS_CHECKPOINT, WEIGHTS = "checkpoint.pt", "checkpoint.prev.pt", "weights.pt"
 FEATURES, CLASSES, TRACKING, EVALUATIONS = "features.npz", "classes.json", "trackers.json", "eval"
+LOG, RECORD = "train.log", ".hydra"
+LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's own file format
 METRIC_COLUMNS = (
     "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "eval_acc5", "eval_ece", "eval_nll",
     *COHESION_COLUMNS, "epoch_seconds",
@@ -124,8 +128,8 @@ def output_error(exc: OSError, run_dir: Path) -> Optional[RunError]:
 class RunDir:
     """One run's directory. Only the main process (`is_main`) writes; `attach(cfg)` before anything else."""
 
-    def __init__(self, path: Path, is_main: bool = True) -> None:
-        self.path, self.is_main = Path(path), is_main
+    def __init__(self, path: Path, is_main: bool = True, record: Optional[Dict[str, str]] = None) -> None:
+        self.path, self.is_main, self.record = Path(path), is_main, dict(record or {})
         self.cfg: Optional[DictConfig] = None
         self.config: Dict[str, Any] = {}
 
@@ -258,6 +262,10 @@ class RunDir:
         """Whether a finished run that should have saved its final features (cohesion_samples > 0) lacks them."""
         return bool(self.cfg.train.cohesion_samples) and not (self.path / FEATURES).is_file()
 
+    def missing_weights(self) -> bool:
+        """Whether a finished run lacks weights.pt (deleted since: evaluate and predict have nothing to use)."""
+        return not (self.path / WEIGHTS).is_file()
+
     def final_weights(self) -> Dict[str, Any]:
         """The finished model's state_dict: weights.pt, else the last checkpoint's model."""
         found = self.latest_weights()
@@ -309,12 +317,32 @@ class RunDir:
 
     # ------------------------------------------------------------------ writing
     def start(self, classes: List[str]) -> None:
-        """Write config.yaml and classes.json, and clear a previous attempt's error.txt."""
+        """Write config.yaml, classes.json and the command's record (.hydra/), and clear a previous attempt's
+        error.txt."""
         if self.is_main:
             self.path.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.path / CONFIG, OmegaConf.to_yaml(self.cfg, resolve=True))
             write_json_atomic(self.path / CLASSES, list(classes))
+            for name, text in self.record.items():
+                (self.path / RECORD).mkdir(exist_ok=True)
+                write_text_atomic(self.path / RECORD / name, text)
             (self.path / ERROR).unlink(missing_ok=True)
+
+    @contextmanager
+    def logging_to_file(self) -> Iterator["RunDir"]:
+        """Append the log (root logger) to train.log while inside: only an attempt that trains writes it."""
+        if not self.is_main:
+            yield self
+            return
+        handler = logging.FileHandler(self.path / LOG, mode="a")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            yield self
+        finally:
+            root.removeHandler(handler)
+            handler.close()
 
     def read_classes(self) -> Optional[List[str]]:
         """The class names recorded at training time (None for a run recorded before they were)."""

@@ -24,32 +24,31 @@ def record_job(run_dir: Path, status: str, message: str = "") -> None:
         f.write(f"{status}\t{run_dir}\t{first_line[:300]}\n")
 
 
-def require_writable(folder: Path, key: str) -> None:
-    """Create `folder` and write a probe file in it; if that fails, print one paragraph naming it and exit 2."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        print(f"error: the output folder {folder} ({key}) cannot be created or written: {exc.strerror or exc} "
-              f"({exc.filename or folder}). Choose a writable out_root (or {key}); nothing was written.",
-              file=sys.stderr)
-        sys.exit(2)
+def remove_empty_job_dir(run_dir: Path, root: Path) -> None:
+    """Remove a sweep job's folder that Hydra made and the job left empty (it was refused), and its emptied parents
+    up to `root`."""
+    root, path = root.resolve(), run_dir.resolve()
+    while path != root and root in path.parents:
+        try:
+            path.rmdir()  # only an empty folder
+        except OSError:
+            return
+        path = path.parent
 
 
 class SweepReport(Callback):
-    """Hydra callback: checks the output folder can be written before anything runs; after a sweep, prints how
-    many jobs completed or failed (and where) and exits 1 if any failed."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Before a single run: its directory must be writable."""
-        require_writable(Path(config.hydra.run.dir), "hydra.run.dir")
+    """Hydra callback: keeps a sweep's log of its jobs; after the sweep, prints how many jobs completed or failed
+    (and where) and exits 1 if any failed."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Before a sweep: its folder must be writable; start the jobs' log (removed however the sweep ends)."""
+        from synermix.io import check_writable  # here: scripts/train.py --help imports this module, and needs no torch
+        from synermix.preflight import refusing
+
         sweep_dir = Path(config.hydra.sweep.dir)
-        require_writable(sweep_dir, "hydra.sweep.dir")
+        refusing(lambda _: check_writable(sweep_dir, "the sweep's folder (hydra.sweep.dir)",
+                                          "Choose a writable out_root (or hydra.sweep.dir)."), config)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
         path = sweep_dir / f".sweep-{os.getpid()}-{int(time.time())}.jobs"
         path.write_text("")
         atexit.register(path.unlink, missing_ok=True)  # an interrupted sweep leaves no log behind
@@ -65,6 +64,7 @@ class SweepReport(Callback):
         failed = [ln for ln in lines if ln[0] == "failed"]
         print(f"Sweep finished: {len(lines)} job(s), {len(lines) - len(failed)} complete, {len(failed)} failed.")
         for _, run_dir, message in failed:
-            print(f"  failed: {run_dir} — {message} (see error.txt there)")
+            where = " (see error.txt there)" if Path(run_dir, "error.txt").is_file() else " (refused before it trained)"
+            print(f"  failed: {run_dir} — {message}{where}")
         if failed:
             sys.exit(1)
