@@ -54,23 +54,38 @@ def main(argv=None) -> int:
     if args.out.exists():
         print(f"error: {args.out} exists; pass a new folder (nothing is overwritten).", file=sys.stderr)
         return 2
+    if args.max_per_class is not None and args.max_per_class < 1:
+        print(f"error: --max-per-class={args.max_per_class} is invalid: use an integer >= 1 (or leave it out for "
+              "every image).", file=sys.stderr)
+        return 2
     cfg = OmegaConf.load(CONFIGS / f"{args.dataset}.yaml").dataset
     cfg.root = args.root
     from synermix.data import load_source
+    from synermix.io import check_writable
 
     try:
+        check_writable(args.out, "the exported image folder", "Choose another OUT.")
         source = load_source(cfg)
+        write_splits(source, cfg, args.out, args.max_per_class)
     except SynerMixError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: Cannot write the image folder {args.out}: {exc}. What was written so far is incomplete: "
+              f"delete {args.out} and run the export again.", file=sys.stderr)
+        return 2
+    return 0
+
+
+def write_splits(source, cfg, out: Path, max_per_class) -> None:
+    """Both official splits of `source` as out/train and out/test (the first `max_per_class` of each class)."""
     classes = source.classes or [str(i) for i in range(int(cfg.num_classes))]
     names = folder_names(classes)
     for split_name, split in (("train", source.train), ("test", source.test)):
-        if args.max_per_class:
-            split = split.subset(first_per_class(split.labels, args.max_per_class))
-        count = export(split, names, args.out / split_name)
-        print(f"{split_name}: {count} images in {len(names)} class folders under {args.out / split_name}")
-    return 0
+        if max_per_class:
+            split = split.subset(first_per_class(split.labels, max_per_class))
+        count = export(split, names, out / split_name)
+        print(f"{split_name}: {count} images in {len(names)} class folders under {out / split_name}")
 
 
 if __name__ == "__main__":

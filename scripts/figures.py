@@ -32,6 +32,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     names = list(FIGURES) if "all" in args.figures else list(dict.fromkeys(args.figures))
     failed = []
+    if not args.plan:
+        from synermix.io import check_writable
+
+        try:  # before any run trains: a figure computed and then lost to an unwritable --out helps no one
+            check_writable(args.out, "the figures", "Choose another --out.")
+        except SynerMixError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     for name in names:
         try:
             runs = make_figure(name, args.scale, args.out, args.runs, plan=args.plan, data_root=args.data_root)

@@ -29,11 +29,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from synermix.errors import SynerMixError
     from synermix.io import write_text_atomic
-    from synermix.prediction import input_files, predict
+    from synermix.prediction import check_output, csv_text, input_files, predict
     from synermix.run import resolve_device
     from synermix.trained import load_run, run_config
 
     try:
+        check_output(args.out, args.batch_size, args.topk, args.workers)
         files, unreadable = input_files(args.inputs)
         for path, why in unreadable:
             print(f"skipped (unreadable): {path} ({why})", file=sys.stderr)
@@ -46,7 +47,11 @@ def main(argv=None) -> int:
     except SynerMixError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_text_atomic(args.out, table.to_csv(index=False))
+    try:
+        write_text_atomic(args.out, csv_text(table))
+    except OSError as exc:
+        print(f"error: Cannot write {args.out}: {exc}. The predictions were not saved.", file=sys.stderr)
+        return 2
     print(f"{len(table)} image(s) labelled, {len(unreadable)} skipped: {args.out}")
     return 0
 

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from synermix.io import write_text_atomic
+from synermix.errors import SynerMixError
+from synermix.io import check_writable, write_text_atomic
 from synermix.results import format_gains, format_table, gains, load_summaries, summarize, unattributed_failures
 
 
@@ -18,6 +19,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"error: {args.root} is not a folder; pass the out_root of your runs (e.g. outputs/runs).", file=sys.stderr)
+        return 2
+    try:
+        check_writable(args.root, "the tables (results.csv, results.md, gains.csv, gains.md)",
+                       "Make the folder writable, or tabulate a copy of it.")
+    except SynerMixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     runs = load_summaries(args.root)
     if runs.empty:

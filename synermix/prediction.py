@@ -14,6 +14,7 @@ from synermix.data.sources import FileSplit
 from synermix.data.tree import bad_images, image_files
 from synermix.errors import ConfigError, RunError
 from synermix.evaluation import autocast_context
+from synermix.io import check_writable, spreadsheet_safe
 from synermix.trained import TrainedRun
 
 
@@ -40,6 +41,27 @@ def _split_for(trained: TrainedRun, files: List[Path]):
 
         return decode_to_array(split, int(dataset.image_size), len(dataset.mean))
     return split
+
+
+def check_output(out: Path, batch_size: int, topk: int, workers: int) -> None:
+    """Refuse, before any image is read, a --batch-size/--topk below 1, --workers below 0, and an --out that is a
+    folder or cannot be written (the predictions would be computed, then lost)."""
+    found = [f"{flag}={value} is invalid: use an integer >= {least}" for flag, value, least in
+             (("--batch-size", batch_size, 1), ("--topk", topk, 1), ("--workers", workers, 0)) if value < least]
+    if Path(out).is_dir():
+        found.append(f"--out={out} is a folder: name the CSV file to write, e.g. {Path(out) / 'predictions.csv'}")
+    if found:
+        raise ConfigError("Invalid arguments: " + "; ".join(found) + ".")
+    check_writable(Path(out).parent, f"the predictions ({Path(out).name})", "Choose another --out.")
+
+
+def csv_text(table: pd.DataFrame) -> str:
+    """The predictions as CSV text, every path and class name safe to open in a spreadsheet."""
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = [spreadsheet_safe(str(v)) for v in safe[column]]
+    return safe.to_csv(index=False)
 
 
 @torch.no_grad()

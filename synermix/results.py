@@ -45,6 +45,8 @@ def load_summaries(root: Path) -> pd.DataFrame:
             summary = json.loads(path.read_text())
             if not isinstance(summary, dict):
                 raise ValueError("not a JSON object")
+            if summary.get("status") == "complete" and not isinstance(summary.get("final_acc"), (int, float)):
+                raise ValueError("status complete but no final_acc number")
         except (OSError, ValueError) as exc:
             rows.append(_unreadable_row(path, exc))
             continue
@@ -86,7 +88,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
     table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum"),
                         n_unreadable=("unreadable", "sum")).reset_index()
-    for key in ("best_acc", "final_acc5", "final_acc_ema", "final_ece", "final_nll"):  # absent from summaries of older versions
+    for key in ("final_acc", "best_acc", "final_acc5", "final_acc_ema", "final_ece", "final_nll"):  # absent: older or unreadable
         if key not in known:
             known = known.assign(**{key: float("nan")})
     done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)

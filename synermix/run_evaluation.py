@@ -12,10 +12,12 @@ import pandas as pd
 
 from synermix.data import Loading, build_eval_data
 from synermix.distributed import export_task_environment, setup_distributed, teardown_distributed
+from synermix.checks import NAME
 from synermix.errors import ConfigError
 from synermix.evaluation import Evaluation, evaluate
 from synermix.evaluation_plots import plot_confusion, plot_reliability
-from synermix.io import write_json_atomic, write_text_atomic
+from synermix.io import check_writable, spreadsheet_safe, write_json_atomic, write_text_atomic
+from synermix.rundir import RunDir
 from synermix.trained import TrainedRun, load_run, run_config
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,9 @@ def write_evaluation(out: Path, result: Evaluation, trained: TrainedRun, about: 
     metrics = {"top1": result.accuracy, "top5": result.top5, "ece": result.ece, "nll": result.nll,
                "samples": int(result.confusion.sum()), "classes": len(classes), "weights": trained.weights, **about}
     write_json_atomic(out / "metrics.json", metrics)
-    write_text_atomic(out / "per_class.csv", per_class_table(result.confusion, classes).to_csv(index=False))
-    matrix = pd.DataFrame(result.confusion, index=pd.Index(classes, name="true \\ predicted"), columns=classes)
+    cells = [spreadsheet_safe(c) for c in classes]  # the CSVs open safely in a spreadsheet
+    write_text_atomic(out / "per_class.csv", per_class_table(result.confusion, cells).to_csv(index=False))
+    matrix = pd.DataFrame(result.confusion, index=pd.Index(cells, name="true \\ predicted"), columns=cells)
     write_text_atomic(out / "confusion.csv", matrix.to_csv())
     title = f"{trained.cfg.method.name} on {about['dataset']} ({about['split']}): top-1 {result.accuracy:.2f}%"
     plot_confusion(result.confusion, classes, out / "confusion.png", title)
@@ -75,7 +78,13 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = (), name: str | None 
     from synermix.run import resolve_device
 
     export_task_environment()
+    if name is not None and not NAME.match(name):
+        raise ConfigError(f"--name {name!r} is invalid: it names one folder under {run_dir}/eval, so it must "
+                          "be a single path component (letters, digits and _ . + -, not starting with . or -).")
     cfg = run_config(run_dir, overrides)
+    default = evaluation_name(cfg, overrides) + (f"_{averaged}" if averaged else "")
+    check_writable(RunDir(Path(run_dir)).evaluation_dir(name or default), "the evaluation",
+                   "Make the run directory writable (or evaluate a copy of it).")
     env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
     try:
         trained = load_run(run_dir, cfg, device, averaged)
@@ -86,7 +95,6 @@ def evaluate_run(run_dir: Path, overrides: Sequence[str] = (), name: str | None 
         where = f"dataset {cfg.dataset.name}" + (f" at dataset.root={cfg.dataset.root}" if cfg.dataset.get("root") else "")
         check_same_classes(trained.classes, splits.classes, where)
         result = evaluate(trained.model, stream, cfg.amp, cfg.amp_dtype, dist_env=env)
-        default = evaluation_name(cfg, overrides) + (f"_{averaged}" if averaged else "")
         out = trained.rundir.evaluation_dir(name or default)
         split = "validation split" if cfg.phase == "val" else "test split"
         about = {"dataset": str(cfg.dataset.name), "root": cfg.dataset.get("root"), "split": split,

@@ -10,7 +10,9 @@ from typing import List, Optional, Sequence
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.checks import problems
+import difflib
+
+from synermix.checks import MISSING, problems
 from synermix.data import dataset_checks
 from synermix.errors import ConfigError, RunError
 from synermix.models import build_model
@@ -47,11 +49,26 @@ def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
             raise ConfigError(
                 f"Cannot apply the override {override!r}: an evaluation changes only the data it reads and how "
                 f"(key=value with a key under {', '.join(OVERRIDABLE)}); the model and its training are the run's.")
+        _check_known_key(cfg, key, override)
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     found = problems(cfg.dataset, dataset_checks(cfg.dataset), "dataset.")
     if found:
         raise ConfigError("Invalid configuration: " + "; ".join(found) + ".")
     return cfg
+
+
+def _check_known_key(cfg: DictConfig, key: str, override: str) -> None:
+    """Refuse an override of a key the run's config does not have and its dataset does not read (a typo would
+    otherwise evaluate the run's own data under another name)."""
+    read = {"dataset." + c.key for c in dataset_checks(cfg.dataset)}
+    if key in read or OmegaConf.select(cfg, key, default=MISSING) is not MISSING:
+        return
+    known = sorted(read | {f"dataset.{k}" for k in cfg.dataset} | {k for k in OVERRIDABLE if not k.endswith(".")})
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ConfigError(f"Cannot apply the override {override!r}: the run's config has no key {key} and its dataset "
+                      f"({cfg.dataset.name}) reads none of that name, so it would change nothing; {hint}the keys an "
+                      f"evaluation can set are {', '.join(known)}.")
 
 
 def load_run(run_dir: Path, cfg: DictConfig, device: torch.device = torch.device("cpu"),
@@ -64,6 +81,10 @@ def load_run(run_dir: Path, cfg: DictConfig, device: torch.device = torch.device
     if found is None and averaged is not None:
         raise RunError(f"{run_dir} holds no {averaged} weights: the run was trained without train.{averaged} "
                        f"(its weights.pt holds the trained weights; evaluate those without --weights {averaged}).")
+    if found is None and (rundir.read_summary() or {}).get("status") == "complete":
+        raise RunError(f"{run_dir} is complete, but its weights.pt is missing (and no checkpoint is kept), so there "
+                       f"is nothing to evaluate. Restore {Path(run_dir) / 'weights.pt'} from a copy, or delete "
+                       f"{Path(run_dir) / 'summary.json'} and re-run the run's command to train it again.")
     if found is None:
         raise RunError(f"{run_dir} holds no weights yet (neither weights.pt nor a checkpoint): the run has not "
                        "finished an epoch. Train it first (re-running its command resumes it).")
