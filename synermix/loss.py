@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synermix.checks import NAME, Check, is_num, one_of, require
+from synermix.errors import ConfigError
 from synermix.intra import INTRA_CHECKS, LocalIntra
 from synermix.mixers import INTER_CHECK, MIXUP_CHECKS, build_mixer
 from synermix.mixers.schedule import SCHEDULE_CHECKS
@@ -123,6 +124,11 @@ class SynerMixLoss:
         mix = None
         if self.uses_inter and self.mixer is not None:
             mix = self.mixer.draw(y, generator, tuple(x_aug.shape), tuple(model.mix_points))
+            if mix is not None and mix.mix_at not in model.mix_points:
+                raise ConfigError(
+                    f"The mixer {type(self.mixer).__name__} (method.inter) chose the mix point {mix.mix_at!r}, which "
+                    f"the model does not have: its mix points are {list(model.mix_points)} (model.mix_points). A "
+                    "mixer's draw() must pick one of the mix_points it is given.")
         views: Dict[str, Tensor] = {}  # the augmented view's unmixed features, shared by both terms
 
         def view(x: Tensor, name: str) -> Tensor:

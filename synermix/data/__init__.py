@@ -159,6 +159,27 @@ def _reader_options(cfg_dataset) -> dict:
     return options
 
 
+def _check_classes(source: Source, cfg_dataset, num_classes: int) -> None:
+    """Refuse a classifier that would mean nothing: fewer than two classes, or a head of another size than the data's
+    classes (dataset.num_classes disagreeing with the class names the data set lists)."""
+    root = cfg_dataset.get("root")
+    name, where = cfg_dataset.name, f"dataset={cfg_dataset.name}" + (f" at {root}" if root else "")
+    present = np.unique(source.train.labels).size if source.train.labels.size else 0
+    if (source.classes and len(source.classes) < 2) or present == 1:
+        found = f"{len(source.classes)} class(es) ({', '.join(map(str, source.classes[:3]))})" if source.classes \
+            else "one class in its training labels"
+        raise DatasetFormatError(
+            f"{where} has {found}: a classifier needs at least 2 classes, so the run would "
+            "report a meaningless 100% accuracy. Give the data set a folder per class (at least two).")
+    if name == "image_folder" and source.classes and cfg_dataset.num_classes is not None \
+            and len(source.classes) != num_classes:  # a named data set's fixed count: _check_labels
+        raise ConfigError(
+            f"Invalid configuration: dataset.num_classes={num_classes} but {where} has "
+            f"{len(source.classes)} classes ({', '.join(map(str, source.classes[:5]))}"
+            f"{', ...' if len(source.classes) > 5 else ''}); set dataset.num_classes={len(source.classes)} "
+            "or null (the number of class folders).")
+
+
 def _check_labels(source: Source, num_classes: int, name: str) -> None:
     for split_name, split in (("train", source.train), ("test", source.test)):
         labels = split.labels
@@ -190,6 +211,7 @@ def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Spl
     source = load_source(cfg_dataset)
     # image_folder: null counts the class folders
     num_classes = len(source.classes) if cfg_dataset.num_classes is None else int(cfg_dataset.num_classes)
+    _check_classes(source, cfg_dataset, num_classes)
     _check_labels(source, num_classes, name)
     train, test = source.train, source.test
     if phase == "val":

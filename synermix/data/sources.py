@@ -218,11 +218,24 @@ MINI_LAYOUT = (
 )
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """`image` in RGB; a 16-bit grey image (Pillow's modes I;16* and I) is scaled to 8 bits (65535 -> 255), where
+    Pillow's own conversion would clip every value above 255 to white. A mode-I image whose values all fit in 8 bits
+    is taken as 8-bit."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return image.convert("RGB")
+
+
 def open_rgb(path) -> Image.Image:
-    """The image at `path` decoded to RGB with Pillow; a corrupt or missing file names itself."""
+    """The image at `path` decoded to RGB with Pillow (16-bit grey scaled, see `to_rgb`); a corrupt or missing file
+    names itself."""
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return to_rgb(image)
     except (OSError, ValueError, UnidentifiedImageError) as exc:
         raise DatasetFormatError(f"Cannot decode image {path} ({describe(exc)}).") from None
 

@@ -68,6 +68,21 @@ def default_mix_points(net: nn.Module) -> List[str]:
     return [INPUT, *feature_stages(net)[:2]]
 
 
+def unknown_arch(arch: str) -> Optional[str]:
+    """What is wrong with `model.arch` (None for a name timm.list_models() knows), with the closest names."""
+    import difflib
+
+    import timm
+
+    names = timm.list_models()
+    if arch in names:
+        return None
+    close = difflib.get_close_matches(arch, names, n=5, cutoff=0.6)
+    hint = f"the closest names are {', '.join(close)}" if close else "no name is close to it"
+    return (f"model.arch={arch!r} is not a timm model: {hint} (python -c \"import timm; "
+            "print(timm.list_models('*name*'))\" lists them)")
+
+
 def build_timm_model(cfg, num_classes: int, in_channels: int, image_size: int,
                      state: Optional[Dict[str, Tensor]] = None, source: str = "") -> TimmClassifier:
     """timm.create_model(model.arch, num_classes, in_chans, **model.kwargs) wrapped as a TimmClassifier; weights
@@ -75,10 +90,9 @@ def build_timm_model(cfg, num_classes: int, in_channels: int, image_size: int,
     import timm
 
     arch, kwargs = str(cfg.arch), dict(cfg.get("kwargs") or {})
-    if arch not in timm.list_models():
-        close = timm.list_models(f"*{arch.split('_')[0]}*")[:8]
-        raise ValueError(f"model.arch={arch!r} is not a timm model; timm.list_models() knows e.g. {close or '...'} "
-                         "(python -c \"import timm; print(timm.list_models('*name*'))\" lists them).")
+    problem = unknown_arch(arch)
+    if problem:
+        raise ValueError(problem)
     overlay = {}
     if state is None and cfg.pretrained:
         overlay = {"pretrained_cfg_overlay": {"file": _cached_pretrained_file(arch, bool(cfg.get("download", False)))}}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 from synermix.checks import Check, problems
-from synermix.errors import Interrupted
+from synermix.errors import Interrupted, RunError, describe
 from synermix.hooks import Hook
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Tracking(Hook):
         saved = self.rundir.read_tracking()
         for name, tracker in self.trackers.items():
             mine = saved.get(name, {})
-            state = tracker.start(TrackedRun(run.name, run.path, run.config, run.identity, mine))
+            state = self._start(name, tracker, TrackedRun(run.name, run.path, run.config, run.identity, mine))
             logged = mine["epochs"] if "epochs" in mine else tracker.logged_without_record(run, self.recorder.rows)
             self.state[name] = {**state, "epochs": int(logged)}
         try:
@@ -116,6 +116,17 @@ class Tracking(Hook):
             self._close("interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else "failed")
             raise
         self._close("complete" if self.recorder.summary is not None else "interrupted")
+
+    def _start(self, name: str, tracker: Tracker, run: TrackedRun) -> Dict[str, Any]:
+        """tracker.start; a tracker that cannot start fails the run before its first step, naming what to set."""
+        try:
+            return tracker.start(run)
+        except Exception as exc:
+            self._close("failed")  # the trackers already started
+            hint = getattr(tracker, "SETUP_HINT", f"check the logger.{name} settings")
+            raise RunError(f"The {name} tracker (logger={name}) could not start, so the run stopped before "
+                           f"training: {describe(exc)}. {hint}; or train without it (logger=tensorboard, or "
+                           "logger=csv).") from None
 
     def _log_new_rows(self) -> None:
         rows = self.recorder.rows
@@ -128,6 +139,8 @@ class Tracking(Hook):
 
     def _close(self, status: str) -> None:
         for name, tracker in self.trackers.items():
+            if name not in self.state:
+                continue  # never started
             try:
                 tracker.close(status)
             except Exception as exc:  # the run's own record is complete; a tracker's failure does not undo it
@@ -152,6 +165,8 @@ def logger_problems(logger) -> List[str]:
     found = []
     for name in logger.keys():
         if TRACKERS[name] is not None:
-            checks = getattr(import_module(TRACKERS[name].split(":")[0]), "CHECKS", ())
-            found += problems(logger[name] or {}, checks, f"logger.{name}.")
+            module = import_module(TRACKERS[name].split(":")[0])
+            options = logger[name] or {}
+            own = problems(options, getattr(module, "CHECKS", ()), f"logger.{name}.")
+            found += own or getattr(module, "setup_problems", lambda _: [])(options)
     return found

@@ -33,6 +33,9 @@ class MlflowTracker(Tracker):
     """One MLflow run per run directory (its id kept in trackers.json, so a resumed run continues it), the resolved
     config as parameters, each row's numbers at step `epoch`, summary.json's as final metrics."""
 
+    SETUP_HINT = ("Set logger.mlflow.tracking_uri to a store it can write (sqlite:///<writable folder>/mlflow.db) or a "
+                  "reachable MLflow server")
+
     def __init__(self, experiment: str = "synermix", tracking_uri: Optional[str] = None) -> None:
         self.experiment, self.tracking_uri = experiment, tracking_uri
         self.client, self.run_id = None, None

@@ -2,8 +2,9 @@
 with `wandb sync`); `logger.wandb.mode=online` logs live where the machine can reach the server."""
 from __future__ import annotations
 
+import os
 import uuid
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from synermix.checks import Check, one_of
 from synermix.trackers import TrackedRun, Tracker, metric_values, summary_results
@@ -16,8 +17,36 @@ CHECKS = (
 EXIT_CODES = {"complete": 0, "interrupted": 255, "failed": 1}
 
 
+def _has_credentials() -> bool:
+    """Whether W&B would find an API key without asking: WANDB_API_KEY, an identity token file, or ~/.netrc's entry
+    for the server (`wandb login` writes it)."""
+    import netrc
+    from urllib.parse import urlparse
+
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def setup_problems(options) -> List[str]:
+    """An online run that W&B could not log in for (no API key): refused before the run starts, where wandb.init
+    would fail after waiting for it."""
+    if options.get("mode", "offline") != "online" or _has_credentials():
+        return []
+    return ["logger.wandb.mode=online needs a W&B API key, and none is set (no WANDB_API_KEY, no `wandb login` entry "
+            "in ~/.netrc); run `wandb login` or set WANDB_API_KEY, or keep logger.wandb.mode=offline (the default; "
+            "`wandb sync` uploads later)"]
+
+
 class WandbTracker(Tracker):
     """One W&B run per run directory: its id is kept in trackers.json, so a resumed run continues it."""
+
+    SETUP_HINT = ("Set logger.wandb.mode=offline (the default), or make W&B reachable and logged in (`wandb login`, "
+                  "WANDB_API_KEY)")
 
     def __init__(self, project: str = "synermix", entity: Optional[str] = None, mode: str = "offline",
                  group: Optional[str] = None, tags: Sequence[str] = ()) -> None:
