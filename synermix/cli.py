@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Callable, NoReturn, Optional
+from typing import Callable, NoReturn
 
-from synermix.errors import SynerMixError
+from synermix.errors import SynerMixError, cause_of
 
 FULL_ERROR_ENV = "HYDRA_FULL_ERROR"
 USAGE_EXIT = 2
@@ -27,16 +27,6 @@ def one_paragraph(text: str) -> str:
         else:
             out += (" " if out else "") + line.strip()
     return re.sub(r"\s+", " ", out).strip()
-
-
-def _synermix_cause(exc: BaseException) -> Optional[SynerMixError]:
-    """Our own error behind a library's (e.g. a ConfigError raised in a resolver, wrapped by OmegaConf)."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, SynerMixError):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
 
 
 _NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'")
@@ -80,5 +70,5 @@ def run_hydra_app(app: Callable[[], object]) -> None:
     except SynerMixError as exc:
         refuse(str(exc))
     except (HydraException, OmegaConfBaseException) as exc:
-        ours = _synermix_cause(exc)
+        ours = cause_of(exc, SynerMixError)  # ours, raised in a resolver and wrapped by OmegaConf
         refuse(str(ours) if ours is not None else hydra_message(exc))

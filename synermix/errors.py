@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional, Type, TypeVar
+
+E = TypeVar("E", bound=BaseException)
 
 
 # torch re-raises an exception of a DataLoader worker as the same type, its message the worker's traceback
@@ -14,6 +16,15 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message ("" when it has none): what a one-paragraph error quotes of it."""
     text = str(exc)
     return text.splitlines()[0] if text else ""
+
+
+def cause_of(exc: Optional[BaseException], kind: Type[E], depth: int = 10) -> Optional[E]:
+    """The first exception of type `kind` in `exc`'s chain (itself, then its cause or context), None if none."""
+    for _ in range(depth):
+        if exc is None or isinstance(exc, kind):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def describe(exc: BaseException) -> str:

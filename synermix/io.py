@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from synermix.errors import RunError
+from synermix.errors import RunError, cause_of
 
 
 def fsync_dir(folder: Path) -> None:
@@ -28,17 +28,6 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _os_error(exc: BaseException) -> Optional[OSError]:
-    """The OSError behind `exc`: itself, or the one torch's zip writer turned into a RuntimeError ("unexpected
-    pos") when the file's write() failed (a full disk during torch.save)."""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, OSError):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
 
 
 def _atomic(path: Path, write: Callable[[Any], None], mode: str, previous: Optional[Path] = None) -> None:
@@ -57,7 +46,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str, previous: Optio
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # a full disk surfaces in write() without a file name: name the file
         Path(tmp).unlink(missing_ok=True)
-        cause = _os_error(exc)
+        cause = cause_of(exc, OSError)  # torch's zip writer wraps the write's OSError in a RuntimeError
         if cause is None:
             raise
         if cause is not exc or cause.filename is None:
