@@ -37,10 +37,8 @@ def finished(tmp_path):
 
 
 def snapshot(run_dir):
-    """Every file of the run directory and its bytes (not Hydra's own record and log of each command, .hydra/ and
-    train.log, which it writes before any of our code runs)."""
-    return {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*")
-            if p.is_file() and p.name not in (".lock", "train.log") and ".hydra" not in p.parts}
+    """Every file of the run directory and its bytes (.hydra/, train.log and .lock included)."""
+    return {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize("damage", ["summary", "config"])

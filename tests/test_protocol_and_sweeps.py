@@ -46,7 +46,8 @@ def test_a_failing_job_is_recorded_and_the_rest_still_run(tmp_path):
     assert proc.returncode == 1
     assert "Sweep finished: 3 job(s), 2 complete, 1 failed." in proc.stdout
     bad = run_dir_of(make_cfg("method=synermix", "method.beta=1.5", *TINY, f"out_root={tmp_path}"))
-    assert "method.beta=1.5 is invalid" in (bad / "error.txt").read_text()
+    assert not bad.exists() and not bad.parent.exists()  # refused before it trained: Hydra's empty folder removed
+    assert "method.beta=1.5 is invalid" in proc.stdout and "(refused before it trained)" in proc.stdout
     assert len(list(tmp_path.rglob("summary.json"))) == 2
     assert "Traceback" not in proc.stderr
 

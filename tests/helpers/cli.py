@@ -1,0 +1,54 @@
+"""Running the scripts as a user does (a subprocess) and reading what a refusal printed."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Optional
+
+from helpers import ROOT
+
+SCRIPTS = ROOT / "scripts"
+
+
+def run_script(script: str, *args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
+               timeout: int = 300) -> subprocess.CompletedProcess:
+    """scripts/<script>.py with `args` in `cwd` (default: the repository): the finished process."""
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    environ.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run([sys.executable, str(SCRIPTS / f"{script}.py"), *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=environ)
+
+
+def refusal(proc: subprocess.CompletedProcess) -> str:
+    """The one paragraph a refused command printed (asserting exit code 2, no traceback and nothing else on
+    stderr but that paragraph)."""
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, f"rc {proc.returncode}\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}"
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert err.startswith("error: ") and "\n" not in err, err[-3000:]
+    return err
+
+
+def snapshot(folder: Path) -> Dict[Path, bytes]:
+    """Every file under `folder` and its bytes (its hidden files, .hydra/ and train.log included)."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def tree(folder: Path) -> list:
+    """Every path under `folder` (files and folders), relative to it."""
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
+
+
+def can_mount() -> bool:
+    """Whether this machine lets a test mount a tmpfs in a private mount namespace (`unshare -m`, as root)."""
+    if shutil.which("unshare") is None:
+        return False
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as where:
+        probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {where}"],
+                               capture_output=True, timeout=30)
+    return probe.returncode == 0

@@ -1,0 +1,268 @@
+"""Every refusal of every script is one paragraph with exit code 2, is made before anything is written, and leaves a
+finished run byte for byte as it was: each case is one a user met (a traceback, a meaningless run reported as
+fine, a finished run rewritten to describe a refused command, a folder made outside out_root)."""
+import json
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import ROOT, make_cfg
+from helpers import datasets as fx
+from helpers.cli import can_mount, refusal, run_script, snapshot, tree
+
+FAST = ("method=synermix", "train.epochs=1", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=6",
+        "train.cohesion_samples=0")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A run trained through scripts/train.py (so with its .hydra/ record and train.log), and its out_root."""
+    out = tmp_path_factory.mktemp("finished") / "runs"
+    proc = run_script("train", *FAST, f"out_root={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = [p.parent for p in out.rglob("summary.json")]
+    assert {".hydra", "train.log", "weights.pt"} <= {p.name for p in run_dir.iterdir()}
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text().count("train.epochs=1") == 1
+    return run_dir, out
+
+
+# (train.py arguments, what the paragraph must name): Hydra's composition errors and ours alike
+TRAIN_REFUSALS = [
+    (("train.foo=1",), ["train.foo is not a key", "++train.foo="]),
+    (("method=nosuch",), ["method/nosuch", "synermix_cutmix"]),
+    (("+train.lrate=0.5",), ["+train.lrate=0.5", "train.lr=", "++train.lrate="]),
+    (("+train.lr=0.5",), ["train.lr is already a key", "train.lr=VALUE"]),
+    (("train.log_interval=0",), ["train.log_interval=0", ">= 1"]),
+    (("method.beta=1.5",), ["method.beta=1.5"]),
+    (("run_tag=/../../escape",), ["run_tag='/../../escape'"]),
+    (("run_subdir=../../escape",), ["run_subdir='../../escape'", "inside out_root"]),
+    (("model=timm", "model.arch=resnet999"), ["model.arch='resnet999'", "resnet50"]),
+    (("logger=mlflow", "logger.mlflow.experiment="), ["logger.mlflow.experiment"]),
+]
+
+
+@pytest.mark.parametrize("args,needles", TRAIN_REFUSALS, ids=[" ".join(a) for a, _ in TRAIN_REFUSALS])
+def test_a_refused_training_command_is_one_paragraph_and_leaves_the_finished_run_as_it_was(finished, args, needles,
+                                                                                           tmp_path):
+    run_dir, out = finished
+    before, folders = snapshot(out), tree(out)
+    for where in (f"out_root={out}", f"hydra.run.dir={run_dir}"):  # its own folder, or pointed at the finished run
+        err = refusal(run_script("train", *FAST, *args, where, cwd=tmp_path))
+        assert all(n in err for n in needles), err
+    assert snapshot(out) == before and tree(out) == folders
+    assert tree(tmp_path) == [] and not (tmp_path.parent / "escape").exists()  # nothing outside out_root either
+
+
+def test_re_running_a_finished_command_or_another_config_into_its_folder_changes_no_byte(finished, tmp_path):
+    run_dir, out = finished
+    before = snapshot(out)
+    proc = run_script("train", *FAST, f"out_root={out}", cwd=tmp_path)
+    assert proc.returncode == 0 and "already complete" in proc.stdout
+    err = refusal(run_script("train", *FAST, "method.beta=0.5", f"hydra.run.dir={run_dir}", cwd=tmp_path))
+    assert "different configuration" in err and "0.5" in err
+    assert snapshot(out) == before and tree(tmp_path) == []
+
+
+EVAL_REFUSALS = [
+    (("dataset.rooot=/other",), ["dataset.rooot", "dataset.root"]),
+    (("train.lr=0.1",), ["train.lr=0.1", "the model and its training are the run's"]),
+    (("--name", "../../../x"), ["--name '../../../x'", "single path component"]),
+]
+
+
+@pytest.mark.parametrize("args,needles", EVAL_REFUSALS, ids=[" ".join(a) for a, _ in EVAL_REFUSALS])
+def test_a_refused_evaluation_writes_nothing(finished, args, needles):
+    run_dir, out = finished
+    before, folders = snapshot(out), tree(out.parent)
+    err = refusal(run_script("evaluate", str(run_dir), *args))
+    assert all(n in err for n in needles), err
+    assert snapshot(out) == before and tree(out.parent) == folders
+
+
+def test_a_complete_run_without_its_weights_says_so_and_how_to_recover(finished, tmp_path):
+    run_dir, out = finished
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(run_dir), str(copy)], check=True)
+    (copy / "weights.pt").unlink()
+    err = refusal(run_script("evaluate", str(copy)))
+    assert "is complete, but its weights.pt is missing" in err and "summary.json" in err
+    proc = run_script("train", *FAST, f"hydra.run.dir={copy}", cwd=tmp_path)
+    assert proc.returncode == 0 and "weights.pt is missing" in proc.stdout + proc.stderr
+
+
+def test_predict_checks_its_arguments_and_output_before_reading_an_image(finished, tmp_path):
+    run_dir, out = finished
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    for args, needle in ((("--batch-size", "0"), "--batch-size=0"), (("--topk", "0"), "--topk=0"),
+                         (("--workers", "-1"), "--workers=-1"), (("--out", str(tmp_path)), "is a folder"),
+                         (("--out", "/proc/nowhere/p.csv"), "Cannot write the predictions")):
+        err = refusal(run_script("predict", str(run_dir), str(image), *args, cwd=tmp_path))
+        assert needle in err, err
+    assert tree(tmp_path) == ["x.png"]
+
+
+def test_predictions_csv_is_safe_to_open_in_a_spreadsheet(tmp_path):
+    import io
+
+    import pandas as pd
+
+    from synermix.prediction import csv_text
+
+    table = pd.DataFrame({"path": ["=cmd|' /C calc'!A0", "ok.png"], "class_1": ["+1", "@SUM(A1)"],
+                          "prob_1": [0.5, 0.25]})
+    read = pd.read_csv(io.StringIO(csv_text(table)))
+    assert list(read["path"]) == ["'=cmd|' /C calc'!A0", "ok.png"]
+    assert list(read["class_1"]) == ["'+1", "'@SUM(A1)"] and list(read["prob_1"]) == [0.5, 0.25]
+    assert list(table["class_1"]) == ["+1", "@SUM(A1)"]  # the table itself keeps the names
+
+
+def test_report_survives_a_corrupt_summary_of_its_only_run(tmp_path):
+    from helpers import write_summary
+
+    write_summary(tmp_path / "runs", "synermix", 0, 90.0)
+    (summary,) = (tmp_path / "runs").rglob("summary.json")
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "final_acc": None}))
+    proc = run_script("report", str(tmp_path / "runs"))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "unreadable" in proc.stdout and "no final_acc" in proc.stdout
+
+
+def test_protocol_names_a_bad_grid_before_any_run(tmp_path):
+    for args, needle in ((("method.beta_grid=[0.1,1.5]",), "method.beta_grid=[0.1, 1.5]"),
+                         (("seeds=0",), "seeds=0")):
+        err = refusal(run_script("protocol", *FAST, *args, f"out_root={tmp_path / 'out'}", cwd=tmp_path))
+        assert needle in err, err
+    assert tree(tmp_path) == []
+
+
+def test_a_meaningless_data_set_is_refused_before_training(tmp_path):
+    one = fx.write_image_folder(tmp_path / "one", classes=("cat",))
+    three = fx.write_image_folder(tmp_path / "three")
+    base = ("dataset=image_folder", "model=cifar_resnet", "train.epochs=1", "train.batch_size=4",
+            "dataset.image_size=16", "train.cohesion_samples=0", f"out_root={tmp_path / 'out'}")
+    err = refusal(run_script("train", *base, f"dataset.root={one}", cwd=tmp_path))
+    assert "at least 2 classes" in err and "cat" in err
+    err = refusal(run_script("train", *base, f"dataset.root={three}", "dataset.num_classes=5", cwd=tmp_path))
+    assert "dataset.num_classes=5" in err and "3 classes" in err and "dataset.num_classes=3" in err
+    assert not list((tmp_path / "out").rglob("metrics.csv"))  # nothing trained
+
+
+def test_a_tracker_that_cannot_start_stops_the_run_before_training(tmp_path):
+    env = {"HOME": str(tmp_path), "WANDB_API_KEY": "", "NETRC": str(tmp_path / "none")}
+    err = refusal(run_script("train", *FAST, "logger=wandb", "logger.wandb.mode=online",
+                             f"out_root={tmp_path / 'out'}", cwd=tmp_path, env=env))
+    assert "logger.wandb.mode=online needs a W&B API key" in err and "wandb login" in err
+    assert not (tmp_path / "out").exists()
+    err = refusal(run_script("train", *FAST, "logger=mlflow", "logger.mlflow.tracking_uri=sqlite:////proc/no/m.db",
+                             f"out_root={tmp_path / 'out'}", cwd=tmp_path))
+    assert "The mlflow tracker (logger=mlflow) could not start" in err and "logger.mlflow.tracking_uri" in err
+    assert not list((tmp_path / "out").rglob("metrics.csv"))
+
+
+def test_a_mixer_choosing_a_mix_point_the_model_lacks_is_named(tmp_path):
+    from synermix.errors import ConfigError
+    from synermix.run import run_training
+
+    cfg = make_cfg(*FAST, "method.inter={_target_:helpers.mixers.WrongPointMixer}")
+    with pytest.raises(ConfigError, match=r"WrongPointMixer.*'nowhere'.*mix points are \['input'"):
+        run_training(cfg, tmp_path / "run")
+
+
+def test_the_figure_and_export_scripts_check_their_output_first(tmp_path):
+    err = refusal(run_script("figures", "fig1", "--scale", "smoke", "--out", "/proc/nowhere", cwd=tmp_path))
+    assert "Cannot write the figures" in err
+    err = refusal(run_script("export_image_folder", "digits", "-", "/proc/nowhere", cwd=tmp_path))
+    assert "Cannot write the exported image folder" in err
+    err = refusal(run_script("export_image_folder", "digits", "-", str(tmp_path / "x"), "--max-per-class", "0"))
+    assert "--max-per-class=0" in err and tree(tmp_path) == []
+
+
+def test_a_sixteen_bit_image_is_scaled_not_clipped(tmp_path):
+    from synermix.data.sources import open_rgb
+
+    grey = np.array([[0, 257, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    assert Image.open(tmp_path / "g.png").mode.startswith("I;16")
+    assert np.asarray(open_rgb(tmp_path / "g.png"))[0, :, 0].tolist() == [0, 1, 128, 255]
+    Image.fromarray(grey.astype(np.int32)).save(tmp_path / "i.tiff")  # mode I: 16-bit values scaled too
+    assert np.asarray(open_rgb(tmp_path / "i.tiff"))[0, :, 0].tolist() == [0, 1, 128, 255]
+    Image.fromarray(np.array([[0, 200]], dtype=np.int32)).save(tmp_path / "e.tiff")  # mode I within 8 bits: kept
+    assert np.asarray(open_rgb(tmp_path / "e.tiff"))[0, :, 0].tolist() == [0, 200]
+
+
+def test_the_skip_of_a_complete_image_folder_run_states_the_fingerprint_limits(tmp_path):
+    root = fx.write_image_folder(tmp_path / "data")
+    args = ("dataset=image_folder", "model=cifar_resnet", "train.epochs=1", "train.batch_size=4",
+            "dataset.image_size=16", "train.cohesion_samples=0", f"dataset.root={root}", f"out_root={tmp_path / 'o'}")
+    assert run_script("train", *args, cwd=tmp_path).returncode == 0
+    proc = run_script("train", *args, cwd=tmp_path)
+    assert proc.returncode == 0 and "not its content" in proc.stdout and "same size is not noticed" in proc.stdout
+
+
+def in_private_mounts(script: str, cwd) -> None:
+    """Run the shell `script` as root in a mount namespace of its own (what it mounts is gone when it ends)."""
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=cwd, timeout=600, capture_output=True,
+                          text=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def shell_script(name: str, *args: str) -> str:
+    """scripts/<name>.py with `args` as one shell command (this interpreter)."""
+    return " ".join(shlex.quote(a) for a in (sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args))
+
+
+@pytest.mark.skipif(not can_mount(), reason="needs `unshare -m` and mount (root in a private mount namespace)")
+def test_a_full_disk_during_the_checkpoint_write_is_the_enospc_paragraph(tmp_path):
+    """A real full disk (a tmpfs of about 1.5 checkpoints): torch's zip writer fails in epoch 2's checkpoint; the
+    ENOSPC paragraph, and epoch 1's checkpoint is intact."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    args = ["method=baseline", "train.epochs=3", "train.batch_size=64", "train.cohesion_samples=0"]
+    run = disk / "run"
+    keep = run_script("train", *args, "train.epochs=1", "train.keep_checkpoints=true", f"hydra.run.dir={tmp_path}/p")
+    assert keep.returncode == 0, keep.stderr[-2000:]
+    size = (tmp_path / "p" / "checkpoint.pt").stat().st_size
+    check = ("from synermix.rundir import RunDir; import json, pathlib; p = pathlib.Path('%s'); "
+             "print(json.loads((p / 'summary.json').read_text())['epochs_completed'], RunDir(p).latest_weights().source)")
+    in_private_mounts(f"""
+        mount -t tmpfs -o size={int(size * 1.5) + 200_000} tmpfs {disk}
+        {shell_script("train", *args, f"hydra.run.dir={run}")} > {tmp_path}/out 2> {tmp_path}/err
+        echo $? > {tmp_path}/rc
+        {sys.executable} -c "{check % run}" > {tmp_path}/state
+    """, tmp_path)
+    err = (tmp_path / "err").read_text().strip()
+    assert (tmp_path / "rc").read_text().strip() == "2" and "Traceback" not in err, err[-3000:]
+    assert err.startswith("error: Cannot write the run directory") and "(ENOSPC)" in err and "\n" not in err
+    epochs, source = (tmp_path / "state").read_text().split(" ", 1)
+    assert int(epochs) >= 1 and source.startswith("checkpoint.pt (unfinished run: epoch 1 of 3)"), source
+
+
+@pytest.mark.skipif(not can_mount(), reason="needs `unshare -m` and mount (root in a private mount namespace)")
+def test_read_only_folders_are_refused_before_any_work(finished, tmp_path):
+    """evaluate, predict and report on a read-only folder: one paragraph each, nothing computed then lost."""
+    run_dir, out = finished
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    commands = {"evaluate": shell_script("evaluate", str(run_dir)),
+                "predict": shell_script("predict", str(run_dir), str(image), "--out", str(ro / "p.csv")),
+                "report": shell_script("report", str(out))}
+    lines = "\n".join(f"{c} > /dev/null 2> {tmp_path}/{n}.err; echo $? > {tmp_path}/{n}.rc" for n, c in commands.items())
+    before = snapshot(out)
+    in_private_mounts(f"""
+        mount --bind {out} {out} && mount -o remount,bind,ro {out}
+        mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}
+        {lines}
+    """, tmp_path)
+    for name in commands:
+        err = (tmp_path / f"{name}.err").read_text().strip()
+        assert (tmp_path / f"{name}.rc").read_text().strip() == "2", err[-3000:]
+        assert err.startswith("error: Cannot write") and "(EROFS)" in err and "\n" not in err, err[-3000:]
+        assert "Nothing was computed or written" in err
+    assert snapshot(out) == before
