@@ -66,9 +66,10 @@ def _check_known_key(cfg: DictConfig, key: str, override: str) -> None:
     known = sorted(read | {f"dataset.{k}" for k in cfg.dataset} | {k for k in OVERRIDABLE if not k.endswith(".")})
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
+    others = ", ".join(k for k in OVERRIDABLE if not k.endswith("."))
     raise ConfigError(f"Cannot apply the override {override!r}: the run's config has no key {key} and its dataset "
-                      f"({cfg.dataset.name}) reads none of that name, so it would change nothing; {hint}the keys an "
-                      f"evaluation can set are {', '.join(known)}.")
+                      f"({cfg.dataset.name}) reads none of that name, so it would change nothing; {hint}an evaluation "
+                      f"sets the dataset.* keys of the run's config.yaml, and {others}.")
 
 
 def load_run(run_dir: Path, cfg: DictConfig, device: torch.device = torch.device("cpu"),

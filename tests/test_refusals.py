@@ -121,15 +121,14 @@ def test_predictions_csv_is_safe_to_open_in_a_spreadsheet(tmp_path):
     assert list(table["class_1"]) == ["+1", "@SUM(A1)"]  # the table itself keeps the names
 
 
-def test_report_survives_a_corrupt_summary_of_its_only_run(tmp_path):
-    from helpers import write_summary
-
-    write_summary(tmp_path / "runs", "synermix", 0, 90.0)
-    (summary,) = (tmp_path / "runs").rglob("summary.json")
-    summary.write_text(json.dumps({**json.loads(summary.read_text()), "final_acc": None}))
-    proc = run_script("report", str(tmp_path / "runs"))
+@pytest.mark.parametrize("damage", ['{"status": "compl', '{"status": "complete", "final_acc": null}'])
+def test_report_survives_a_corrupt_summary_of_its_only_run(finished, tmp_path, damage):
+    run_dir, _ = finished
+    subprocess.run(["cp", "-a", str(run_dir), str(tmp_path / "run")], check=True)
+    (tmp_path / "run" / "summary.json").write_text(damage)  # its config.yaml still names the configuration
+    proc = run_script("report", str(tmp_path))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "unreadable" in proc.stdout and "no final_acc" in proc.stdout
+    assert "1 unreadable summary.json" in proc.stdout and "summary.json is unreadable" in proc.stdout, proc.stdout
 
 
 def test_protocol_names_a_bad_grid_before_any_run(tmp_path):
