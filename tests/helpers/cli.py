@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,15 @@ def can_mount() -> bool:
         probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {where}"],
                                capture_output=True, timeout=30)
     return probe.returncode == 0
+
+
+def in_private_mounts(script: str, cwd) -> None:
+    """Run the shell `script` as root in a mount namespace of its own (what it mounts is gone when it ends)."""
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=cwd, timeout=600, capture_output=True,
+                          text=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def shell_script(name: str, *args: str) -> str:
+    """scripts/<name>.py with `args` as one shell command (this interpreter)."""
+    return " ".join(shlex.quote(a) for a in (sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args))
