@@ -63,10 +63,11 @@ def _check_known_key(cfg: DictConfig, key: str, override: str) -> None:
     read = {"dataset." + c.key for c in dataset_checks(cfg.dataset)}
     if key in read or OmegaConf.select(cfg, key, default=MISSING) is not MISSING:
         return
-    known = sorted(read | {f"dataset.{k}" for k in cfg.dataset} | {k for k in OVERRIDABLE if not k.endswith(".")})
+    plain = [k for k in OVERRIDABLE if not k.endswith(".")]
+    known = sorted(read | {f"dataset.{k}" for k in cfg.dataset} | set(plain))
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    others = ", ".join(k for k in OVERRIDABLE if not k.endswith("."))
+    others = ", ".join(plain)
     raise ConfigError(f"Cannot apply the override {override!r}: the run's config has no key {key} and its dataset "
                       f"({cfg.dataset.name}) reads none of that name, so it would change nothing; {hint}an evaluation "
                       f"sets the dataset.* keys of the run's config.yaml, and {others}.")

@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.cli import can_mount, in_private_mounts, refusal, run_script, shell_script, snapshot, tree
-
-FAST = ("method=synermix", "train.epochs=1", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=6",
-        "train.cohesion_samples=0")
+from helpers.cli import FAST, can_mount, in_private_mounts, refusal, run_script, shell_script, snapshot, tree
 
 
 @pytest.fixture(scope="module")

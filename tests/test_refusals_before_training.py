@@ -8,10 +8,10 @@ from PIL import Image
 
 from helpers import make_cfg
 from helpers import datasets as fx
-from helpers.cli import can_mount, in_private_mounts, refusal, run_script, shell_script, tree
+from helpers.cli import FAST, can_mount, in_private_mounts, refusal, run_script, shell_script, tree
 
-FAST = ("method=synermix", "train.epochs=1", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=6",
-        "train.cohesion_samples=0")
+IMAGE_FOLDER_RUN = ("dataset=image_folder", "model=cifar_resnet", "train.epochs=1", "train.batch_size=4",
+                    "dataset.image_size=16", "train.cohesion_samples=0")
 
 
 def test_protocol_names_a_bad_grid_before_any_run(tmp_path):
@@ -25,8 +25,7 @@ def test_protocol_names_a_bad_grid_before_any_run(tmp_path):
 def test_a_meaningless_data_set_is_refused_before_training(tmp_path):
     one = fx.write_image_folder(tmp_path / "one", classes=("cat",))
     three = fx.write_image_folder(tmp_path / "three")
-    base = ("dataset=image_folder", "model=cifar_resnet", "train.epochs=1", "train.batch_size=4",
-            "dataset.image_size=16", "train.cohesion_samples=0", f"out_root={tmp_path / 'out'}")
+    base = (*IMAGE_FOLDER_RUN, f"out_root={tmp_path / 'out'}")
     err = refusal(run_script("train", *base, f"dataset.root={one}", cwd=tmp_path))
     assert "at least 2 classes" in err and "cat" in err
     err = refusal(run_script("train", *base, f"dataset.root={three}", "dataset.num_classes=5", cwd=tmp_path))
@@ -79,8 +78,7 @@ def test_a_sixteen_bit_image_is_scaled_not_clipped(tmp_path):
 
 def test_the_skip_of_a_complete_image_folder_run_states_the_fingerprint_limits(tmp_path):
     root = fx.write_image_folder(tmp_path / "data")
-    args = ("dataset=image_folder", "model=cifar_resnet", "train.epochs=1", "train.batch_size=4",
-            "dataset.image_size=16", "train.cohesion_samples=0", f"dataset.root={root}", f"out_root={tmp_path / 'o'}")
+    args = (*IMAGE_FOLDER_RUN, f"dataset.root={root}", f"out_root={tmp_path / 'o'}")
     assert run_script("train", *args, cwd=tmp_path).returncode == 0
     proc = run_script("train", *args, cwd=tmp_path)
     assert proc.returncode == 0 and "not its content" in proc.stdout and "same size is not noticed" in proc.stdout

@@ -12,6 +12,9 @@ from typing import Dict, Optional
 from helpers import ROOT
 
 SCRIPTS = ROOT / "scripts"
+# One epoch of SynerMix on a few digits: the quickest run that trains, evaluates and finishes.
+FAST = ("method=synermix", "train.epochs=1", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=6",
+        "train.cohesion_samples=0")
 
 
 def run_script(script: str, *args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
