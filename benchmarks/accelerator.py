@@ -8,14 +8,15 @@ from typing import Dict, List, NamedTuple
 import torch
 
 from benchmarks.timing import Row, per_round, round_robin
+from benchmarks.workloads import CIFAR_MEAN, CIFAR_STD, cifar_format_data, model_of
 from synermix.data.in_memory import AugmentSpec, InMemoryTwoViewData
 from synermix.data.stream import to_memory_format
 from synermix.data.stream import Batch
-from synermix.loss import SynerMixLoss
-from synermix.presets import preset_switches
+from synermix.method.loss import SynerMixLoss
+from synermix.config.presets import preset_switches
 from synermix.seeding import RunSeeds
-from synermix.trainer import Trainer, TrainOptions
-from synermix.sampling import SupplementedBatchSampler
+from synermix.train.trainer import Trainer, TrainOptions
+from synermix.method.sampling import SupplementedBatchSampler
 
 
 class Variant(NamedTuple):
@@ -40,10 +41,8 @@ VARIANTS = (
 
 def _step_job(variant: Variant, model_name: str, method: str, batch, device: torch.device, num_classes: int):
     """A closure running one training step of `variant` (model built and seeded alike for every variant)."""
-    from benchmarks.sections import _model
-
     x_orig, x_aug = tuple(to_memory_format(t, variant.channels_last) for t in batch[:2])
-    model = _model(model_name, num_classes, 3, batch[1].shape[-1], device)
+    model = model_of(model_name, num_classes, 3, batch[1].shape[-1], device)
     if variant.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if variant.compile:
@@ -64,8 +63,6 @@ def _step_job(variant: Variant, model_name: str, method: str, batch, device: tor
 def bench_accelerator(device: str = "cuda", model_name: str = "resnet18", batch_size: int = 128, reps: int = 10,
                       warmup: int = 2, method: str = "synermix", variants=VARIANTS) -> List[Row]:
     """Images/s of `method`'s training step in each variant, with its step time relative to float32 (per round)."""
-    from benchmarks.sections import CIFAR_MEAN, CIFAR_STD, cifar_format_data
-
     device = torch.device(device)
     images, labels = cifar_format_data(max(4 * batch_size, 256), num_classes=100)
     data = InMemoryTwoViewData(torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD,

@@ -18,7 +18,7 @@ from benchmarks.timing import Row, per_round, round_robin
 from synermix.data import load_splits
 from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 from synermix.data.sources import FileSplit
-from synermix.sampling import SupplementedBatchSampler
+from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synermix.presets import method_presets
+from synermix.config.presets import method_presets
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("train.epochs=2", "train.average_last=1", "train.cohesion_samples=200", "seed=3", "device=cpu")

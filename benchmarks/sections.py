@@ -19,29 +19,19 @@ from torchvision import transforms as T
 
 from benchmarks.accelerator import bench_accelerator
 from benchmarks.files import bench_files
+from benchmarks.workloads import CIFAR_MEAN, CIFAR_STD, cifar_format_data, model_of
 from benchmarks.timing import Row, format_table, per_round, round_robin, sync, write_csv
 from synermix.data import load_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.stream import Batch, EvalStream, to_memory_format
-from synermix.evaluation import evaluate
-from synermix.intra import LocalIntra
-from synermix.loss import SynerMixLoss
-from synermix.presets import method_presets, preset_switches
-from synermix.trainer import Trainer, TrainOptions
-from synermix.models import build_model
-from synermix.sampling import SupplementedBatchSampler
+from synermix.train.evaluation import evaluate
+from synermix.method.intra import LocalIntra
+from synermix.method.loss import SynerMixLoss
+from synermix.config.presets import method_presets, preset_switches
+from synermix.train.trainer import Trainer, TrainOptions
+from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
-CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0):
-    """Random uint8 images (n, 3, 32, 32) and balanced labels: CIFAR's format and size, no download."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), np.arange(n) % num_classes
-
-
-# ------------------------------------------------------------------ references
 class Cutout:
     """DeVries & Taylor's Cutout on one CHW tensor in [0, 1], before Normalize as in the authors' code."""
 
@@ -158,13 +148,6 @@ def bench_loader(images, labels, batch_size: int = 128, workers=(0, 2), reps: in
     return rows
 
 
-def _model(name: str, num_classes: int, in_channels: int, size: int, device, seed: int = 0):
-    cfg = {"name": name, "pretrained": False, "weights": None, "small_input_below": 128, "mix_points": "paper",
-           "depth": 8, "width": 16}
-    torch.manual_seed(seed)
-    return build_model(OmegaConf.create(cfg), num_classes, in_channels, size).to(device)
-
-
 def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, device="cpu", amp=False,
                 channels_last=False, methods=None, target_batch: int = 128, warmup: int = 1) -> List[Row]:
     """Milliseconds per training step of each preset (default: all) on a supplemented CIFAR-format batch, and its
@@ -180,7 +163,7 @@ def bench_steps(model_name: str, batch_sizes=(16, 32, 128), reps: int = 3, devic
         batch = Batch(0, to_memory_format(x_orig, channels_last), to_memory_format(x_aug, channels_last), y)
         jobs = {}
         for method in methods or method_presets():
-            model = _model(model_name, 100, 3, 32, device)
+            model = model_of(model_name, 100, 3, 32, device)
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -218,7 +201,7 @@ def bench_epoch(n: int = 10_000, batch_size: int = 128, method: str = "synermix"
         paths[f"per-sample {w}"] = (True, lambda w=w: per_sample_batches(dataset, sampler, w))
     jobs, model_seconds = {}, {}
     for name, (loop, batches) in paths.items():
-        model = _model("cifar_resnet", 100, 3, 32, "cpu")
+        model = model_of("cifar_resnet", 100, 3, 32, "cpu")
         trainer = timed_trainer(model, loss_of(method, 100, loop), torch.optim.SGD(model.parameters(), lr=0.01,
                                                                                    momentum=0.9))
         model_seconds[name] = []
@@ -249,7 +232,7 @@ def bench_accuracy(seeds=(0, 1, 2), epochs: int = 10, max_per_class: Optional[in
         for seed in seeds:
             torch.manual_seed(seed)
             np.random.seed(seed)
-            model = _model("cifar_resnet", 10, 1, 8, "cpu", seed)
+            model = model_of("cifar_resnet", 10, 1, 8, "cpu", seed)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
             trainer = timed_trainer(model, loss_of("synermix", 10, path == "reference"), optimizer, seed, scheduler)

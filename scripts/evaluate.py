@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from synermix.errors import SynerMixError
-    from synermix.run_evaluation import evaluate_run
+    from synermix.use.evaluate import evaluate_run
 
     try:
         out = evaluate_run(args.run_dir, args.overrides, args.name, None if args.weights == "final" else args.weights)

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     cfg = OmegaConf.load(CONFIGS / f"{args.dataset}.yaml").dataset
     cfg.root = args.root
     from synermix.data import load_source
-    from synermix.io import check_writable
+    from synermix.store.io import check_writable
 
     try:
         check_writable(args.out, "the exported image folder", "Choose another OUT.")

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from synermix.errors import Interrupted, SynerMixError
-from synermix.figures.driver import FIGURES, TARGETS, make_figure
-from synermix.figures.spec import SCALES
+from synermix.results.figures.driver import FIGURES, TARGETS, make_figure
+from synermix.results.figures.spec import SCALES
 
 
 def main(argv=None) -> int:
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     names = list(FIGURES) if "all" in args.figures else list(dict.fromkeys(args.figures))
     failed = []
     if not args.plan:
-        from synermix.io import check_writable
+        from synermix.store.io import check_writable
 
         try:  # before any run trains: a figure computed and then lost to an unwritable --out helps no one
             check_writable(args.out, "the figures", "Choose another --out.")

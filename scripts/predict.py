@@ -28,10 +28,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from synermix.errors import SynerMixError
-    from synermix.io import write_text_atomic
-    from synermix.prediction import check_output, csv_text, input_files, predict
-    from synermix.run import resolve_device
-    from synermix.trained import load_run, run_config
+    from synermix.store.io import write_text_atomic
+    from synermix.use.predict import check_output, csv_text, input_files, predict
+    from synermix.run.training import resolve_device
+    from synermix.use.trained import load_run, run_config
 
     try:
         check_output(args.out, args.batch_size, args.topk, args.workers)

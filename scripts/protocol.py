@@ -13,10 +13,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from synermix.cli import refuse, run_hydra_app
+from synermix.cli.app import refuse, run_hydra_app
 from synermix.errors import Interrupted, SynerMixError
-from synermix.protocol import RESULT_FILES, run_protocol
-from synermix.run import run_training
+from synermix.results.protocol import RESULT_FILES, run_protocol
+from synermix.run.training import run_training
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 

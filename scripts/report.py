@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from synermix.errors import SynerMixError
-from synermix.io import check_writable, write_text_atomic
-from synermix.results import format_gains, format_table, gains, load_summaries, summarize, unattributed_failures
+from synermix.store.io import check_writable, write_text_atomic
+from synermix.results.report import format_gains, format_table, gains, load_summaries, summarize, unattributed_failures
 
 
 def main(argv=None) -> int:

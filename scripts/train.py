@@ -11,9 +11,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.cli import refuse, run_hydra_app
+from synermix.cli.app import refuse, run_hydra_app
 from synermix.errors import Interrupted, SynerMixError
-from synermix.sweep import record_job, remove_empty_job_dir
+from synermix.cli.sweep import record_job, remove_empty_job_dir
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
@@ -21,8 +21,8 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> Optional[float]:
     """Run the composed configuration in Hydra's run directory; returns final_acc (None if it failed)."""
-    from synermix.run import run_training  # here, not at the top: --help and --cfg need no torch
-    from synermix.rundir import ERROR
+    from synermix.run.training import run_training  # here, not at the top: --help and --cfg need no torch
+    from synermix.store.rundir import ERROR
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

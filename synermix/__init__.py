@@ -5,18 +5,19 @@ training script's `--help`, `--cfg job`) does not pay for torch, torchvision and
 """
 from importlib import import_module
 
-from synermix import identity  # noqa: F401  registers the ${config_id:} resolver the configs use
+from synermix.config import identity  # noqa: F401  registers ${config_id:} and the other resolvers the configs use
+from synermix.run import resolvers  # noqa: F401
 
 _EXPORTS = {
-    "LossTerms": "synermix.loss",
-    "SupplementedBatchSampler": "synermix.sampling",
-    "SynerMixLoss": "synermix.loss",
-    "intra_class_mixup": "synermix.mixup",
-    "intra_class_pair_probability": "synermix.analysis",
-    "mix": "synermix.mixup",
-    "mixup_cross_entropy": "synermix.mixup",
-    "sample_lam": "synermix.mixup",
-    "wrap": "synermix.wrapping",
+    "LossTerms": "synermix.method.loss",
+    "SupplementedBatchSampler": "synermix.method.sampling",
+    "SynerMixLoss": "synermix.method.loss",
+    "intra_class_mixup": "synermix.method.intra",
+    "intra_class_pair_probability": "synermix.results.analysis",
+    "mix": "synermix.method.inter",
+    "mixup_cross_entropy": "synermix.method.inter",
+    "sample_lam": "synermix.method.inter",
+    "wrap": "synermix.models.wrapping",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -12,7 +12,7 @@ from benchmarks.accelerator import VARIANTS, bench_accelerator
 from helpers import ROOT, make_cfg, metrics_without_time
 from helpers.hooks import CrashAt
 from synermix.errors import ConfigError
-from synermix.run import run_training
+from synermix.run.training import run_training
 
 FAST = ("method=synermix", "train.epochs=2", "train.average_last=1", "train.batch_size=32", "dataset.max_per_class=16",
         "train.cohesion_samples=0")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from synermix.analysis import intra_class_pair_probability
+from synermix.results.analysis import intra_class_pair_probability
 
 
 def test_closed_form_hand_values_and_paper_numbers():

@@ -5,7 +5,7 @@ import torch
 
 from benchmarks.sections import PerSampleTwoView, intra_class_loss_loop, run_all
 from synermix.data.in_memory import AugmentSpec
-from synermix.intra import intra_class_loss
+from synermix.method.intra import intra_class_loss
 
 from helpers import tiny_model
 

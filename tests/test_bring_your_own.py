@@ -19,7 +19,7 @@ from synermix.data.sources import DatasetFormatError, DatasetNotFound
 from synermix.errors import ConfigError, WeightsError
 from synermix.models import build_model
 from synermix.models.timm_models import TimmClassifier
-from synermix.run import run_training
+from synermix.run.training import run_training
 
 TIMM_E2E = {  # arch -> model.kwargs: a ResNet, a MobileNet, a ConvNeXt and a ViT, tiny variants at 32 px
     "resnet10t": {},

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from helpers import tiny_model
-from synermix.calibration import CalibrationTotals
-from synermix.evaluation import evaluate
+from synermix.train.calibration import CalibrationTotals
+from synermix.train.evaluation import evaluate
 
 
 def totals_of(logits, labels, batch=None):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from synermix.cohesion import cohesion_metrics, fixed_subsample
+from synermix.train.cohesion import cohesion_metrics, fixed_subsample
 
 
 def test_hand_computed_two_clusters():

@@ -5,9 +5,10 @@ import sys
 import pytest
 import torch
 
-from synermix.config import ConfigError, config_differences, validate_config
-from synermix.presets import method_presets, preset_switches
-from synermix.run import resolve_device, run_training
+from synermix.config.identity import config_differences
+from synermix.run.validation import ConfigError, validate_config
+from synermix.config.presets import method_presets, preset_switches
+from synermix.run.training import resolve_device, run_training
 
 from helpers import ROOT, make_cfg
 
@@ -48,7 +49,7 @@ def test_preset_switches_match_the_paper_table():
 def test_label_smoothing_at_zero_keeps_every_run_directory_and_any_other_value_moves_it():
     from omegaconf import OmegaConf, open_dict
 
-    from synermix.identity import config_id
+    from synermix.config.identity import config_id
 
     cfg = make_cfg("method=synermix")
     without = OmegaConf.create(OmegaConf.to_container(cfg))
@@ -163,10 +164,10 @@ def test_the_default_average_last_shortens_to_a_short_run_but_an_explicit_one_do
 def test_a_run_trained_in_the_former_view_order_is_neither_reused_nor_resumed_in_the_authors_order(tmp_path):
     from omegaconf import OmegaConf, open_dict
 
-    from synermix.identity import config_id
-    from synermix.rundir import ForeignRunDir
+    from synermix.config.identity import config_id
+    from synermix.store.rundir import ForeignRunDir
     from helpers.hooks import CrashAt
-    from synermix.run import run_training
+    from synermix.run.training import run_training
 
     fast = ("method=intra", "train.epochs=2", "train.average_last=1", "dataset.max_per_class=6",
             "train.cohesion_samples=0")

@@ -17,10 +17,10 @@ from synermix.data import DatasetFormatError, load_splits
 from synermix.data.files import FileEvalDataset, eval_transform
 from synermix.data.sources import FileSplit
 from synermix.data.tree import fingerprint, scan_classes
-from synermix.identity import config_id, run_dir_of
-from synermix.results import load_summaries, summarize
-from synermix.rundir import ForeignRunDir
-from synermix.run import run_training
+from synermix.config.identity import config_id, run_dir_of
+from synermix.results.report import load_summaries, summarize
+from synermix.store.rundir import ForeignRunDir
+from synermix.run.training import run_training
 
 FAST = ("dataset=image_folder", "dataset.recipe=cifar", "dataset.image_size=16", "model=cifar_resnet",
         "train.epochs=1", "train.average_last=1", "train.cohesion_samples=0", "train.batch_size=4")

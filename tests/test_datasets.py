@@ -12,7 +12,7 @@ import synermix.data as data_module
 import synermix.data.files as files
 from synermix.data import DatasetFormatError, DatasetNotFound, build_data, load_splits
 from synermix.data.sources import read_caltech256, read_fashion_mnist, read_oxford_pet
-from synermix.run import RunError, loading_of, run_training
+from synermix.run.training import RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
 
 from helpers import datasets as fx

@@ -20,15 +20,15 @@ from helpers.distributed import run_in_processes
 from synermix.data.files import SeededBatches
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.stream import EvalStream
-from synermix.distributed import DistEnv, GlobalBatch
+from synermix.train.distributed import DistEnv, GlobalBatch
 from synermix.data.stream import Batch
-from synermix.evaluation import evaluate
-from synermix.intra import GlobalIntra, intra_class_loss
-from synermix.loss import SynerMixLoss
-from synermix.presets import preset_switches
-from synermix.trainer import Trainer, TrainOptions
+from synermix.train.evaluation import evaluate
+from synermix.method.intra import GlobalIntra, intra_class_loss
+from synermix.method.loss import SynerMixLoss
+from synermix.config.presets import preset_switches
+from synermix.train.trainer import Trainer, TrainOptions
 from synermix.models import StagedClassifier
-from synermix.sampling import SupplementedBatchSampler, shard_bounds
+from synermix.method.sampling import SupplementedBatchSampler, shard_bounds
 from synermix.seeding import RunSeeds, sample_seeds
 
 N, D, K, SEED = 11, 5, 3, 7  # 11 rows: parts of 6 and 5, so the parts' shares differ

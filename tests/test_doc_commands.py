@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from helpers import CONFIG_DIR, ROOT
 from helpers.cli import run_script
-from synermix.preflight import added_key_problems
+from synermix.cli.preflight import added_key_problems
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 COMMAND = re.compile(r"(?:\.venv/bin/)?python scripts/(train|protocol)\.py((?:\\\n|[^\n`|])*)")

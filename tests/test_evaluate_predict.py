@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 from sklearn.metrics import confusion_matrix, top_k_accuracy_score
 
-from synermix.evaluation import evaluate
-from synermix.run import run_training
-from synermix.trackers import Tracking
+from synermix.train.evaluation import evaluate
+from synermix.run.training import run_training
+from synermix.run.trackers import Tracking
 
 from helpers import ROOT, make_cfg, tiny_model
 from helpers.datasets import write_image_folder

@@ -6,13 +6,13 @@ import sys
 import pandas as pd
 import pytest
 
-from synermix.analysis import intra_class_pair_probability
-from synermix.config import validate_config
+from synermix.results.analysis import intra_class_pair_probability
+from synermix.run.validation import validate_config
 from synermix.errors import ConfigError
-from synermix.figures import fig1
-from synermix.figures.driver import FIGURES
-from synermix.figures.runs import FigureRuns
-from synermix.figures.spec import SCALES, load_figure_spec
+from synermix.results.figures import fig1
+from synermix.results.figures.driver import FIGURES
+from synermix.results.figures.runs import FigureRuns
+from synermix.results.figures.spec import SCALES, load_figure_spec
 
 from helpers import ROOT
 
@@ -82,17 +82,17 @@ def test_spec_errors_name_the_file_and_the_value(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="must be one of"):
         load_figure_spec("fig5", "huge")
     fake = tmp_path / "scales"
-    shutil.copytree(ROOT / "synermix" / "figures" / "scales", fake)
+    shutil.copytree(ROOT / "synermix" / "results" / "figures" / "scales", fake)
     text = (fake / "smoke.yaml").read_text().replace("fig5: {scenarios: [digits_16]}", "fig5: {scenarios: [digits_99]}")
     (fake / "smoke.yaml").write_text(text)
-    monkeypatch.setattr("synermix.figures.spec.SCALES_DIR", fake)
+    monkeypatch.setattr("synermix.results.figures.spec.SCALES_DIR", fake)
     with pytest.raises(ConfigError) as info:
         load_figure_spec("fig5", "smoke")
     assert "smoke.yaml" in str(info.value) and "'digits_99'" in str(info.value) and "digits_16" in str(info.value)
 
 
 def test_the_docs_figure_table_lists_the_csv_columns_the_code_writes():
-    from synermix.figures import accuracy, beta, curves
+    from synermix.results.figures import accuracy, beta, curves
 
     readme = (ROOT / "docs" / "protocol-and-figures.md").read_text()
     for columns in (accuracy.COLUMNS, beta.COLUMNS, curves.COLUMNS):

@@ -10,14 +10,14 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import stats
 
-from synermix.cohesion import COHESION_COLUMNS, cohesion_metrics
-from synermix.config import validate_config
+from synermix.train.cohesion import COHESION_COLUMNS, cohesion_metrics
+from synermix.run.validation import validate_config
 from synermix.errors import ConfigError
-from synermix.figures import accuracy
-from synermix.figures.driver import FIGURES, make_figure
-from synermix.figures.runs import FigureRuns
-from synermix.figures.spec import load_figure_spec
-from synermix.run import run_training
+from synermix.results.figures import accuracy
+from synermix.results.figures.driver import FIGURES, make_figure
+from synermix.results.figures.runs import FigureRuns
+from synermix.results.figures.spec import load_figure_spec
+from synermix.run.training import run_training
 
 from helpers import ROOT
 

@@ -14,9 +14,9 @@ from helpers import ROOT, make_cfg, metrics_without_time
 from helpers import datasets as fx
 from helpers.hooks import CrashAt
 from synermix.errors import RunError
-from synermix.hooks import Hook
-from synermix.rundir import ForeignRunDir, UnreadableRunDir, UntouchedRunDir
-from synermix.run import run_training
+from synermix.train.hooks import Hook
+from synermix.store.rundir import ForeignRunDir, UnreadableRunDir, UntouchedRunDir
+from synermix.run.training import run_training
 
 FAST = ("method=synermix", "train.epochs=2", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=8",
         "train.cohesion_samples=0")
@@ -159,7 +159,7 @@ def test_a_report_of_failed_runs_only_prints_no_empty_dataframe(tmp_path):
 def test_an_interrupted_sweep_leaves_no_job_log_in_out_root(tmp_path):
     code = textwrap.dedent(f"""
         from omegaconf import OmegaConf
-        from synermix.sweep import SweepReport
+        from synermix.cli.sweep import SweepReport
         SweepReport().on_multirun_start(OmegaConf.create({{"hydra": {{"sweep": {{"dir": "{tmp_path}"}}}}}}))
         raise SystemExit(130)  # as scripts/train.py does on SIGINT
     """)

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from synermix.mixers.fmix import FMix, binary_mask, fourier_noise
-from synermix.mixers.resizemix import ResizeMix
-from synermix.mixers.saliencymix import SaliencyMix, opencv_saliency_peaks
-from synermix.run import run_training
+from synermix.method.mixers.fmix import FMix, binary_mask, fourier_noise
+from synermix.method.mixers.resizemix import ResizeMix
+from synermix.method.mixers.saliencymix import SaliencyMix, opencv_saliency_peaks
+from synermix.run.training import run_training
 
 from helpers import make_cfg, metrics_without_time
 from helpers.datasets import write_image_folder

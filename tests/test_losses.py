@@ -6,14 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synermix.intra import intra_class_loss
-from synermix.loss import SynerMixLoss
-from synermix.mixers import build_mixer
-from synermix.presets import method_presets, preset_switches
+from synermix.method.intra import intra_class_loss
+from synermix.method.loss import SynerMixLoss
+from synermix.method.mixers import build_mixer
+from synermix.config.presets import method_presets, preset_switches
 
 PRESETS = {name: preset_switches(name) for name in method_presets()}
 IMAGE_MIXERS = ("cutmix", "saliencymix", "resizemix", "fmix")  # they need image batches (N, C, H, W)
-from synermix.mixup import sample_lam
+from synermix.method.inter import sample_lam
 from synermix.models.staged import StagedClassifier
 
 from helpers import tiny_model
@@ -153,8 +153,8 @@ def test_original_view_is_required_only_for_intra_original():
         (dict(beta=1.5), "beta"),
         (dict(beta=-0.1), "beta"),
         (dict(intra="none", beta=0.3), "beta=0.3"),
-        (dict(inter={"_target_": "synermix.mixers.mixup.MixUp", "alpha": 0.0}), "alpha"),
-        (dict(inter={"_target_": "synermix.mixers.cutmix.CutMix", "lam_mode": "x"}), "lam_mode"),
+        (dict(inter={"_target_": "synermix.method.mixers.mixup.MixUp", "alpha": 0.0}), "alpha"),
+        (dict(inter={"_target_": "synermix.method.mixers.cutmix.CutMix", "lam_mode": "x"}), "lam_mode"),
         (dict(num_per_class=0), "num_per_class"),
     ],
 )
@@ -295,7 +295,7 @@ def _authors_step(model, x_orig, x_aug, y, g, beta=0.1):
 def test_batchnorm_statistics_follow_the_authors_order(view_order):
     from synermix.data.stream import Batch
     from synermix.seeding import RunSeeds
-    from synermix.trainer import Trainer, TrainOptions
+    from synermix.train.trainer import Trainer, TrainOptions
 
     g = torch.Generator().manual_seed(4)
     x_orig, y = torch.randn(12, 1, 6, 6, generator=g), torch.arange(12) % 3

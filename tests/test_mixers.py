@@ -3,15 +3,15 @@ import pytest
 
 from helpers import ROOT, make_cfg, metrics_without_time
 from synermix.errors import ConfigError
-from synermix.mixers import MIXERS, build_mixer
-from synermix.run import run_training
+from synermix.method.mixers import MIXERS, build_mixer
+from synermix.run.training import run_training
 
 FAST = ("method=synermix", "train.epochs=2", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=8",
         "train.cohesion_samples=0")
 
 
 def test_a_mixer_copied_into_a_users_module_and_renamed_trains_as_the_built_in_one(tmp_path, monkeypatch):
-    source = (ROOT / "synermix" / "mixers" / "mixup.py").read_text()
+    source = (ROOT / "synermix" / "method" / "mixers" / "mixup.py").read_text()
     (tmp_path / "my_mixers.py").write_text(source.replace("class MixUp:", "class MyMixUp:"))
     monkeypatch.syspath_prepend(str(tmp_path))
     mine = run_training(make_cfg(*FAST, "method.inter={_target_:my_mixers.MyMixUp,alpha:1.0}"), tmp_path / "mine")
@@ -31,7 +31,7 @@ def test_a_mixer_that_cannot_be_built_is_refused_by_name(spec, match):
 
 
 def test_an_unknown_mixer_name_is_refused_before_any_data_is_read():
-    from synermix.config import validate_config
+    from synermix.run.validation import validate_config
 
     with pytest.raises(ConfigError, match=r"method.inter='cutout' is invalid: it must be one of \['none', 'mixup'"):
         validate_config(make_cfg("method.inter=cutout"))
@@ -39,7 +39,7 @@ def test_an_unknown_mixer_name_is_refused_before_any_data_is_read():
 
 
 def test_a_users_mixer_that_cannot_be_built_is_refused_before_any_data_is_read():
-    from synermix.config import validate_config
+    from synermix.run.validation import validate_config
 
     with pytest.raises(ConfigError, match=r"method.inter=\{_target_: no_such_module.Mixer\} cannot be instantiated"):
         validate_config(make_cfg("method.inter={_target_:no_such_module.Mixer}"))

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from synermix.figures.mixers import methods
-from synermix.presets import method_presets, synermix_variants
+from synermix.results.figures.mixers import methods
+from synermix.config.presets import method_presets, synermix_variants
 
 from helpers import ROOT
 

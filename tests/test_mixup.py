@@ -8,7 +8,8 @@ import torch.nn.functional as F
 import numpy as np
 from timm.data.mixup import cutmix_bbox_and_lam, rand_bbox
 
-from synermix.mixup import cutmix, cutmix_box, cutmix_boxes, intra_class_mixup, mix, mixup_cross_entropy, sample_lam
+from synermix.method.inter import cutmix, cutmix_box, cutmix_boxes, mix, mixup_cross_entropy, sample_lam
+from synermix.method.intra import intra_class_mixup
 
 
 def gen(seed=0):

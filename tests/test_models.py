@@ -5,11 +5,11 @@ import torchvision
 from omegaconf import OmegaConf
 from torch import nn
 
-from synermix.config import ConfigError, validate_config
-from synermix.loss import SynerMixLoss
-from synermix.presets import preset_switches
+from synermix.run.validation import ConfigError, validate_config
+from synermix.method.loss import SynerMixLoss
+from synermix.config.presets import preset_switches
 from synermix.models import WeightsError, build_model
-from synermix.run import run_training
+from synermix.run.training import run_training
 
 from helpers import make_cfg
 
@@ -194,7 +194,7 @@ def test_authors_mix_points_are_drawn_as_the_released_code_draws_them(name, expe
     # Released code: ResNets random.randint(0, 2) over input/layer1/layer2; MobileNetV3 and Swin-T
     # random.randint(0, 3) where 0 and 1 both mix the input, 2 after features[0], 3 after features[1] (MobileNet)
     # or after features[2] (Swin).
-    from synermix.mixers.manifold import ManifoldMixUp
+    from synermix.method.mixers.manifold import ManifoldMixUp
 
     model = build(name, image_size=224 if name == "swin_t" else 16, mix_points="authors")
     assert build(name, image_size=16).mix_points == EXPECTED_MIX_POINTS[name]  # the default stays the paper's

@@ -47,7 +47,7 @@ def test_the_wheel_declares_the_library_and_its_extras(wheel):
     assert any(r.startswith("mlflow") and 'extra == "trackers"' in r for r in declared)
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    assert "synermix/loss.py" in names and "synermix/trackers/wandb.py" in names
+    assert "synermix/method/loss.py" in names and "synermix/run/trackers/wandb.py" in names
     assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
 
 
@@ -61,7 +61,7 @@ def test_the_installed_wheel_runs_the_readme_example_elsewhere(wheel, tmp_path):
     run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = run(python, "-c", "import synermix.loss; print(synermix.loss.__file__)", cwd=work).stdout.strip()
+    where = run(python, "-c", "import synermix.method.loss; print(synermix.method.loss.__file__)", cwd=work).stdout.strip()
     assert Path(where).is_relative_to(env) and not Path(where).is_relative_to(ROOT)
     (work / "example.py").write_text(readme_block("own-loop"))
     proc = run(python, "example.py", cwd=work)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from synermix.paired import NA, difference_stats, paired_difference, synergy_margin
-from synermix.results import format_gains, gains, load_summaries, summarize
+from synermix.results.paired import NA, difference_stats, paired_difference, synergy_margin
+from synermix.results.report import format_gains, gains, load_summaries, summarize
 
 from helpers import write_summary as write
 
@@ -73,7 +73,7 @@ def test_gains_table_carries_paired_columns_and_na_below_two_seeds(tmp_path):
 def test_figure_rows_pair_by_seed_with_the_row_they_are_compared_with():
     import pandas as pd
 
-    from synermix.figures.views import add_paired, versus_original_views
+    from synermix.results.figures.views import add_paired, versus_original_views
 
     def row(method, beta, accs, seeds="0;1;2"):
         return {"scenario": "s", "method": method, "beta": beta, "n_seeds": len(accs), "accs": ";".join(map(str, accs)),

@@ -8,9 +8,9 @@ import pytest
 from omegaconf import OmegaConf, open_dict
 
 from synermix.errors import SynerMixError
-from synermix.identity import run_dir_of
-from synermix.protocol import run_config, run_protocol, select_beta
-from synermix.results import load_summaries, summarize
+from synermix.config.identity import run_dir_of
+from synermix.results.protocol import run_config, run_protocol, select_beta
+from synermix.results.report import load_summaries, summarize
 
 from helpers import ROOT, make_cfg
 

@@ -8,15 +8,16 @@ import torch
 from timm.scheduler import CosineLRScheduler
 
 from synermix.data.augment import random_erasing
-from synermix.ema import WeightEma
+from synermix.train.ema import WeightEma
 from synermix.errors import ConfigError
-from synermix.loss import SynerMixLoss
-from synermix.mixers.cutmix import CutMix
-from synermix.mixers.mixup import MixUp
-from synermix.mixers.schedule import MixSchedule
-from synermix.recipes import build_optimizer, build_scheduler
+from synermix.method.loss import SynerMixLoss
+from synermix.method.mixers.cutmix import CutMix
+from synermix.method.mixers.mixup import MixUp
+from synermix.method.mixers.schedule import MixSchedule
+from synermix.train.hooks import MixingEpoch
+from synermix.train.recipes import build_optimizer, build_scheduler
 from synermix.seeding import RunSeeds
-from synermix.trainer import Trainer, TrainOptions
+from synermix.train.trainer import Trainer, TrainOptions
 
 from helpers import make_cfg, tiny_model
 
@@ -165,10 +166,9 @@ def test_mixing_schedule_draws_share_switch_and_turns_off():
     assert [d is None for d in replay] == [d is None for d in draws]  # the step's generator decides everything
     trainer = FakeTrainer(None)
     trainer.epoch = 3
-    schedule.before_epoch(trainer)
+    MixingEpoch(schedule).before_epoch(trainer)  # the hook the run adds for a mixer with set_epoch
     assert all(schedule.draw(labels, generator, (8, 3, 8, 8), ("input",)) is None for _ in range(50))
-    trainer.epoch = 2
-    schedule.before_epoch(trainer)
+    schedule.set_epoch(2)
     assert any(schedule.draw(labels, generator, (8, 3, 8, 8), ("input",)) is not None for _ in range(50))
 
 
@@ -243,7 +243,7 @@ def test_pretrained_timm_models_bring_their_normalisation_and_explicit_values_wi
     (("train.scheduler=cosine", "train.warmup_epochs=8"), r"train.warmup_epochs=8 is invalid"),
 ])
 def test_bad_recipe_values_are_refused_before_any_data_is_read(overrides, message, tmp_path):
-    from synermix.run import run_training
+    from synermix.run.training import run_training
 
     with pytest.raises(ConfigError, match=message):
         run_training(make_cfg(*overrides), tmp_path / "run")

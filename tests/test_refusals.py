@@ -103,7 +103,7 @@ def test_predictions_csv_is_safe_to_open_in_a_spreadsheet(tmp_path):
 
     import pandas as pd
 
-    from synermix.prediction import csv_text
+    from synermix.use.predict import csv_text
 
     table = pd.DataFrame({"path": ["=cmd|' /C calc'!A0", "ok.png"], "class_1": ["+1", "@SUM(A1)"],
                           "prob_1": [0.5, 0.25]})

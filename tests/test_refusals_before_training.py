@@ -47,7 +47,7 @@ def test_a_tracker_that_cannot_start_stops_the_run_before_training(tmp_path):
 
 def test_a_mixer_choosing_a_mix_point_the_model_lacks_is_named(tmp_path):
     from synermix.errors import ConfigError
-    from synermix.run import run_training
+    from synermix.run.training import run_training
 
     cfg = make_cfg(*FAST, "method.inter={_target_:helpers.mixers.WrongPointMixer}")
     with pytest.raises(ConfigError, match=r"WrongPointMixer.*'nowhere'.*mix points are \['input'"):
@@ -95,7 +95,7 @@ def test_a_full_disk_during_the_checkpoint_write_is_the_enospc_paragraph(tmp_pat
     keep = run_script("train", *args, "train.epochs=1", "train.keep_checkpoints=true", f"hydra.run.dir={tmp_path}/p")
     assert keep.returncode == 0, keep.stderr[-2000:]
     size = (tmp_path / "p" / "checkpoint.pt").stat().st_size
-    check = ("from synermix.rundir import RunDir; import json, pathlib; p = pathlib.Path('%s'); "
+    check = ("from synermix.store.rundir import RunDir; import json, pathlib; p = pathlib.Path('%s'); "
              "print(json.loads((p / 'summary.json').read_text())['epochs_completed'], RunDir(p).latest_weights().source)")
     in_private_mounts(f"""
         mount -t tmpfs -o size={int(size * 1.5) + 200_000} tmpfs {disk}

@@ -9,9 +9,9 @@ import sys
 import pytest
 import torch
 
-import synermix.intra as intra_module
+import synermix.method.intra as intra_module
 from synermix.errors import RunError
-from synermix.run import run_training
+from synermix.run.training import run_training
 
 from helpers import ROOT, TESTS, hook_override, make_cfg, metrics_without_time, wait_for
 from helpers import datasets as fx

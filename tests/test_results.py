@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synermix.results import format_table, gains, load_summaries, summarize
+from synermix.results.report import format_table, gains, load_summaries, summarize
 
 from helpers import ROOT
 from helpers import write_summary as write

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from synermix.cohesion import cohesion_metrics
-from synermix.config import ConfigError, validate_config
+from synermix.train.cohesion import cohesion_metrics
+from synermix.run.validation import ConfigError, validate_config
 from synermix.data import DatasetFormatError, load_splits
 from synermix.errors import RunError
-from synermix.rundir import RunDirBusy
-from synermix.run import run_training
+from synermix.store.rundir import RunDirBusy
+from synermix.run.training import run_training
 
 from helpers import ROOT, TESTS, hook_override, make_cfg, wait_for
 from helpers import datasets as fx

@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from synermix.sampling import SupplementationError, SupplementedBatchSampler, shard_bounds
+from synermix.method.sampling import SupplementationError, SupplementedBatchSampler, shard_bounds
 
 
 def random_labels(rng, n, k, min_per_class=2):

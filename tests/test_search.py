@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 
 from helpers import CONFIG_DIR, ROOT, TESTS, hook_override
 from synermix.errors import ConfigError, Interrupted
-from synermix.protocol import run_protocol
-from synermix.search import INTERRUPTED, sqlite_url
+from synermix.results.protocol import run_protocol
+from synermix.results.search import INTERRUPTED, sqlite_url
 
 TINY = ["train.epochs=2", "train.average_last=1", "dataset.max_per_class=12", "train.cohesion_samples=0"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.agreement import AGREEMENT_RUN, compare_runs
 from helpers import ROOT, TESTS, hook_override
-from synermix.distributed import export_task_environment
+from synermix.train.distributed import export_task_environment
 
 SWEEP = ("method=baseline,intra", "train.epochs=2", "train.average_last=1", "dataset.max_per_class=20",
          "train.cohesion_samples=0")

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from synermix.errors import ConfigError
-from synermix.run import run_training
+from synermix.run.training import run_training
 
 from helpers import make_cfg
 from helpers.hooks import CrashAfterEpoch

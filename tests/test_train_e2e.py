@@ -11,8 +11,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from synermix.data import build_data, load_splits
 from synermix.errors import ConfigError
-from synermix.identity import run_dir_of
-from synermix.run import METRIC_COLUMNS, RunError, loading_of, run_training
+from synermix.config.identity import run_dir_of
+from synermix.run.training import METRIC_COLUMNS, RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
 
 from helpers import ROOT, hook_override, make_cfg
@@ -85,7 +85,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
 
 def test_finished_run_is_skipped_and_changed_config_is_refused(tmp_path, caplog):
     cfg = make_cfg("method=intra", "train.epochs=1")  # digits' default average_last=3 shortens to the 1 epoch
-    with caplog.at_level("INFO", logger="synermix.run"):
+    with caplog.at_level("INFO", logger="synermix.run.training"):
         first = run_training(cfg, tmp_path)
     assert first["average_last"] == 1 and first["final_acc"] == first["best_acc"]  # the one epoch's accuracy
     assert "the default 3 is more than train.epochs=1; final_acc averages all 1 epochs" in caplog.text

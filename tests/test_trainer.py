@@ -5,9 +5,9 @@ import torch
 from helpers import tiny_model
 from synermix.data.stream import Batch
 from synermix.errors import Interrupted
-from synermix.loss import SynerMixLoss
+from synermix.method.loss import SynerMixLoss
 from synermix.seeding import RunSeeds
-from synermix.trainer import Trainer, TrainOptions
+from synermix.train.trainer import Trainer, TrainOptions
 
 
 class WorkersKilled:

@@ -1,4 +1,4 @@
-"""hydra-optuna-sweeper whose SQLite study continues where an interrupted search stopped (synermix.search).
+"""hydra-optuna-sweeper whose SQLite study continues where an interrupted search stopped (synermix.results.search).
 
 `hydra/sweeper=optuna` selects it: the config registered below replaces the plugin's `optuna` entry with the
 same options and SynerMix's defaults (maximise final_acc of validation runs, SQLite study under the sweep
@@ -19,7 +19,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
 
     def sweep(self, arguments: List[str]) -> None:
         """Resume the study, then let hydra-optuna-sweeper run the remaining trials."""
-        from synermix.search import open_study, resume
+        from synermix.results.search import open_study, resume
 
         impl = self.sweeper
         study = open_study(impl.storage, impl.study_name, impl._get_directions())

@@ -8,7 +8,7 @@ from typing import List
 import numpy as np
 import torch
 
-from synermix.checks import Check, is_bool, is_int, is_num, is_numbers, one_of
+from synermix.config.checks import Check, is_bool, is_int, is_num, is_numbers, one_of
 from synermix.data.digits import load_digits_splits
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.sources import (
@@ -22,7 +22,7 @@ from synermix.data.sources import (
 )
 from synermix.data.stream import Batch, EvalStream, TrainStream
 from synermix.errors import ConfigError, RunError, value_errors_as_config_errors
-from synermix.sampling import SupplementedBatchSampler
+from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
 

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from synermix.checks import Check, is_num, one_of, problems
+from synermix.config.checks import Check, is_num, one_of, problems
 from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source, open_rgb
 from synermix.data.tree import BAD_IMAGE_ACTIONS, bad_images, scan_classes
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from synermix.sampling import SupplementedBatchSampler, shard_bounds
+from synermix.method.sampling import SupplementedBatchSampler, shard_bounds
 from synermix.seeding import RunSeeds
 
 

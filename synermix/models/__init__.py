@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synermix.checks import Check, is_bool, is_int, one_of
+from synermix.config.checks import Check, is_bool, is_int, one_of
 from synermix.errors import value_errors_as_config_errors
 from synermix.models.cifar_resnet import CIFAR_RESNET_CHECKS, cifar_resnet
 from synermix.models.staged import StagedClassifier

@@ -10,7 +10,7 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from synermix.checks import Check, is_int, one_of, require
+from synermix.config.checks import Check, is_int, one_of, require
 from synermix.models.staged import StagedClassifier
 
 NORMS = ("batch", "group")

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from synermix.hooks import Hook
+from synermix.train.hooks import Hook
 
 
 class PauseAt(Hook):

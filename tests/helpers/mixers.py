@@ -6,7 +6,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from synermix.mixers import Mix
+from synermix.method.mixers import Mix
 
 
 class WrongPointMixer:

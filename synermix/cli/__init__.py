@@ -1,0 +1,1 @@
+"""Command-line entry points shared by scripts/: the Hydra app wrapper, the pre-flight check, sweep tallies."""

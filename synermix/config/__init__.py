@@ -1,0 +1,1 @@
+"""Configuration below everything else: value checks, the registry mechanism, run identity, method presets."""

@@ -1,0 +1,1 @@
+"""A trained run read back: evaluate, predict, their plots."""
