@@ -93,7 +93,7 @@ def intra_class_loss_loop(head, features, labels, num_per_class, generator, num_
 class LoopIntra(LocalIntra):
     """L_intra by the per-class loop reference (`intra_class_loss_loop`), as the loss's intra strategy."""
 
-    def __call__(self, head, features, labels, generator):
+    def __call__(self, head, features, labels, generator, part=None):
         """L_intra of one batch, class by class."""
         return intra_class_loss_loop(head, features, labels, self.num_per_class, generator, self.num_classes)
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from helpers import tiny_model
+from helpers import MemoryStore, tiny_model
 from synermix.data.stream import Batch
 from synermix.errors import Interrupted
 from synermix.method.loss import SynerMixLoss
@@ -33,10 +33,11 @@ class WorkersKilled:
 
 @pytest.mark.parametrize("signalled", [True, False])
 def test_a_loader_killed_by_the_stop_signal_ends_the_run_with_a_checkpoint_and_any_other_failure_is_raised(signalled):
-    model, saved, box = tiny_model(), [], []
+    model, store, box = tiny_model(), MemoryStore(), []
+    saved = store.saved
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     trainer = Trainer(model, SynerMixLoss("original", "mixup", 0.1, num_classes=3), optimizer,
-                      torch.optim.lr_scheduler.StepLR(optimizer, 1), TrainOptions(RunSeeds(0)), save=saved.append)
+                      torch.optim.lr_scheduler.StepLR(optimizer, 1), TrainOptions(RunSeeds(0)), store=store)
     box.append(trainer)
     if signalled:
         with pytest.raises(Interrupted, match="at epoch 1, step 2 of 4; checkpoint saved"):

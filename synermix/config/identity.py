@@ -16,7 +16,7 @@ from synermix.errors import ConfigError
 # not part of its identity.
 RESUME_FREE_KEYS = (
     "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
-    "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks",
+    "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks", "metrics",
     "train.default_average_last",  # only a default: the train.average_last it resolves to is identity
     "dataset.root", "dataset.download", "out_root", "logger",
 )

@@ -100,20 +100,21 @@ class LocalIntra:
         require(dict(num_per_class=num_per_class), INTRA_CHECKS)
         self.num_per_class, self.num_classes, self.label_smoothing = int(num_per_class), num_classes, label_smoothing
 
-    def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator) -> Tensor:
-        """L_intra of `features` (N, D) with `labels` (N,)."""
+    def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator, part=None) -> Tensor:
+        """L_intra of `features` (N, D) with `labels` (N,) (`part`: only the global strategy uses it)."""
         return intra_class_loss(head, features, labels, self.num_per_class, generator, self.num_classes,
                                 self.label_smoothing)
 
 
 class GlobalIntra(LocalIntra):
-    """L_intra over the global batch under torchrun. Before each step the trainer sets `part` (a
-    distributed.GlobalBatch): this process's features are gathered with the others' (its rows keep their gradient,
+    """L_intra over the global batch under torchrun. Each step the loss passes `part` (the step's
+    synermix.train.distributed.GlobalBatch): this process's features are gathered with the others' (its rows keep their gradient,
     scaled for DDP's average) and the Eq. 1 weights come from `part.intra_generator`, seeded alike on every
     process, so every process computes the single-process L_intra."""
 
-    part = None
-
-    def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator) -> Tensor:
+    def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator, part=None) -> Tensor:
         """L_intra of the global batch this process's `features` are a part of (`generator` is not used)."""
-        return super().__call__(head, *self.part.gather(features, labels), self.part.intra_generator)
+        if part is None:
+            raise ValueError("GlobalIntra needs the step's part of the global batch (`part`); it is computed under "
+                             "torchrun only.")
+        return super().__call__(head, *part.gather(features, labels), part.intra_generator)

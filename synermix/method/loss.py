@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterator, NamedTuple, Optional, Protocol, Sequence
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -116,9 +116,10 @@ class SynerMixLoss:
         return self.uses_intra and self.uses_inter and self.intra == "augmented" and self.mixer is None
 
     def terms(self, model: MixableClassifier, x_orig: Optional[Tensor], x_aug: Tensor, y: Tensor,
-              generator: Optional[torch.Generator] = None) -> Iterator[Term]:
+              generator: Optional[torch.Generator] = None, part: Any = None) -> Iterator[Term]:
         """The terms of one (supplemented) batch in `view_order`, each computed when it is asked for (so a caller
-        can back-propagate one before the other's forward); `x_orig` is needed only for intra='original'."""
+        can back-propagate one before the other's forward); `x_orig` is needed only for intra='original'; `part`:
+        under torchrun, this process's part of the step's global batch (GlobalIntra's L_intra gathers it)."""
         if self.needs_original and x_orig is None:
             raise ValueError("intra='original' needs the unaugmented view x_orig.")
         mix = None
@@ -140,7 +141,7 @@ class SynerMixLoss:
         for name in order:
             if name == "intra" and self.uses_intra:
                 features = view(x_orig, "original") if self.intra == "original" else view(x_aug, "augmented")
-                yield Term("intra", self.beta, self.intra_term(model.head, features, y, generator))
+                yield Term("intra", self.beta, self.intra_term(model.head, features, y, generator, part))
             elif name == "inter" and self.uses_inter:
                 yield Term("inter", 1 - self.beta, self._inter(model, x_aug, y, mix, view))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -23,7 +23,17 @@ from synermix.method.loss import SynerMixLoss, uses_original_view
 from synermix.method.mixers.schedule import scheduled_mixer
 from synermix.models import build_model
 from synermix.models.normalization import resolve_auto_normalization
-from synermix.store.rundir import METRIC_COLUMNS, RunDir, UntouchedRunDir, final_accuracy, output_error
+from synermix.run.summary import final_accuracy, run_summary
+from synermix.store.rundir import RunDir, UntouchedRunDir, output_error
+from synermix.train.metrics import (
+    BUILT_IN_COLUMNS as METRIC_COLUMNS,
+    AveragedEvaluation,
+    EpochTime,
+    EvaluationMetric,
+    Losses,
+    Metric,
+    metrics_from_config,
+)
 from synermix.train.recipes import build_optimizer, build_scheduler
 from synermix.run.recording import EpochRecorder
 from synermix.seeding import RunSeeds
@@ -64,13 +74,18 @@ def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = (),
     rundir.attach(cfg)
     _log_shortened_average(cfg)
     try:
-        with rundir.locked(), rundir.recording_failures():  # recorded before the lock is let go
+        with rundir.locked(), rundir.recording_failures(lambda error: _failed_summary(cfg, error)):  # before unlocking
             return _run_locked(cfg, rundir, hooks)
     except OSError as exc:
         error = output_error(exc, rundir.path)
         if error is None:
             raise
         raise error from None
+
+
+def _failed_summary(cfg: DictConfig, error: str) -> Dict[str, Any]:
+    """summary.json of a run that failed with `error` (the run directory keeps the progress it had)."""
+    return run_summary([], list(METRIC_COLUMNS), cfg, "failed", error)
 
 
 def _log_shortened_average(cfg: DictConfig) -> None:
@@ -120,35 +135,45 @@ def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[
 
 def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks) -> Dict[str, Any]:
     """The run itself, in one (of possibly several) processes: data -> model -> loss -> trainer -> rundir.
-    The built-in hooks come first (mid-epoch checkpoints, then the recorder), then `hooks`."""
+    The metrics come first (the built-in ones, then `metrics` of the config); then the built-in hooks (the recipe's,
+    mid-epoch checkpoints, the recorder, the trackers), then `hooks`."""
     state = rundir.load()
     method = cfg.method
     data = build_data(cfg.dataset, loading_of(cfg, env), device, seeds, uses_original_view(method.intra, method.beta))
     loss = build_loss(method, cfg.train, data.num_classes, env)
     model, optimizer, (scheduler, per_step) = build_training(cfg, data, seeds, device, env)
-    keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples) if cfg.train.cohesion_samples else None
     recipe = recipe_hooks(cfg.train, model, loss)
     averaged = {h.state_key: h.module for h in recipe if isinstance(h, WeightEma)}
-    recorder = EpochRecorder(rundir, cfg, data.eval, keep, env, averaged)
+    metrics = [*built_in_metrics(cfg, data.eval, env, averaged), *metrics_from_config(cfg.get("metrics"))]
+    recorder = EpochRecorder(rundir, cfg, averaged)
     tracking = Tracking.from_config(cfg.get("logger"), recorder, rundir, env.is_main)
     t = cfg.train
     options = TrainOptions(seeds, cfg.amp, cfg.amp_dtype, t.log_interval, env, t.get("clip_grad_norm"), per_step)
     built_in = [*recipe, PeriodicCheckpoint(t.checkpoint_every_steps), recorder, tracking]
-    trainer = Trainer(model, loss, optimizer, scheduler, options, [*built_in, *hooks], save=recorder.save)
-    trainer.run_dir = rundir.path  # where hooks may leave files of their own
+    trainer = Trainer(model, loss, optimizer, scheduler, options, [*built_in, *hooks], metrics, store=rundir)
     rundir.start(data.classes)
     with rundir.logging_to_file():
         if state:
             trainer.load_state_dict(state)
-            recorder.load_state_dict(state)
             log.info("Resuming %s at epoch %d, step %d.", rundir.path, trainer.epoch + 1, trainer.step)
-        with tracking.session(tracked_run(cfg, rundir)):  # after the state: it logs epochs its trackers missed
+        with tracking.session(tracked_run(cfg, rundir), trainer.metrics.rows):  # it logs epochs its trackers missed
             trainer.train(data.train, cfg.train.epochs)
     summary = recorder.summary
     if env.is_main:
         log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,
                  summary["final_acc"])
     return summary
+
+
+def built_in_metrics(cfg: DictConfig, eval_stream, env, averaged: Dict[str, torch.nn.Module]) -> List[Metric]:
+    """The metrics every run records, in metrics.csv's column order: the losses, the evaluation (with the cohesion
+    of train.cohesion_samples evaluation images), the epoch's seconds, then each averaged model's evaluation."""
+    n = cfg.train.cohesion_samples
+    keep = fixed_subsample(len(eval_stream), n) if n else None
+    evaluation = EvaluationMetric(eval_stream, cfg.amp, cfg.amp_dtype, keep, env, cfg.train.epochs)
+    return [Losses(), evaluation, EpochTime(),
+            *(AveragedEvaluation(name, module, eval_stream, cfg.amp, cfg.amp_dtype, env)
+              for name, module in averaged.items())]
 
 
 def tracked_run(cfg: DictConfig, rundir: RunDir) -> TrackedRun:

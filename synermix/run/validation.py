@@ -59,6 +59,8 @@ def _train_checks(epochs: Any, warmup_epochs: Any) -> tuple:
 
 RUN_CHECKS = (
     Check("hooks", lambda v: v is None or isinstance(v, DictConfig), "a mapping name -> {_target_: ...}", optional=True),
+    Check("metrics", lambda v: v is None or isinstance(v, DictConfig), "a mapping name -> grad_norm or {_target_: ...}",
+          optional=True),
     Check("seed", lambda v: is_int(v) and 0 <= v < 2**32, "an integer in [0, 2^32)"),
     Check("phase", one_of(PHASES), f"one of {list(PHASES)}"),
     Check("run_tag", lambda v: isinstance(v, str) and (v == "" or NAME.match(v) is not None),
@@ -85,7 +87,7 @@ def _group_checks(cfg: DictConfig) -> List[Tuple[str, Any, Sequence[Check]]]:
 
 
 # mappings whose keys are the user's own: a model's constructor arguments, hooks by name, a tracker's settings
-OPEN_MAPPINGS = ("model.kwargs.", "hooks.", "logger.")
+OPEN_MAPPINGS = ("model.kwargs.", "hooks.", "metrics.", "logger.")
 
 
 def declared_keys(cfg: DictConfig) -> List[str]:

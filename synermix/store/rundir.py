@@ -17,29 +17,25 @@ import os
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.train.cohesion import COHESION_COLUMNS
 from synermix.config.identity import config_differences
 from synermix.errors import Interrupted, RunError, SynerMixError, describe
 from synermix.config.identity import IDENTITY_COLUMNS, run_identity
 from synermix.store.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
+FailedSummary = Callable[[str], Dict[str, Any]]  # error message -> summary.json of the failed run
 
 CONFIG, METRICS, SUMMARY, ERROR, LOCK = "config.yaml", "metrics.csv", "summary.json", "error.txt", ".lock"
 CHECKPOINT, PREVIOUS_CHECKPOINT, WEIGHTS = "checkpoint.pt", "checkpoint.prev.pt", "weights.pt"
 FEATURES, CLASSES, TRACKING, EVALUATIONS = "features.npz", "classes.json", "trackers.json", "eval"
 LOG, RECORD = "train.log", ".hydra"
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"  # Hydra's own file format
-METRIC_COLUMNS = (
-    "epoch", "lr", "train_loss", "train_loss_intra", "train_loss_inter", "eval_acc", "eval_acc5", "eval_ece", "eval_nll",
-    *COHESION_COLUMNS, "epoch_seconds",
-)
 
 
 class UntouchedRunDir(RunError):
@@ -58,6 +54,13 @@ class RunDirBusy(ForeignRunDir):
     """Another live process holds the run directory's lock; nothing in it is touched."""
 
 
+class Table(NamedTuple):
+    """metrics.csv's content: the rows and the columns in order."""
+
+    rows: List[Dict[str, Any]]
+    columns: List[str]
+
+
 class Weights(NamedTuple):
     """A run's weights as read back: the state_dict, the file (and checkpoint epoch) it came from, and whether they
     are a finished run's."""
@@ -70,17 +73,6 @@ class Weights(NamedTuple):
 def averaged_weights(name: str) -> str:
     """The file of an averaged model's final weights (weights_ema.pt)."""
     return f"weights_{name}.pt"
-
-
-def metric_columns(rows: List[Dict[str, Any]]) -> List[str]:
-    """metrics.csv's columns: METRIC_COLUMNS, then any other column the rows have (e.g. an EMA's), first seen first."""
-    extra = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in METRIC_COLUMNS]
-    return [*METRIC_COLUMNS, *extra]
-
-
-def final_accuracy(accs: List[float], average_last: int) -> Optional[float]:
-    """Mean of the last `average_last` accuracies (the paper's final-epochs average; ECE and NLL alike)."""
-    return float(np.mean(accs[-average_last:])) if accs else None
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -371,34 +363,6 @@ class RunDir:
         """eval/<name>/, where scripts/evaluate.py writes one evaluation."""
         return self.path / EVALUATIONS / name
 
-    def summary(self, rows: List[Dict[str, Any]], status: str, error: Optional[str] = None) -> Dict[str, Any]:
-        """summary.json's content for `rows` (the metric rows so far): results, progress and the run's identity."""
-        cfg, accs = self.cfg, [r["eval_acc"] for r in rows if r["eval_acc"] is not None]
-        complete, k = status == "complete", cfg.train.average_last
-
-        def final(column: str) -> Optional[float]:  # rows resumed from before a column existed lack it
-            values = [r[column] for r in rows if r.get(column) is not None]
-            return final_accuracy(values, k) if complete and len(values) == len(rows) else None
-
-        summary = {
-            "status": status,
-            "final_acc": final_accuracy(accs, k) if complete else None,
-            "final_acc5": final("eval_acc5"),  # top-5 (more than five classes), calibration: the same last-k epochs
-            "final_ece": final("eval_ece"),
-            "final_nll": final("eval_nll"),
-            "best_acc": max(accs) if accs else None,
-            "last_acc": accs[-1] if accs else None,
-            "epochs_completed": len(rows),
-            "average_last": cfg.train.average_last,
-            **run_identity(cfg),
-        }
-        for column in metric_columns(rows)[len(METRIC_COLUMNS):]:  # an averaged model's: eval_acc_ema -> final_acc_ema
-            if column.startswith("eval_"):
-                summary[f"final_{column[len('eval_'):]}"] = final(column)
-        if error is not None:
-            summary["error"] = error
-        return summary
-
     def save_checkpoint(self, state: Dict[str, Any]) -> None:
         """Write the resume state (the config, and `state`: the trainer's and the metric rows), keeping the previous
         checkpoint as a fallback; each step is an atomic rename."""
@@ -406,33 +370,30 @@ class RunDir:
             save_checkpoint_atomic(self.path / CHECKPOINT, {"config": self.config, **state},
                                    previous=self.path / PREVIOUS_CHECKPOINT)
 
-    def end_epoch(self, rows: List[Dict[str, Any]], state: Dict[str, Any],
+    def end_epoch(self, table: Table, state: Dict[str, Any], summary: Dict[str, Any],
                   features: Optional[Dict[str, np.ndarray]] = None) -> None:
-        """Record a finished epoch (the last of `rows`): features (the final epoch's, first, so a kill cannot lose
-        them), checkpoint of `state`, metrics.csv, summary.json (`running`), TensorBoard."""
+        """Record a finished epoch (the last row of `table`): features (the final epoch's, first, so a kill cannot
+        lose them), checkpoint of `state`, metrics.csv, summary.json (`running`)."""
         if not self.is_main:
             return
         if features is not None:
             self.write_features(features)
         self.save_checkpoint(state)
-        write_csv_atomic(self.path / METRICS, rows, metric_columns(rows))
-        write_json_atomic(self.path / SUMMARY, self.summary(rows, "running"))
+        write_csv_atomic(self.path / METRICS, table.rows, table.columns)
+        write_json_atomic(self.path / SUMMARY, summary)
 
-    def finish(self, rows: List[Dict[str, Any]], model_state: Dict[str, Any],
-               averaged: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    def finish(self, table: Table, model_state: Dict[str, Any], summary: Dict[str, Any],
+               averaged: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
         """Complete the run: final weights (and weights_<name>.pt of each averaged model, e.g. the EMA), then
-        summary.json `complete` (last), then drop the resume state unless train.keep_checkpoints. Returns the
-        summary."""
-        summary = self.summary(rows, "complete")
+        summary.json `complete` (last), then drop the resume state unless train.keep_checkpoints."""
         if self.is_main:
             for name, state in (averaged or {}).items():
                 save_checkpoint_atomic(self.path / averaged_weights(name), state)
             save_checkpoint_atomic(self.path / WEIGHTS, model_state)
             # again: a kill right after the last checkpoint resumes straight here, before metrics.csv was written
-            write_csv_atomic(self.path / METRICS, rows, metric_columns(rows))
+            write_csv_atomic(self.path / METRICS, table.rows, table.columns)
             write_json_atomic(self.path / SUMMARY, summary)
             self._prune()
-        return summary
 
     def _prune(self) -> None:
         if self.is_main and not self.cfg.train.get("keep_checkpoints", False):
@@ -440,9 +401,10 @@ class RunDir:
                 (self.path / name).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ failures
-    def record_failure(self, exc: BaseException) -> None:
+    def record_failure(self, exc: BaseException, failed_summary: FailedSummary) -> None:
         """error.txt (one paragraph for a SynerMixError, else the traceback) and, once the config is known,
-        summary.json marked failed with the rows so far. Interruptions and foreign run dirs are not failures."""
+        summary.json marked failed (`failed_summary(message)`, keeping the progress the file had). Interruptions
+        and foreign run dirs are not failures."""
         if not self.is_main or isinstance(exc, (Interrupted, UntouchedRunDir)):
             return
         expected = isinstance(exc, SynerMixError)
@@ -451,13 +413,12 @@ class RunDir:
             write_text_atomic(self.path / ERROR, detail)
             if self.cfg is not None:
                 message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
-                write_json_atomic(self.path / SUMMARY, self._failed_summary(message))
+                write_json_atomic(self.path / SUMMARY, self._failed_summary(failed_summary(message)))
         except OSError as write_error:  # a full disk or a read-only folder: the error itself is still raised
             log.warning("Could not record the failure in %s (%s).", self.path, write_error)
 
-    def _failed_summary(self, message: str) -> Dict[str, Any]:
-        """summary.json marked failed, keeping the progress the file had (the epochs recorded, their accuracies)."""
-        summary = self.summary([], "failed", error=message)
+    def _failed_summary(self, summary: Dict[str, Any]) -> Dict[str, Any]:
+        """A failed `summary` with the progress summary.json had (the epochs recorded, their accuracies)."""
         try:
             previous = self.read_summary() or {}
         except UnreadableRunDir:
@@ -468,10 +429,10 @@ class RunDir:
         return summary
 
     @contextmanager
-    def recording_failures(self) -> Iterator["RunDir"]:
+    def recording_failures(self, failed_summary: FailedSummary) -> Iterator["RunDir"]:
         """Record any exception raised inside (see `record_failure`), then re-raise it."""
         try:
             yield self
         except Exception as exc:
-            self.record_failure(exc)
+            self.record_failure(exc, failed_summary)
             raise

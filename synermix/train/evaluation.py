@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 from typing import NamedTuple, Optional
 
+from torch import nn
+
 import numpy as np
 import torch
 
@@ -116,3 +118,14 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
     parts = dist_env.gather_objects((torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()))
     return Evaluation(*found, np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]),
                       **extra)
+
+
+def check_finite(model: nn.Module, where: str, sums: Optional[torch.Tensor] = None) -> None:
+    """Refuse to checkpoint non-finite weights, buffers or loss sums (one host read per checkpoint)."""
+    tensors = [t for t in (*model.parameters(), *model.buffers(), *([] if sums is None else [sums]))
+               if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+    if not bool(finite):
+        raise NonFiniteLoss(
+            f"Non-finite weights or loss at {where}: they were not checkpointed, so the last good checkpoint is "
+            "kept. Training stopped; lower train.lr, or check the data for NaN/inf values.")

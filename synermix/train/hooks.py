@@ -20,6 +20,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
+from synermix.config.registry import Registry, target_of
 from synermix.errors import ConfigError, describe
 
 log = logging.getLogger(__name__)
@@ -153,22 +154,32 @@ class MixingEpoch(Hook):
         self.mixer.set_epoch(trainer.epoch)
 
 
-def hooks_from_config(specs: Optional[Dict[str, Any]]) -> List[Hook]:
-    """Instantiate `hooks.<name>: {_target_: ...}` entries of the config (Hydra's instantiate), in name order."""
-    from hydra.utils import instantiate
+# the hooks a config names by name (`hooks.<label>: {name: periodic_checkpoint, every: 100}`); your own by _target_
+HOOKS = Registry("hook", "hooks.<name>", {"periodic_checkpoint": "synermix.train.hooks:PeriodicCheckpoint"},
+                 "hooks.mine={_target_:my_module.MyHook}")
 
-    hooks = []
-    for name in sorted(specs or {}):
+
+def entries_from_config(specs: Any, registry: Registry, base: type, group: str) -> List[Any]:
+    """Instantiate the `<group>.<label>` entries of a config (a name of `registry`, a mapping with `name` and
+    arguments, or one with `_target_`), in label order; ConfigError naming a bad one."""
+    built = []
+    for label in sorted(specs or {}):
+        spec = specs[label]
         try:
-            hook = instantiate(specs[name])
+            entry = registry.build(spec)
         except Exception as exc:
-            target = specs[name].get("_target_") if hasattr(specs[name], "get") else specs[name]
+            shown = target_of(spec) or (spec.get("name") if hasattr(spec, "keys") else spec)
             raise ConfigError(
-                f"Invalid configuration: hooks.{name}={target!r} cannot be instantiated "
-                f"({describe(exc)}); it must be a mapping with "
-                "_target_ naming an importable synermix.train.hooks.Hook subclass and its arguments."
+                f"Invalid configuration: {group}.{label}={shown!r} cannot be instantiated ({describe(exc)}); it must "
+                f"be {registry.allowed()}, naming a {base.__module__}.{base.__name__} subclass and its arguments."
             ) from None
-        if not isinstance(hook, Hook):
-            raise ConfigError(f"Invalid configuration: hooks.{name} made a {type(hook).__name__}, not a synermix.train.hooks.Hook.")
-        hooks.append(hook)
-    return hooks
+        if not isinstance(entry, base):
+            raise ConfigError(f"Invalid configuration: {group}.{label} made a {type(entry).__name__}, not a "
+                              f"{base.__module__}.{base.__name__}.")
+        built.append(entry)
+    return built
+
+
+def hooks_from_config(specs: Optional[Dict[str, Any]]) -> List[Hook]:
+    """The `hooks.<name>` entries of the config (Hydra's instantiate for `_target_`), in name order."""
+    return entries_from_config(specs, HOOKS, Hook, "hooks")

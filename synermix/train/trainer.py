@@ -1,11 +1,13 @@
 """The Trainer: owns everything that changes during training and runs it, step by step, epoch by epoch.
 
 State (one symmetric `state_dict()` / `load_state_dict()`; a resume is one load): the model, optimizer, scheduler,
-loss scaler, the epoch, the step within it, the running loss sums and the seconds spent in it. Before step b of
+loss scaler, the epoch, the step within it, the running loss sums and the seconds spent in it, every hook's state
+and the metric rows so far (`metrics`, the channel synermix.train.metrics.EpochLog). Before step b of
 epoch e the mixing generator and torch's global RNG are seeded from `seeds.step(e, b)`, so a run resumed at any
 step draws what an uninterrupted one does. Hooks (synermix.train.hooks) are called with the trainer after each step,
 after each epoch (`trainer.epoch` then counts the epochs done, `trainer.last_epoch` holds what it measured) and
-after training; evaluation and recording are hooks too.
+after training. At each epoch's end the metrics (synermix.train.metrics) put the epoch's row into `trainer.metrics`
+first; then the hooks run (the run's recorder writes the row and the checkpoint).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -21,8 +23,9 @@ from tqdm import tqdm
 
 from synermix.train.distributed import DistEnv, GlobalBatch
 from synermix.errors import Interrupted, SynerMixError
-from synermix.train.evaluation import NonFiniteLoss, autocast_context
+from synermix.train.evaluation import NonFiniteLoss, autocast_context, check_finite
 from synermix.train.hooks import Hook, Hooks, StopFlag
+from synermix.train.metrics import EpochLog, Metric
 from synermix.method.loss import SynerMixLoss
 from synermix.seeding import RunSeeds
 
@@ -66,9 +69,8 @@ class PartObjective(nn.Module):
 
     def forward(self, x_orig, x_aug, y, generator, part: GlobalBatch):
         """(differentiable total, detached terms by name) of this part."""
-        self.loss.intra_term.part = part
         total, values = x_aug.new_zeros((), dtype=torch.float32), {}
-        for term in self.loss.terms(self.model, x_orig, x_aug, y, generator):
+        for term in self.loss.terms(self.model, x_orig, x_aug, y, generator, part=part):
             value = term.value * part.share if term.name == "inter" else term.value
             total = total + term.weight * value
             values[term.name] = value.detach()
@@ -76,24 +78,32 @@ class PartObjective(nn.Module):
 
 
 class Trainer:
-    """Trains `model` with `loss` (see the module docstring); `save(state)` writes a checkpoint of `state_dict()`."""
+    """Trains `model` with `loss` (see the module docstring). `metrics` put each epoch's row into `self.metrics`;
+    `store` (a synermix.store.RunDir, or None) keeps `checkpoint()`s of `state_dict()`."""
 
     def __init__(self, model: nn.Module, loss: SynerMixLoss, optimizer: torch.optim.Optimizer, scheduler,
-                 options: TrainOptions, hooks: Sequence[Hook] = (), save: Callable[[Dict[str, Any]], None] = None):
+                 options: TrainOptions, hooks: Sequence[Hook] = (), metrics: Sequence[Metric] = (), store=None):
         self.model, self.loss, self.optimizer, self.scheduler, self.options = model, loss, optimizer, scheduler, options
         self.device = next(model.parameters()).device
         self.scaler = torch.amp.GradScaler(self.device.type) if options.amp and options.amp_dtype == "float16" else None
-        self.hooks, self.stop, self._save = Hooks(hooks), StopFlag(), save or (lambda state: None)
+        self.measures, self.metrics, self.store = list(metrics), EpochLog(), store
+        for metric in self.measures:
+            self.metrics.declare(metric.columns)
+        self.hooks, self.stop = Hooks([*self.measures, *hooks]), StopFlag()
         self.epoch, self.step, self.seconds, self.sums = 0, 0, 0.0, torch.zeros(3)
         self.generator, self.epoch_start, self.last_epoch = torch.Generator(), time.perf_counter(), None
         self.steps_per_epoch, self.epoch_lr = 0, self.lr  # epoch_lr: the learning rate of the epoch's first step
-        self.run_dir = None  # set by the run: where hooks may leave files of their own, named in messages
         self.objective = None
         if options.env.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.objective = DistributedDataParallel(PartObjective(model, loss), device_ids=ids)
+
+    @property
+    def run_dir(self):
+        """The run directory (where hooks may leave files of their own), or None without a store."""
+        return None if self.store is None else self.store.path
 
     # ------------------------------------------------------------------ state
     @property
@@ -107,7 +117,7 @@ class Trainer:
                                                "seconds": self.seconds, "lr": self.epoch_lr}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler and self.scaler.state_dict(),
-                "epoch": self.epoch, "partial": partial, "hooks": self.hooks.state_dict()}
+                "epoch": self.epoch, "partial": partial, "hooks": self.hooks.state_dict(), **self.metrics.state_dict()}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Continue from `state_dict()` output (a checkpoint without `epoch` counts its metric rows)."""
@@ -122,6 +132,7 @@ class Trainer:
         self.sums = partial["sums"].float() if partial else torch.zeros(3)
         self.epoch_lr = float(partial.get("lr", self.lr))  # a per-iteration schedule has moved on since
         self.hooks.load_state_dict(state.get("hooks") or {})
+        self.metrics.load_state_dict(state)
 
     def elapsed(self) -> float:
         """Seconds spent in the current epoch, including those before a resume."""
@@ -132,7 +143,8 @@ class Trainer:
         check_finite(self.model, f"epoch {self.epoch + 1}, step {self.step}", self.sums)
         if self.step:
             self.seconds = self.elapsed()
-        self._save(self.state_dict())
+        if self.store is not None:
+            self.store.save_checkpoint(self.state_dict())
 
     # ------------------------------------------------------------------ loop
     def train(self, stream, epochs: int) -> None:
@@ -150,8 +162,16 @@ class Trainer:
                     self.scheduler.step()
                 self.last_epoch = stats
                 self.epoch, self.step, self.seconds, self.sums = self.epoch + 1, 0, 0.0, torch.zeros(3)
+                self._measure(stats.epoch)
                 self.hooks.after_epoch(self)
             self.hooks.after_train(self)
+
+    def _measure(self, epoch: int) -> None:
+        """The epoch's row: every metric puts its values into the channel."""
+        self.metrics.begin(epoch)
+        for metric in self.measures:
+            metric.measure(self, self.metrics)
+        self.metrics.end()
 
     def _epoch_or_stop(self, stream, lr: float) -> Optional[EpochStats]:
         """The current epoch; None when a stop request ended it, also when the stop signal reached the DataLoader
@@ -298,14 +318,3 @@ class NonFiniteGuard:
             f"Non-finite training loss at epoch {epoch + 1}, step {step + 1} of {total_steps}: "
             f"{', '.join(terms)} became NaN or infinite. Training stopped; the last good checkpoint is kept. "
             "Lower train.lr, or check the data for NaN/inf values.")
-
-
-def check_finite(model: nn.Module, where: str, sums: Optional[torch.Tensor] = None) -> None:
-    """Refuse to checkpoint non-finite weights, buffers or loss sums (one host read per checkpoint)."""
-    tensors = [t for t in (*model.parameters(), *model.buffers(), *([] if sums is None else [sums]))
-               if t.is_floating_point()]
-    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
-    if not bool(finite):
-        raise NonFiniteLoss(
-            f"Non-finite weights or loss at {where}: they were not checkpointed, so the last good checkpoint is "
-            "kept. Training stopped; lower train.lr, or check the data for NaN/inf values.")

@@ -62,3 +62,16 @@ def write_summary(root: Path, method: str, seed: int, acc, status="complete", be
     summary = dict(dataset="digits", model="m", batch_size=bs, method=method, beta=beta, phase=phase,
                    seed=seed, final_acc=acc if status == "complete" else None, status=status, **identity)
     (d / "summary.json").write_text(json.dumps(summary))
+
+
+class MemoryStore:
+    """A Trainer's checkpoint store that keeps every checkpoint in a list (`saved`) instead of a run directory."""
+
+    path = None
+
+    def __init__(self) -> None:
+        self.saved: list = []
+
+    def save_checkpoint(self, state: dict) -> None:
+        """Keep `state`."""
+        self.saved.append(state)

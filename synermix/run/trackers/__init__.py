@@ -1,7 +1,8 @@
 """Experiment trackers: the `logger` config group. Each selected tracker gets every epoch's metrics.csv row and the
 run's summary, on the main process only; a resumed run continues the same tracked run without repeating an epoch.
 
-A tracker is one file here with a class of `Tracker`'s methods, named in TRACKERS (plus configs/logger/<name>.yaml).
+A tracker is a class of `Tracker`'s methods: a built-in one is a file here named in TRACKERS (plus
+configs/logger/<name>.yaml); your own is `logger.<name>: {_target_: my_module.MyTracker, ...}` (docs/extending.md).
 """
 from __future__ import annotations
 
@@ -13,21 +14,30 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 from synermix.config.checks import Check, problems
+from synermix.config.registry import Registry, target_of
 from synermix.errors import Interrupted, RunError, describe
 from synermix.train.hooks import Hook
 
 log = logging.getLogger(__name__)
 
-# logger name -> "module:Class"; csv is the run directory's own metrics.csv, written whatever is selected
-TRACKERS: Dict[str, Optional[str]] = {
+# logger name -> "module:Class"; `csv` (no tracker) is the run directory's own metrics.csv, written whatever is selected
+TRACKERS = Registry("tracker", "logger.<name>", {
     "tensorboard": "synermix.run.trackers.tensorboard:TensorBoardTracker",
-    "csv": None,
     "wandb": "synermix.run.trackers.wandb:WandbTracker",
     "mlflow": "synermix.run.trackers.mlflow:MlflowTracker",
-}
+}, "logger.mine={_target_:my_module.MyTracker}")
+METRICS_CSV_ONLY = "csv"
+
+
+def _selection_ok(logger: Any) -> bool:
+    return logger is None or (hasattr(logger, "keys") and all(
+        name in TRACKERS or name == METRICS_CSV_ONLY or target_of(logger[name]) for name in logger.keys()))
+
+
 LOGGER_CHECK = Check(
-    "logger", lambda v: v is None or (hasattr(v, "keys") and set(v.keys()) <= set(TRACKERS)),
-    f"a selection from the logger config group: logger=[{','.join(TRACKERS)}] (any of them)")
+    "logger", _selection_ok,
+    f"a selection from the logger config group: logger=[{','.join([*TRACKERS.names(), METRICS_CSV_ONLY])}] (any of "
+    "them), or a tracker of your own as logger.<name>={_target_:my_module.MyTracker}")
 
 
 @dataclass
@@ -76,12 +86,12 @@ def metric_values(row: Dict[str, Any]) -> Dict[str, float]:
 
 
 def build_tracker(name: str, options) -> Optional[Tracker]:
-    """The tracker `logger.<name>` selects, from its options (None for csv)."""
-    target = TRACKERS.get(name)
-    if target is None:
+    """The tracker `logger.<name>` selects, from its options (None for csv); `_target_` names your own."""
+    if target_of(options):
+        return TRACKERS.build(options)
+    if name == METRICS_CSV_ONLY:
         return None
-    module, cls = target.split(":")
-    return getattr(import_module(module), cls)(**dict(options or {}))
+    return TRACKERS.load(name)(**dict(options or {}))
 
 
 class Tracking(Hook):
@@ -92,6 +102,7 @@ class Tracking(Hook):
     def __init__(self, trackers: Dict[str, Tracker], recorder, rundir) -> None:
         self.trackers, self.recorder, self.rundir = trackers, recorder, rundir
         self.state: Dict[str, Dict[str, Any]] = {}
+        self.rows: List[Dict[str, Any]] = []  # the metrics channel's rows (the trainer's), set by `session`
 
     @classmethod
     def from_config(cls, logger, recorder, rundir, is_main: bool) -> "Tracking":
@@ -101,13 +112,15 @@ class Tracking(Hook):
         return cls({k: v for k, v in built.items() if v is not None}, recorder, rundir)
 
     @contextmanager
-    def session(self, run: TrackedRun) -> Iterator["Tracking"]:
-        """Open every tracker for this attempt and close it with the attempt's outcome."""
+    def session(self, run: TrackedRun, rows: List[Dict[str, Any]]) -> Iterator["Tracking"]:
+        """Open every tracker for this attempt (the channel's `rows` so far) and close it with the attempt's
+        outcome."""
+        self.rows = rows
         saved = self.rundir.read_tracking()
         for name, tracker in self.trackers.items():
             mine = saved.get(name, {})
             state = self._start(name, tracker, TrackedRun(run.name, run.path, run.config, run.identity, mine))
-            logged = mine["epochs"] if "epochs" in mine else tracker.logged_without_record(run, self.recorder.rows)
+            logged = mine["epochs"] if "epochs" in mine else tracker.logged_without_record(run, self.rows)
             self.state[name] = {**state, "epochs": int(logged)}
         try:
             self._log_new_rows()  # epochs recorded by an attempt that stopped before its trackers heard of them
@@ -129,7 +142,7 @@ class Tracking(Hook):
                            "logger=csv).") from None
 
     def _log_new_rows(self) -> None:
-        rows = self.recorder.rows
+        rows = self.rows
         for name, tracker in self.trackers.items():
             for row in rows[self.state[name]["epochs"]:]:
                 tracker.log_epoch(row)
@@ -148,6 +161,7 @@ class Tracking(Hook):
 
     def after_epoch(self, trainer) -> None:
         """Log the epoch the recorder has just written."""
+        self.rows = trainer.metrics.rows
         self._log_new_rows()
 
     def after_train(self, trainer) -> None:
@@ -164,8 +178,8 @@ def logger_problems(logger) -> List[str]:
         return [f"logger={list(logger.keys())!r} is invalid: it must be {LOGGER_CHECK.allowed}"]
     found = []
     for name in logger.keys():
-        if TRACKERS[name] is not None:
-            module = import_module(TRACKERS[name].split(":")[0])
+        if name in TRACKERS and not target_of(logger[name]):
+            module = import_module(TRACKERS.builtins[name].split(":")[0])
             options = logger[name] or {}
             own = problems(options, getattr(module, "CHECKS", ()), f"logger.{name}.")
             found += own or getattr(module, "setup_problems", lambda _: [])(options)
