@@ -14,10 +14,9 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
 from omegaconf import OmegaConf
 
-from synermix.data import DATASET_NAMES, IN_MEMORY_NAMES, first_per_class
+from synermix.data import DATASETS, first_per_class
 from synermix.data.sources import ArraySplit
 from synermix.errors import SynerMixError
 
@@ -46,7 +45,7 @@ def export(split: ArraySplit, names: list, out: Path) -> int:
 def main(argv=None) -> int:
     """Read the dataset with the repository's own reader and write both official splits as PNG folders."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=[n for n in IN_MEMORY_NAMES if n in DATASET_NAMES])
+    parser.add_argument("dataset", choices=[n for n in DATASETS.names() if DATASETS.load(n).in_memory])
     parser.add_argument("root", help="the dataset's folder, as dataset.root (ignored for digits)")
     parser.add_argument("out", type=Path, help="folder to write train/ and test/ into (must not exist)")
     parser.add_argument("--max-per-class", type=int, default=None, help="only the first N images of each class")

@@ -11,7 +11,10 @@ from omegaconf import OmegaConf
 import synermix.data as data_module
 import synermix.data.files as files
 from synermix.data import DatasetFormatError, DatasetNotFound, build_data, load_splits
-from synermix.data.sources import read_caltech256, read_fashion_mnist, read_oxford_pet
+from synermix.data.readers.caltech256 import read_caltech256
+from synermix.data.readers.food101 import Food101
+from synermix.data.readers.fashion_mnist import read_fashion_mnist
+from synermix.data.readers.oxford_pet import read_oxford_pet
 from synermix.run.training import RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
 
@@ -274,11 +277,11 @@ def test_debian_fashion_mnist_package_loads():
 def test_download_is_used_only_when_asked_and_the_data_is_missing(tmp_path, monkeypatch):
     calls = []
 
-    def fake_download(name, root):  # stands in for torchvision's downloader (no network here)
-        calls.append(name)
+    def fake_download(root):  # stands in for torchvision's downloader (no network here)
+        calls.append("food101")
         fx.write_food101(root)
 
-    monkeypatch.setattr(data_module, "download", fake_download)
+    monkeypatch.setattr(Food101, "download", staticmethod(fake_download))
     root = tmp_path / "food"
     with pytest.raises(DatasetNotFound):
         load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0)

@@ -20,6 +20,17 @@ def test_a_mixer_copied_into_a_users_module_and_renamed_trains_as_the_built_in_o
     assert metrics_without_time(tmp_path / "mine") == metrics_without_time(tmp_path / "built_in")  # same draws
 
 
+def test_a_switch_schedule_takes_a_mixer_of_your_own_beside_a_built_in_one(tmp_path, monkeypatch):
+    source = (ROOT / "synermix" / "method" / "mixers" / "mixup.py").read_text()
+    (tmp_path / "my_switch_mixers.py").write_text(source.replace("class MixUp:", "class MyMixUp:"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = run_training(make_cfg(*FAST, "method.switch_prob=0.5",
+                                 "method.inter=[mixup,{_target_:my_switch_mixers.MyMixUp,alpha:1.0}]"), tmp_path / "mine")
+    run_training(make_cfg(*FAST, "method.switch_prob=0.5", "method.inter=[mixup,mixup]"), tmp_path / "built_in")
+    assert mine["inter"] == "mixup+my_switch_mixers.MyMixUp" and mine["status"] == "complete"
+    assert metrics_without_time(tmp_path / "mine") == metrics_without_time(tmp_path / "built_in")
+
+
 @pytest.mark.parametrize("spec, match", [
     ("cutout", "inter must be 'none', one of"),
     ({"_target_": "no_such_module.Mixer"}, "cannot be instantiated"),
@@ -35,7 +46,7 @@ def test_an_unknown_mixer_name_is_refused_before_any_data_is_read():
 
     with pytest.raises(ConfigError, match=r"method.inter='cutout' is invalid: it must be one of \['none', 'mixup'"):
         validate_config(make_cfg("method.inter=cutout"))
-    assert sorted(MIXERS) == ["cutmix", "fmix", "manifold", "mixup", "resizemix", "saliencymix"]
+    assert sorted(MIXERS.names()) == ["cutmix", "fmix", "manifold", "mixup", "resizemix", "saliencymix"]
 
 
 def test_a_users_mixer_that_cannot_be_built_is_refused_before_any_data_is_read():

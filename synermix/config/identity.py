@@ -157,7 +157,8 @@ def run_identity(cfg: DictConfig) -> Dict[str, Any]:
     if isinstance(values["inter"], DictConfig):  # a user's mixer: named by its class
         values["inter"] = str(values["inter"].get("_target_"))
     elif OmegaConf.is_list(values["inter"]):  # two mixers chosen between by method.switch_prob
-        values["inter"] = "+".join(str(name) for name in values["inter"])
+        values["inter"] = "+".join(str(m.get("_target_")) if isinstance(m, DictConfig) else str(m)
+                                   for m in values["inter"])
     values["config_id"] = config_id(cfg)
     return values
 

@@ -8,75 +8,67 @@ from typing import List
 import numpy as np
 import torch
 
-from synermix.config.checks import Check, is_bool, is_int, is_num, is_numbers, one_of
-from synermix.data.digits import load_digits_splits
+from synermix.config.checks import NAME, Check, is_bool, is_int, is_num, is_numbers
+from synermix.config.registry import UnknownEntry, target_of
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
-from synermix.data.sources import (
-    READERS,
-    ArraySplit,
-    DatasetFormatError,
-    DatasetNotFound,
-    FileSplit,
-    Source,
-    download,
-)
+from synermix.data.registry import DATASETS, DatasetEntry
+from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source
 from synermix.data.stream import Batch, EvalStream, TrainStream
-from synermix.errors import ConfigError, RunError, value_errors_as_config_errors
+from synermix.errors import ConfigError, RunError, describe, value_errors_as_config_errors
 from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
 
 
-def _read_digits(root=None, **_) -> Source:
-    """scikit-learn's bundled digits (no root), its fixed stratified 80/20 split."""
-    x_tr, y_tr, x_te, y_te = load_digits_splits()
-    return Source(ArraySplit(x_tr, y_tr), ArraySplit(x_te, y_te), [str(i) for i in range(10)])
-
-
-def _read_image_folder(root: Path, **options) -> Source:
-    """Your own ImageFolder tree (imported here: torchvision's folder scanning takes ~2 s to import)."""
-    from synermix.data.image_folder import read_image_folder
-
-    return read_image_folder(root, **options)
-
-
-# The one registry of data sets: dataset.name -> reader(root, **options) -> Source
-SOURCES = {"digits": _read_digits, **READERS, "image_folder": _read_image_folder}
-DATASET_NAMES = tuple(SOURCES)
-IN_MEMORY_NAMES = ("digits", "cifar100", "mini_imagenet", "fashion_mnist")
 POLICIES = ("none", "trivialaugment", "randaugment", "autoaugment")  # dataset.augment.policy (torchvision v2)
+
+
+def dataset_entry(group) -> type[DatasetEntry]:
+    """The registry entry of the `dataset` group: by `dataset.name`, or `dataset._target_` (ConfigError if neither)."""
+    try:
+        return DATASETS.load(group)
+    except UnknownEntry as exc:
+        raise ConfigError(f"Invalid configuration: {exc}.") from None
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"Invalid configuration: dataset._target_={target_of(group)!r} cannot be imported "
+                          f"({describe(exc)}); it must name a synermix.data.registry.DatasetEntry subclass.") from None
+
+
+def _known_entry(group):
+    """The entry of `group`, or None for a name no entry has (the name's check reports it)."""
+    try:
+        return dataset_entry(group)
+    except ConfigError:
+        return None
 
 
 def held_in_memory(dataset) -> bool:
     """Whether the `dataset` group's images are held in memory as one tensor (augmented batch by batch) rather
-    than decoded from files per sample: the in-memory data sets, and image folders with recipe=cifar."""
-    name = dataset.get("name")
-    return name in IN_MEMORY_NAMES or (name == "image_folder" and dataset.get("recipe") == "cifar")
+    than decoded from files per sample: the entry says so (an image folder by its recipe)."""
+    entry = _known_entry(dataset)
+    return entry is not None and entry.held_in_memory(dataset)
 
 
 def dataset_checks(group) -> tuple:
     """The checks of the `dataset` config group (some depend on its name and image size)."""
-    from synermix.data.image_folder import IMAGE_FOLDER_CHECKS  # light: torchvision is imported on use
-    from synermix.data.sources import MINI_SPLITS
-
-    name, size = group.get("name"), group.get("image_size")
-    in_memory = held_in_memory(group)
+    name, size, entry = group.get("name"), group.get("image_size"), _known_entry(group)
+    in_memory = entry is not None and entry.held_in_memory(group)
     bound = size if is_int(size) else None
+    own = target_of(group) is not None
     return (
-        Check("name", one_of(DATASET_NAMES), f"one of {list(DATASET_NAMES)}"),
-        Check("root", lambda v: name == "digits" or (isinstance(v, str) and v.strip() != ""),
+        Check("name", lambda v: v in DATASETS if not own else isinstance(v, str) and NAME.match(v) is not None,
+              DATASETS.allowed() if not own else "a name of your data set (letters, digits, '_', '.', '+', '-')"),
+        Check("root", lambda v: (entry is not None and not entry.needs_root) or (isinstance(v, str) and v.strip() != ""),
               f"the folder holding the data set (dataset.root=/path/to/{name})"),
-        Check("num_classes", lambda v: (v is None and name == "image_folder") or (is_int(v) and v >= 2),
-              "an integer >= 2 (null for image_folder: the number of class folders)"),
-        *IMAGE_FOLDER_CHECKS,
+        Check("num_classes", lambda v: (v is None and entry is not None and entry.counts_classes) or (
+            is_int(v) and v >= 2), "an integer >= 2 (null for image_folder: the number of class folders)"),
+        *(entry.checks if entry is not None else ()),
         Check("image_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
         Check("download", is_bool, "true or false"),
         Check("max_per_class", lambda v: v is None or (is_int(v) and v >= 2), "null or an integer >= 2", optional=True),
         Check("train_per_class", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
         Check("test_per_class", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
         Check("verify_md5", is_bool, "true or false", optional=True),
-        Check("split", one_of(MINI_SPLITS), f"one of {list(MINI_SPLITS)} (table1: 500/100 per class as Table 1; "
-              "authors: the released code's split)", optional=True),
         Check("mean", is_numbers, "a list of numbers (one per image channel)"),
         Check("std", lambda v: is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
         Check("augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
@@ -129,18 +121,18 @@ def first_per_class(labels: np.ndarray, n: int) -> np.ndarray:
 
 def load_source(cfg_dataset) -> Source:
     """Read the dataset's official train/test splits from `dataset.root` (downloading only if asked)."""
-    name = cfg_dataset.name
-    if name == "digits":
-        return _read_digits()
+    name, entry = cfg_dataset.name, dataset_entry(cfg_dataset)
+    if not entry.needs_root:
+        return entry.read(None, **_reader_options(cfg_dataset))
     if cfg_dataset.root in (None, ""):
         raise DatasetNotFound(f"dataset.root is not set for dataset={name}; pass dataset.root=/path/to/{name}.")
     root = Path(str(cfg_dataset.root)).expanduser()
-    if cfg_dataset.download and name in READERS:
+    if cfg_dataset.get("download") and entry.downloads:
         try:
-            READERS[name](root, **_reader_options(cfg_dataset))
+            entry.read(root, **_reader_options(cfg_dataset))
         except DatasetNotFound:
-            download(name, root)
-    return SOURCES[name](root, **_reader_options(cfg_dataset))
+            entry.download(root)
+    return entry.read(root, **_reader_options(cfg_dataset))
 
 
 def _reader_options(cfg_dataset) -> dict:
@@ -163,7 +155,7 @@ def _check_classes(source: Source, cfg_dataset, num_classes: int) -> None:
     """Refuse a classifier that would mean nothing: fewer than two classes, or a head of another size than the data's
     classes (dataset.num_classes disagreeing with the class names the data set lists)."""
     root = cfg_dataset.get("root")
-    name, where = cfg_dataset.name, f"dataset={cfg_dataset.name}" + (f" at {root}" if root else "")
+    where = f"dataset={cfg_dataset.name}" + (f" at {root}" if root else "")
     present = np.unique(source.train.labels).size if source.train.labels.size else 0
     if (source.classes and len(source.classes) < 2) or present == 1:
         found = f"{len(source.classes)} class(es) ({', '.join(map(str, source.classes[:3]))})" if source.classes \
@@ -171,7 +163,7 @@ def _check_classes(source: Source, cfg_dataset, num_classes: int) -> None:
         raise DatasetFormatError(
             f"{where} has {found}: a classifier needs at least 2 classes, so the run would "
             "report a meaningless 100% accuracy. Give the data set a folder per class (at least two).")
-    if name == "image_folder" and source.classes and cfg_dataset.num_classes is not None \
+    if dataset_entry(cfg_dataset).counts_classes and source.classes and cfg_dataset.num_classes is not None \
             and len(source.classes) != num_classes:  # a named data set's fixed count: _check_labels
         raise ConfigError(
             f"Invalid configuration: dataset.num_classes={num_classes} but {where} has "
@@ -206,8 +198,6 @@ def load_splits(cfg_dataset, phase: str, val_ratio: float, val_seed: int) -> Spl
     """Read `cfg_dataset.name`; phase=test evaluates on the test split, phase=val on a held-out stratified
     split of the training set; `dataset.max_per_class` then trims both."""
     name = cfg_dataset.name
-    if name not in DATASET_NAMES:
-        raise ConfigError(f"Invalid configuration: dataset.name={name!r} is unknown; choose one of {list(DATASET_NAMES)}.")
     source = load_source(cfg_dataset)
     # image_folder: null counts the class folders
     num_classes = len(source.classes) if cfg_dataset.num_classes is None else int(cfg_dataset.num_classes)
@@ -286,8 +276,8 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
     if int(aug.crop_padding) or int(aug.cutout):
         raise ConfigError(
             f"Invalid configuration: dataset.augment.crop_padding={aug.crop_padding} / dataset.augment.cutout="
-            f"{aug.cutout}: padded crops and cutout are implemented for the in-memory datasets "
-            f"{list(IN_MEMORY_NAMES)}; {name} uses RandomResizedCrop + flip (Table 1), so set both to 0."
+            f"{aug.cutout}: padded crops and cutout are implemented for the data sets held in memory; {name} is "
+            "decoded from files with RandomResizedCrop + flip (Table 1), so set both to 0."
         )
     from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 
@@ -336,6 +326,6 @@ def build_eval_data(dataset, loading: Loading, device) -> tuple:
 
 
 __all__ = [
-    "DATASET_NAMES", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Loading", "Splits",
+    "DATASETS", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Loading", "Splits",
     "TrainStream", "build_data", "build_eval_data", "eval_stream", "held_in_memory", "load_splits", "split_train_val",
 ]

@@ -5,6 +5,9 @@ from typing import Tuple
 
 import numpy as np
 
+from synermix.data.registry import DatasetEntry
+from synermix.data.sources import ArraySplit, Source
+
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 
@@ -21,3 +24,16 @@ def load_digits_splits() -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
         images, labels, test_size=TEST_FRACTION, stratify=labels, random_state=SPLIT_SEED
     )
     return x_tr, y_tr, x_te, y_te
+
+
+class Digits(DatasetEntry):
+    """scikit-learn's bundled digits (no root), its fixed stratified 80/20 split."""
+
+    in_memory = True
+    needs_root = False
+
+    @classmethod
+    def read(cls, root=None, **options) -> Source:
+        """Both splits of the bundled data (`root` and options unused)."""
+        x_tr, y_tr, x_te, y_te = load_digits_splits()
+        return Source(ArraySplit(x_tr, y_tr), ArraySplit(x_te, y_te), [str(i) for i in range(10)])

@@ -9,6 +9,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from synermix.config.checks import Check, is_num, one_of, problems
+from synermix.data.registry import DatasetEntry
 from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source, open_rgb
 from synermix.data.tree import BAD_IMAGE_ACTIONS, bad_images, scan_classes
 
@@ -126,3 +127,21 @@ def decode_to_array(split: FileSplit, size: int, channels: int = 3) -> ArraySpli
         pixels = np.asarray(image.resize((size, size), Image.BILINEAR))
         images[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
     return ArraySplit(images, split.labels)
+
+
+class ImageFolder(DatasetEntry):
+    """Your own ImageFolder tree; dataset.recipe=cifar decodes it into memory (in-memory augmentation), imagenet
+    decodes per sample (RandomResizedCrop + flip, torchvision's policies)."""
+
+    counts_classes = True
+    checks = IMAGE_FOLDER_CHECKS
+
+    @classmethod
+    def held_in_memory(cls, group) -> bool:
+        """recipe=cifar: decoded into memory once."""
+        return group.get("recipe") == "cifar"
+
+    @classmethod
+    def read(cls, root, **options) -> Source:
+        """read_image_folder(root, **options)."""
+        return read_image_folder(root, **options)

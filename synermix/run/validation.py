@@ -116,11 +116,12 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             f"(method {method.name}); use method.beta=0 or a method with an intra-class term "
             "(intra, intra_aug, synermix, synermix_mm)"
         )
-    if isinstance(method.inter, DictConfig) and "_target_" in method.inter:
-        try:  # a user's mixer: built once here, so a bad one is named before any data is read
-            build_mixer(method.inter)
-        except ValueError as exc:
-            problems.append(f"method.{exc}".rstrip("."))
+    for spec in (method.inter if OmegaConf.is_list(method.inter) else [method.inter]):
+        if isinstance(spec, DictConfig) and "_target_" in spec:
+            try:  # a user's mixer: built once here, so a bad one is named before any data is read
+                build_mixer(spec)
+            except ValueError as exc:
+                problems.append(f"method.{exc}".rstrip("."))
     problems += _schedule_problems(method, cfg.train.epochs)
     needs_original = is_num(method.beta) and uses_original_view(method.intra, method.beta)
     if cfg.train.compile is True and world_size() > 1 and needs_original:

@@ -14,8 +14,9 @@ against both label sets:
 - `partner_labels` (N,) and `lam` (a scalar tensor, or (N,) for one weight per sample): the weight of each
   sample's own label.
 
-`method.inter` names a built-in mixer (MIXERS) or, as a mapping with `_target_`, any class with this `draw`
-(your own module; no edit here). `none` is plain cross-entropy on the augmented view.
+`method.inter` names a built-in mixer (MIXERS, a synermix.config.registry.Registry) or, as a mapping with `_target_`,
+any class with this `draw` (your own module; no edit here); a list of two of either is chosen between by
+method.switch_prob. `none` is plain cross-entropy on the augmented view.
 """
 from __future__ import annotations
 
@@ -26,31 +27,37 @@ import torch
 from torch import Tensor
 
 from synermix.config.checks import Check, is_num, one_of
+from synermix.config.registry import Registry, target_of
 from synermix.errors import describe
 from synermix.method.inter import LAM_MODES
 
 # name -> "module:Class" of the built-in mixers; `method.inter` takes one of these names or a `_target_` mapping
-MIXERS = {
+MIXERS = Registry("inter-class mixer", "method.inter", {
     "mixup": "synermix.method.mixers.mixup:MixUp",
     "manifold": "synermix.method.mixers.manifold:ManifoldMixUp",
     "cutmix": "synermix.method.mixers.cutmix:CutMix",
     "saliencymix": "synermix.method.mixers.saliencymix:SaliencyMix",
     "resizemix": "synermix.method.mixers.resizemix:ResizeMix",
     "fmix": "synermix.method.mixers.fmix:FMix",
-}
+}, "method.inter={_target_:my_module.MyMixer,alpha:0.4}")
 
 
 # `method.inter`, and the built-in mixers' own keys (`method.alpha`, `method.lam_mode`)
+def _one_mixer(v: Any) -> bool:
+    return (isinstance(v, str) and v in MIXERS) or (hasattr(v, "keys") and target_of(v) is not None)
+
+
 def _inter_ok(v: Any) -> bool:
-    if isinstance(v, str):
-        return v in ("none", *MIXERS)
-    if hasattr(v, "keys"):
-        return "_target_" in v
-    return len(v) == 2 and all(isinstance(n, str) and n in MIXERS for n in v)
+    if isinstance(v, str) and v == "none":
+        return True
+    if isinstance(v, str) or hasattr(v, "keys"):
+        return _one_mixer(v)
+    return len(v) == 2 and all(_one_mixer(m) for m in v)
 
 
-INTER_CHECK = Check("inter", _inter_ok, f"one of {['none', *MIXERS]}, a list of two of {list(MIXERS)} (chosen between "
-                    "by method.switch_prob), or a mapping with _target_ naming your mixer class (synermix.method.mixers)")
+INTER_CHECK = Check("inter", _inter_ok, f"one of {['none', *MIXERS.names()]}, a list of two of them (chosen between by "
+                    "method.switch_prob), or a mapping with _target_ naming your mixer class (synermix.method.mixers), "
+                    "alone or in such a list")
 MIXUP_CHECKS = (
     Check("alpha", lambda v: is_num(v) and v > 0, "a number > 0"),
     Check("lam_mode", one_of(LAM_MODES), f"one of {list(LAM_MODES)}"),
@@ -75,13 +82,6 @@ class Mixer(Protocol):
         """This batch's draw (see the module docstring)."""
 
 
-def _import(path: str) -> Any:
-    from importlib import import_module
-
-    module, name = path.split(":")
-    return getattr(import_module(module), name)
-
-
 def mixer_name(spec: Any) -> str:
     """A short name for `method.inter`: the built-in name, or the `_target_` of a mapping."""
     if isinstance(spec, str):
@@ -97,8 +97,9 @@ def build_mixer(spec: Any, alpha: float = 1.0, lam_mode: str = "batch") -> Optio
         return None
     if isinstance(spec, str):
         if spec not in MIXERS:
-            raise ValueError(f"inter must be 'none', one of {sorted(MIXERS)} or a mapping with _target_, got {spec!r}.")
-        return _import(MIXERS[spec])(alpha=alpha, lam_mode=lam_mode)
+            raise ValueError(f"inter must be 'none', one of {sorted(MIXERS.names())} or a mapping with _target_, got "
+                             f"{spec!r}.")
+        return MIXERS.build(spec, alpha=alpha, lam_mode=lam_mode)
     if hasattr(spec, "get") and spec.get("_target_"):
         from hydra.utils import instantiate
 

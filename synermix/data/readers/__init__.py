@@ -1,0 +1,1 @@
+"""One reader per data set: its on-disk layout read into a Source, and its registry entry (synermix.data.registry)."""
