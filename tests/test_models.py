@@ -225,11 +225,14 @@ def test_small_input_stem_keeps_pytorchs_default_conv_init_like_the_authors():
 def test_the_registry_names_torchvision_constructors_weights_and_mix_point_sets_that_exist():
     import torchvision.models as tvm
 
-    from synermix.models import MIX_POINT_SETS, TORCHVISION_ARCHS
+    from synermix.models import MIX_POINT_SETS, MODELS, model_entry
+    from synermix.models.torchvision_archs import TorchvisionArch
     from synermix.models.torchvision_models import MIX_POINTS, WRAPPERS, imagenet_weights
 
-    assert tuple(TORCHVISION_ARCHS) == tuple(PAPER_MODELS)
-    for name, (ctor, family, _, _) in TORCHVISION_ARCHS.items():
-        assert callable(getattr(tvm, ctor)) and family in WRAPPERS
-        assert imagenet_weights(name) in tvm.get_model_weights(ctor)
+    archs = {name: model_entry({"name": name}) for name in MODELS.names()}
+    archs = {name: entry for name, entry in archs.items() if isinstance(entry, TorchvisionArch)}
+    assert tuple(archs) == tuple(PAPER_MODELS)
+    for name, arch in archs.items():
+        assert arch.name == name and callable(getattr(tvm, arch.ctor)) and arch.family in WRAPPERS
+        assert imagenet_weights(arch.weights) in tvm.get_model_weights(arch.ctor)
     assert all(tuple(sets) == MIX_POINT_SETS for sets in MIX_POINTS.values())

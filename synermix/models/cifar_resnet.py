@@ -11,7 +11,9 @@ from typing import Callable
 from torch import Tensor, nn
 
 from synermix.config.checks import Check, is_int, one_of, require
+from synermix.models.registry import ModelEntry
 from synermix.models.staged import StagedClassifier
+from synermix.models.weights import load_backbone_weights
 
 NORMS = ("batch", "group")
 CIFAR_RESNET_CHECKS = (
@@ -77,3 +79,20 @@ def cifar_resnet(num_classes: int, in_channels: int = 3, depth: int = 20, width:
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     return model
+
+
+class CifarResNet(ModelEntry):
+    """The registry entry of model=cifar_resnet (no pretrained weights; model.weights loads a run's own)."""
+
+    checks = CIFAR_RESNET_CHECKS
+
+    def build(self, cfg, num_classes: int, in_channels: int, image_size: int, state, source: str) -> StagedClassifier:
+        """cifar_resnet(model.depth, model.width, model.norm) for the data; `state` loaded without its head."""
+        model = cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width),
+                             norm=str(cfg.get("norm", "batch")))
+        if state is not None:
+            load_backbone_weights(model, state, "head.", "cifar_resnet", source)
+        return model
+
+
+CIFAR_RESNET = CifarResNet()

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from synermix.errors import WeightsError, first_line
+from synermix.models.registry import ModelEntry
 from synermix.models.staged import INPUT
 from synermix.models.weights import load_backbone_weights
 
@@ -149,3 +150,21 @@ def _cached_pretrained_file(arch: str, download: bool) -> str:
         "pass model.weights=/path/to/file (a state_dict of this architecture), or set model.download=true on a "
         "machine with internet access."
     )
+
+
+class Timm(ModelEntry):
+    """The registry entry of model=timm: any timm architecture (model.arch), timm's own pretrained weights."""
+
+    pretrained = True
+
+    def problems(self, group) -> List[str]:
+        """An architecture timm does not know (closest names offered)."""
+        arch = group.get("arch")
+        return [p for p in [unknown_arch(arch)] if p] if isinstance(arch, str) else []
+
+    def build(self, cfg, num_classes: int, in_channels: int, image_size: int, state, source: str) -> TimmClassifier:
+        """build_timm_model (see there)."""
+        return build_timm_model(cfg, num_classes, in_channels, image_size, state, source)
+
+
+TIMM = Timm()

@@ -24,7 +24,6 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from synermix.models import TORCHVISION_ARCHS
 from synermix.models.staged import StagedClassifier
 
 
@@ -129,23 +128,23 @@ def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, smal
 WRAPPERS = {"resnet": wrap_resnet, "mobilenet_v3": wrap_mobilenet_v3, "swin": wrap_swin}
 
 
-def imagenet_weights(name: str):
-    """torchvision's ImageNet weights enum member of `name` (synermix.models.TORCHVISION_ARCHS)."""
-    enum, member = TORCHVISION_ARCHS[name][2].split(".")
+def imagenet_weights(weights: str):
+    """torchvision's ImageNet weights enum member named "Enum.MEMBER" (synermix.models.torchvision_archs)."""
+    enum, member = weights.split(".")
     return getattr(getattr(tvm, enum), member)
 
 
 def build_torchvision_model(
-    name: str,
+    ctor: str,
+    family: str,
     num_classes: int,
     in_channels: int,
     small_input: bool,
     load_backbone: Callable[[nn.Module], None] | None = None,
     mix_points: str = "paper",
 ) -> StagedClassifier:
-    """Build torchvision's `name`, let `load_backbone` fill its weights, then wrap it with a new head and the
-    `mix_points` set (`paper` or `authors`)."""
-    ctor, family, _, _ = TORCHVISION_ARCHS[name]
+    """Build torchvision's `ctor`, let `load_backbone` fill its weights, then wrap it (WRAPPERS[family]) with a new
+    head and the `mix_points` set (`paper` or `authors`)."""
     net = getattr(tvm, ctor)()  # ImageNet-shaped, so torchvision/ImageNet state_dicts load before the head is replaced
     if load_backbone is not None:
         load_backbone(net)

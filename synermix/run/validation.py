@@ -17,7 +17,7 @@ from synermix.train.ema import EMA_CHECKS
 from synermix.errors import ConfigError
 from synermix.method.loss import METHOD_CHECKS, TRAIN_LOSS_CHECKS, uses_original_view
 from synermix.method.mixers import build_mixer
-from synermix.models import MODEL_CHECKS, PRETRAINED_NAMES
+from synermix.models import known_model_entry, model_checks
 from synermix.config.presets import method_presets
 from synermix.train.recipes import recipe_checks
 from synermix.run.trackers import logger_problems
@@ -78,7 +78,7 @@ def _group_checks(cfg: DictConfig) -> List[Tuple[str, Any, Sequence[Check]]]:
     train = cfg.get("train") or {}
     return [
         ("dataset.", cfg.dataset, dataset_checks(cfg.dataset)),
-        ("model.", cfg.model, MODEL_CHECKS),
+        ("model.", cfg.model, model_checks(cfg.model)),
         ("method.", cfg.method, METHOD_CHECKS),
         ("train.", train, _train_checks(OmegaConf.select(cfg, "train.epochs"), OmegaConf.select(cfg, "train.warmup_epochs"))),
         ("train.ema.", train.get("ema") or {}, EMA_CHECKS),
@@ -129,14 +129,13 @@ def _cross_checks(cfg: DictConfig) -> List[str]:
             f"train.compile=true under torchrun cannot train method {method.name} (compiled BatchNorm stages cannot "
             "run the two views' forwards before one shared backward); set train.compile=false"
         )
-    if cfg.model.name == "timm" and isinstance(cfg.model.get("arch"), str):
-        from synermix.models.timm_models import unknown_arch  # imports timm: only for model=timm
-
-        problems += [p for p in [unknown_arch(cfg.model.arch)] if p]
+    model = known_model_entry(cfg.model)
+    if model is not None:
+        problems += model.problems(cfg.model)  # e.g. timm: an architecture timm does not know
     width = cfg.model.get("width")
     if cfg.model.get("norm") == "group" and is_int(width) and width % 8:
         problems.append(f"model.norm=group splits channels into 8 groups, so model.width={width} must be a multiple of 8")
-    if cfg.model.pretrained is True and cfg.model.name not in PRETRAINED_NAMES:
+    if cfg.model.pretrained is True and model is not None and not model.pretrained:
         problems.append(
             f"model.pretrained=true but no pretrained weights exist for model.name={cfg.model.name}; "
             "set model.pretrained=false"
