@@ -11,6 +11,7 @@ AVX2 and AVX-512 kernels, and whose accuracy may differ only by images whose top
 measured logit difference. A wiring bug (L_intra over one process's part, a mis-cut batch, a wrong augmentation
 seed, a part's loss not weighted by its share) moves the first step's loss by 1e-3 or more.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,16 @@ import torch
 
 # GroupNorm has no batch statistics and `intra` mixes nothing per process, so N processes must reproduce one.
 # 60 training digits at batch size 32: 2 supplemented steps per epoch, 2 epochs; all 360 test digits evaluated.
-AGREEMENT_RUN = ("dataset=digits", "dataset.max_per_class=6", "method=intra", "model.norm=group", "train.epochs=2",
-                 "train.average_last=1", "train.cohesion_samples=1000", "seed=1")
+AGREEMENT_RUN = (
+    "dataset=digits",
+    "dataset.max_per_class=6",
+    "method=intra",
+    "model.norm=group",
+    "train.epochs=2",
+    "train.average_last=1",
+    "train.cohesion_samples=1000",
+    "seed=1",
+)
 # Largest relative difference of any metric but accuracy (losses, ECE, NLL, cohesion) over the run's 4 steps.
 METRIC_RTOL = 1e-4
 # Largest absolute difference of the final evaluation's logits (they are O(1)).
@@ -43,13 +52,14 @@ class Agreement:
     @property
     def holds(self) -> bool:
         """Whether the difference is float rounding (the tolerances above), not a change of the computation."""
-        return (self.metric_rel <= METRIC_RTOL and self.logit_diff <= LOGIT_ATOL
-                and self.correct_gap <= self.near_ties)
+        return self.metric_rel <= METRIC_RTOL and self.logit_diff <= LOGIT_ATOL and self.correct_gap <= self.near_ties
 
     def __str__(self) -> str:
-        return (f"metrics {self.metric_rel:.1e} relative (<= {METRIC_RTOL:g}), logits {self.logit_diff:.1e} "
-                f"(<= {LOGIT_ATOL:g}), accuracy {self.correct_gap} of {self.images} images apart "
-                f"({self.near_ties} within the logit difference of a tie)")
+        return (
+            f"metrics {self.metric_rel:.1e} relative (<= {METRIC_RTOL:g}), logits {self.logit_diff:.1e} "
+            f"(<= {LOGIT_ATOL:g}), accuracy {self.correct_gap} of {self.images} images apart "
+            f"({self.near_ties} within the logit difference of a tie)"
+        )
 
 
 def _final_logits(run_dir: Path):

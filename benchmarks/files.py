@@ -1,5 +1,6 @@
 """File-dataset section: one epoch of a generated Food-101 folder at 224 px, our one-decode two-view loader vs the
 authors' pattern (a dataset applying two torchvision transform pipelines to each sample, in a DataLoader)."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,9 @@ class AuthorsTwoView(Dataset):
     def __init__(self, split: FileSplit, image_size: int = 224, resize: int = 256):
         self.split = split
         self.original = T.Compose([T.Resize(resize), T.CenterCrop(image_size), T.ToTensor(), T.Normalize(MEAN, STD)])
-        self.augment = T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor(),
-                                  T.Normalize(MEAN, STD)])
+        self.augment = T.Compose(
+            [T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(MEAN, STD)]
+        )
 
     def __len__(self) -> int:
         return len(self.split.paths)
@@ -62,8 +64,9 @@ class AuthorsTwoView(Dataset):
         return self.original(image), self.augment(image), int(self.split.labels[index])
 
 
-def bench_files(classes: int = 8, per_class: int = 40, batch_size: int = 32, workers: Sequence[int] = (0, 2),
-                reps: int = 3) -> List[Row]:
+def bench_files(
+    classes: int = 8, per_class: int = 40, batch_size: int = 32, workers: Sequence[int] = (0, 2), reps: int = 3
+) -> List[Row]:
     """Images/s (both views) of one epoch over a generated Food-101 folder: ours vs the authors' pattern, per
     worker count, and the ratio in each round."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,11 +77,11 @@ def bench_files(classes: int = 8, per_class: int = 40, batch_size: int = 32, wor
         n_images = sum(len(b) for b in sampler)
         jobs = {}
         for w in workers:
-            views = FileTwoViewDataset(train, train_transform(224, 0.5, MEAN, STD), eval_transform(224, 256, MEAN, STD),
-                                       True)
+            views = FileTwoViewDataset(
+                train, train_transform(224, 0.5, MEAN, STD), eval_transform(224, 256, MEAN, STD), True
+            )
             ours = FileTrainStream(views, sampler, RunSeeds(0), w, torch.device("cpu"))
-            authors = DataLoader(AuthorsTwoView(train), batch_sampler=sampler, num_workers=w,
-                                 persistent_workers=w > 0)
+            authors = DataLoader(AuthorsTwoView(train), batch_sampler=sampler, num_workers=w, persistent_workers=w > 0)
             jobs[f"ours {w}"] = lambda s=ours: [None for _ in s.epoch(0)]
             jobs[f"authors {w}"] = lambda a=authors: [None for _ in a]
         seconds = round_robin(jobs, reps)
@@ -86,8 +89,16 @@ def bench_files(classes: int = 8, per_class: int = 40, batch_size: int = 32, wor
     for w in workers:
         ours_rate = [n_images / s for s in seconds[f"ours {w}"]]
         ref_rate = [n_images / s for s in seconds[f"authors {w}"]]
-        rows.append(Row.of("files", f"ours: one decode, both views (Food-101 layout, 224 px, {w} workers)", ours_rate,
-                           "img/s", per_round(ours_rate, ref_rate)))
-        rows.append(Row.of("files", f"authors' pattern: two torchvision pipelines per sample ({w} workers)", ref_rate,
-                           "img/s"))
+        rows.append(
+            Row.of(
+                "files",
+                f"ours: one decode, both views (Food-101 layout, 224 px, {w} workers)",
+                ours_rate,
+                "img/s",
+                per_round(ours_rate, ref_rate),
+            )
+        )
+        rows.append(
+            Row.of("files", f"authors' pattern: two torchvision pipelines per sample ({w} workers)", ref_rate, "img/s")
+        )
     return rows

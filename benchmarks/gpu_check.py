@@ -3,6 +3,7 @@
 torch.compile steps as images/s and step-time ratios; DistributedDataParallel (NCCL) over every visible GPU against
 one GPU, with the metrics compared. Without CUDA it says so and exits 0; `--device cpu` runs the same checks on
 CPU (gloo, 2 processes), at tiny sizes with `--tiny`."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _train(run_dir: Path, device: str, processes: int) -> float:
     """One scripts/train.py run (under torchrun when `processes` > 1); returns its wall seconds."""
-    launcher = [sys.executable] if processes == 1 else [
-        str(Path(sys.executable).parent / "torchrun"), "--standalone", f"--nproc_per_node={processes}"]
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [str(Path(sys.executable).parent / "torchrun"), "--standalone", f"--nproc_per_node={processes}"]
+    )
     start = time.perf_counter()
-    proc = subprocess.run([*launcher, str(ROOT / "scripts" / "train.py"), *AGREEMENT_RUN, f"device={device}",
-                           f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [*launcher, str(ROOT / "scripts" / "train.py"), *AGREEMENT_RUN, f"device={device}", f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         raise SystemExit(f"error: the {processes}-process run failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
@@ -43,14 +51,32 @@ def check_ddp(device: str, processes: int) -> list:
         agreement = compare_runs(Path(tmp, "1"), Path(tmp, str(processes)))
     rows = []
     for n, frame in ((1, one), (processes, many)):
-        rows.append(Row("ddp", f"digits intra, GroupNorm, {n} process(es) on {device}: epoch", frame["epoch_seconds"]
-                        .median(), "s", low=frame["epoch_seconds"].min(), high=frame["epoch_seconds"].max(),
-                        reps=len(frame)))
+        rows.append(
+            Row(
+                "ddp",
+                f"digits intra, GroupNorm, {n} process(es) on {device}: epoch",
+                frame["epoch_seconds"].median(),
+                "s",
+                low=frame["epoch_seconds"].min(),
+                high=frame["epoch_seconds"].max(),
+                reps=len(frame),
+            )
+        )
     rows[-1].ratio = rows[-1].value / rows[0].value
-    rows.append(Row("ddp", f"{processes} vs 1 process(es): {agreement}", agreement.metric_rel, "")
-                .check("float rounding only", agreement.holds))
-    rows.append(Row("ddp", f"wall time of the whole run, {processes} vs 1 process(es)", wall[processes], "s",
-                    ratio=wall[processes] / wall[1]))
+    rows.append(
+        Row("ddp", f"{processes} vs 1 process(es): {agreement}", agreement.metric_rel, "").check(
+            "float rounding only", agreement.holds
+        )
+    )
+    rows.append(
+        Row(
+            "ddp",
+            f"wall time of the whole run, {processes} vs 1 process(es)",
+            wall[processes],
+            "s",
+            ratio=wall[processes] / wall[1],
+        )
+    )
     return rows
 
 
@@ -70,13 +96,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "gpu_check.csv")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("No CUDA device on this machine: make gpu-check has nothing to run here (exit 0). "
-              "`python -m benchmarks.gpu_check --device cpu --tiny` runs the same paths on CPU.")
+        print(
+            "No CUDA device on this machine: make gpu-check has nothing to run here (exit 0). "
+            "`python -m benchmarks.gpu_check --device cpu --tiny` runs the same paths on CPU."
+        )
         return 0
     print(environment(args.device))
     if args.tiny:
-        rows = bench_accelerator(args.device, "cifar_resnet", 8, reps=1, warmup=1,
-                                 variants=[v for v in VARIANTS if not v.compile])
+        rows = bench_accelerator(
+            args.device, "cifar_resnet", 8, reps=1, warmup=1, variants=[v for v in VARIANTS if not v.compile]
+        )
     else:
         rows = bench_accelerator(args.device)
     processes = torch.cuda.device_count() if args.device == "cuda" else 2

@@ -3,6 +3,7 @@
 under 2 processes, one SIGKILL-resumed run) into OUT, or compare two such folders byte for byte (metrics.csv
 without epoch_seconds, and features.npz). Usage: python -m benchmarks.numbers_kept run OUT;
 python -m benchmarks.numbers_kept compare BEFORE AFTER. Same machine, same kernels: the numbers must be identical."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,16 +21,27 @@ from synermix.config.presets import method_presets
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("train.epochs=2", "train.average_last=1", "train.cohesion_samples=200", "seed=3", "device=cpu")
-DATASETS = {"digits": ("dataset=digits", "dataset.max_per_class=40"),
-            "fashion_mnist": ("dataset=fashion_mnist", "dataset.max_per_class=30", "model.depth=8")}
+DATASETS = {
+    "digits": ("dataset=digits", "dataset.max_per_class=40"),
+    "fashion_mnist": ("dataset=fashion_mnist", "dataset.max_per_class=30", "model.depth=8"),
+}
 
 
 def _train(run_dir: Path, args, processes: int = 1, **popen) -> subprocess.Popen:
-    launcher = [sys.executable] if processes == 1 else [
-        str(Path(sys.executable).parent / "torchrun"), "--standalone", f"--nproc_per_node={processes}"]
-    return subprocess.Popen([*launcher, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={run_dir}"],
-                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [str(Path(sys.executable).parent / "torchrun"), "--standalone", f"--nproc_per_node={processes}"]
+    )
+    return subprocess.Popen(
+        [*launcher, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def _finish(proc: subprocess.Popen, name: str) -> None:
@@ -46,8 +58,13 @@ def run(out: Path) -> None:
     for preset in ("intra", "synermix_mm"):
         args = (*DATASETS["digits"], f"method={preset}", *COMMON, "model.norm=group")
         _finish(_train(out / "ddp" / preset, args, processes=2), f"ddp {preset}")
-    args = (*DATASETS["digits"], "method=synermix", *COMMON, "train.checkpoint_every_steps=2",
-            "+hooks.pause={_target_:helpers.hooks.PauseAt,epoch:2,step:3}")
+    args = (
+        *DATASETS["digits"],
+        "method=synermix",
+        *COMMON,
+        "train.checkpoint_every_steps=2",
+        "+hooks.pause={_target_:helpers.hooks.PauseAt,epoch:2,step:3}",
+    )
     run_dir = out / "sigkill" / "synermix"
     proc = _train(run_dir, args)
     while not (run_dir / "paused").exists():

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
-"""Performance figures (make bench: python -m benchmarks.run): loader, steps, epoch overhead, file loader, accuracy parity,
+"""Performance figures (make bench: python -m benchmarks.run): loader, steps, epoch overhead, file loader, accuracy
+parity,
 CUDA throughput; every timed figure is a median with its min and max over repetitions."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +17,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench/benchmark.csv"), help="CSV to write")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the benchmark runs, not the targets")
-    parser.add_argument("--sections", nargs="+", metavar="NAME",
-                        help="only these sections (loader, 'step cifar_resnet', 'step resnet18', epoch, files, accuracy, cuda)")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        metavar="NAME",
+        help="only these sections (loader, 'step cifar_resnet', 'step resnet18', epoch, files, accuracy, cuda)",
+    )
     args = parser.parse_args(argv)
     rows = run_all(quick=args.quick, out_csv=args.out, only=args.sections)
     missed = [r for r in rows if r.passed is False]

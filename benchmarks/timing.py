@@ -1,4 +1,5 @@
 """Timing with a reported spread: round-robin repetitions after a warm-up, min / median / max of each figure."""
+
 from __future__ import annotations
 
 import statistics
@@ -28,11 +29,13 @@ class Row:
     reps: Optional[int] = None
 
     @classmethod
-    def of(cls, section: str, name: str, samples: Sequence[float], unit: str,
-           ratios: Optional[Sequence[float]] = None) -> "Row":
+    def of(
+        cls, section: str, name: str, samples: Sequence[float], unit: str, ratios: Optional[Sequence[float]] = None
+    ) -> "Row":
         """A row from repeated measurements (and the per-round ratios to a reference, if any)."""
-        row = cls(section, name, statistics.median(samples), unit, low=min(samples), high=max(samples),
-                  reps=len(samples))
+        row = cls(
+            section, name, statistics.median(samples), unit, low=min(samples), high=max(samples), reps=len(samples)
+        )
         if ratios:
             row.ratio, row.ratio_low, row.ratio_high = statistics.median(ratios), min(ratios), max(ratios)
         return row
@@ -49,8 +52,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def round_robin(jobs: Dict[str, Callable[[], None]], reps: int, warmup: int = 1,
-                device: torch.device = torch.device("cpu")) -> Dict[str, List[float]]:
+def round_robin(
+    jobs: Dict[str, Callable[[], None]], reps: int, warmup: int = 1, device: torch.device = torch.device("cpu")
+) -> Dict[str, List[float]]:
     """Seconds of each job over `reps` rounds (after `warmup` untimed rounds); every round runs every job once,
     in turn, so a drift of the machine's speed hits all of them alike and per-round ratios cancel it."""
     seconds: Dict[str, List[float]] = {name: [] for name in jobs}
@@ -81,24 +85,28 @@ def format_table(rows: List[Row]) -> str:
             return f"{median:.{digits}f}"
         return f"{median:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
-    table = pd.DataFrame({
-        "section": [r.section for r in rows],
-        "name": [r.name for r in rows],
-        "value (median [min, max])": [f"{spread(r.value, r.low, r.high, 1 if r.value >= 100 else 3)} {r.unit}"
-                                      for r in rows],
-        "reps": [r.reps or "" for r in rows],
-        "ratio (median [min, max])": [spread(r.ratio, r.ratio_low, r.ratio_high, 2) for r in rows],
-        "target": [r.target for r in rows],
-        "met": ["" if r.passed is None else ("yes" if r.passed else "NO") for r in rows],
-    })
+    table = pd.DataFrame(
+        {
+            "section": [r.section for r in rows],
+            "name": [r.name for r in rows],
+            "value (median [min, max])": [
+                f"{spread(r.value, r.low, r.high, 1 if r.value >= 100 else 3)} {r.unit}" for r in rows
+            ],
+            "reps": [r.reps or "" for r in rows],
+            "ratio (median [min, max])": [spread(r.ratio, r.ratio_low, r.ratio_high, 2) for r in rows],
+            "target": [r.target for r in rows],
+            "met": ["" if r.passed is None else ("yes" if r.passed else "NO") for r in rows],
+        }
+    )
     with pd.option_context("display.max_colwidth", 90, "display.width", 250):
         return table.to_string(index=False)
 
 
 def write_csv(rows: List[Row], path) -> None:
     """The table's rows as CSV at `path` (folders created)."""
-    import pandas as pd
     from pathlib import Path
+
+    import pandas as pd
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([r.__dict__ for r in rows]).to_csv(path, index=False)

@@ -1,4 +1,5 @@
 """The benchmarks' shared workloads: CIFAR-format random data and the paper's models, built and seeded alike."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,14 @@ def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0):
 
 def model_of(name: str, num_classes: int, in_channels: int, size: int, device, seed: int = 0):
     """The model `name` for the data's classes, channels and size, initialised from `seed`, on `device`."""
-    cfg = {"name": name, "pretrained": False, "weights": None, "small_input_below": 128, "mix_points": "paper",
-           "depth": 8, "width": 16}
+    cfg = {
+        "name": name,
+        "pretrained": False,
+        "weights": None,
+        "small_input_below": 128,
+        "mix_points": "paper",
+        "depth": 8,
+        "width": 16,
+    }
     torch.manual_seed(seed)
     return build_model(OmegaConf.create(cfg), num_classes, in_channels, size).to(device)

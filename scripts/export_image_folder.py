@@ -7,6 +7,7 @@ sorted order (what dataset=image_folder uses) gives back the original labels.
     python scripts/train.py dataset=image_folder dataset.root=outputs/fmnist_folder dataset.recipe=cifar \\
         dataset.image_size=28 dataset.mean=[0.286,0.286,0.286] dataset.std=[0.353,0.353,0.353] method=synermix_cutmix
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "dataset"
 def folder_names(classes) -> list:
     """NN_name per class: zero-padded label first (sorted order = label order), then a file-safe name."""
     width = len(str(len(classes) - 1))
-    return [f"{i:0{width}d}_{re.sub(r'[^A-Za-z0-9._-]+', '-', str(c)).strip('-') or 'class'}"
-            for i, c in enumerate(classes)]
+    return [
+        f"{i:0{width}d}_{re.sub(r'[^A-Za-z0-9._-]+', '-', str(c)).strip('-') or 'class'}" for i, c in enumerate(classes)
+    ]
 
 
 def export(split: ArraySplit, names: list, out: Path) -> int:
@@ -54,8 +56,11 @@ def main(argv=None) -> int:
         print(f"error: {args.out} exists; pass a new folder (nothing is overwritten).", file=sys.stderr)
         return 2
     if args.max_per_class is not None and args.max_per_class < 1:
-        print(f"error: --max-per-class={args.max_per_class} is invalid: use an integer >= 1 (or leave it out for "
-              "every image).", file=sys.stderr)
+        print(
+            f"error: --max-per-class={args.max_per_class} is invalid: use an integer >= 1 (or leave it out for "
+            "every image).",
+            file=sys.stderr,
+        )
         return 2
     cfg = OmegaConf.load(CONFIGS / f"{args.dataset}.yaml").dataset
     cfg.root = args.root
@@ -70,8 +75,11 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: Cannot write the image folder {args.out}: {exc}. What was written so far is incomplete: "
-              f"delete {args.out} and run the export again.", file=sys.stderr)
+        print(
+            f"error: Cannot write the image folder {args.out}: {exc}. What was written so far is incomplete: "
+            f"delete {args.out} and run the export again.",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -5,6 +5,7 @@ Each figure trains (or reuses, or resumes) the runs it needs, then writes DIR/fi
 (the exact numbers plotted). `--plan` prints the training commands instead, to run them on a cluster
 first (e.g. with hydra/launcher=slurm); re-running the figure afterwards only reads their results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,21 @@ from synermix.results.figures.spec import SCALES
 def main(argv=None) -> int:
     """Make the named figures; exit 1 if any of their runs failed, 2 on bad input."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figures", nargs="+", choices=[*TARGETS, "all"],
-                        help="which figures ('all': every paper figure; mixers: the table across mixers)")
+    parser.add_argument(
+        "figures",
+        nargs="+",
+        choices=[*TARGETS, "all"],
+        help="which figures ('all': every paper figure; mixers: the table across mixers)",
+    )
     parser.add_argument("--scale", choices=SCALES, default="cpu", help="smoke | cpu | paper (default cpu)")
     parser.add_argument("--out", type=Path, default=Path("outputs/figures"), help="where figN.png/csv go")
     parser.add_argument("--runs", type=Path, default=None, help="run folder (default: the scale's `runs:`)")
-    parser.add_argument("--data-root", type=Path, default=None,
-                        help="read each dataset from DATA_ROOT/<name> (e.g. /data/cifar100); paper scale")
+    parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="read each dataset from DATA_ROOT/<name> (e.g. /data/cifar100); paper scale",
+    )
     parser.add_argument("--plan", action="store_true", help="print the training commands; train and draw nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
@@ -55,8 +64,10 @@ def main(argv=None) -> int:
             continue
         if runs and runs.failures:
             failed.append(name)
-            print(f"{name}: {len(runs.failures)} run(s) failed (see error.txt in): " + ", ".join(runs.failures),
-                  file=sys.stderr)
+            print(
+                f"{name}: {len(runs.failures)} run(s) failed (see error.txt in): " + ", ".join(runs.failures),
+                file=sys.stderr,
+            )
         if runs and runs.table:
             print(runs.table)
         print(f"{name}: {args.out / (name + '.png')} and {args.out / (name + '.csv')}")

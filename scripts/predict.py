@@ -5,6 +5,7 @@
 
 Folders are searched recursively for image files; unreadable files are listed and skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +24,18 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers decoding the images")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--weights", choices=("final", "ema"), default="final",
-                        help="the trained weights (final) or their EMA (runs trained with train.ema)")
+    parser.add_argument(
+        "--weights",
+        choices=("final", "ema"),
+        default="final",
+        help="the trained weights (final) or their EMA (runs trained with train.ema)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from synermix.errors import SynerMixError
+    from synermix.run.training import resolve_device
     from synermix.store.io import write_text_atomic
     from synermix.use.predict import check_output, csv_text, input_files, predict
-    from synermix.run.training import resolve_device
     from synermix.use.trained import load_run, run_config
 
     try:
@@ -41,8 +46,9 @@ def main(argv=None) -> int:
         if not files:
             raise SynerMixError(f"No readable image file in {', '.join(map(str, args.inputs))}.")
         cfg = run_config(args.run_dir, [f"device={args.device}"])
-        trained = load_run(args.run_dir, cfg, resolve_device(args.device, False),
-                           None if args.weights == "final" else args.weights)
+        trained = load_run(
+            args.run_dir, cfg, resolve_device(args.device, False), None if args.weights == "final" else args.weights
+        )
         table = predict(trained, files, args.topk, args.batch_size, args.workers)
     except SynerMixError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """The paper's protocol: select beta on a 10% stratified validation split, then test it with N seeds.
 
-    python scripts/protocol.py dataset=... model=... method=synermix train.batch_size=32 seeds=3
-    python scripts/protocol.py ... search=optuna optuna.n_trials=12   (a resumable TPE study instead of the grid)
+python scripts/protocol.py dataset=... model=... method=synermix train.batch_size=32 seeds=3
+python scripts/protocol.py ... search=optuna optuna.n_trials=12   (a resumable TPE study instead of the grid)
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,6 +33,7 @@ def main(cfg: DictConfig) -> None:
         raise SystemExit(128 + exc.signum) from None
     except SynerMixError as exc:
         refuse(str(exc))
+
     def shown(acc) -> str:
         return "failed" if acc is None else f"{acc:.2f}"
 
@@ -40,8 +42,10 @@ def main(cfg: DictConfig) -> None:
     print(f"chosen beta: {result['chosen_beta']}" + (f", alpha: {result['chosen_alpha']}" if cfg.optuna.alpha else ""))
     for test in result["test"]:
         print(f"test  seed={test['seed']:<3} final_acc={shown(test['final_acc'])}")
-    print(f"test mean final_acc over {len(result['test'])} seed(s): {shown(result['test_final_acc_mean'])}"
-          f"  ({out_dir / RESULT_FILES[result['search']]})")
+    print(
+        f"test mean final_acc over {len(result['test'])} seed(s): {shown(result['test_final_acc_mean'])}"
+        f"  ({out_dir / RESULT_FILES[result['search']]})"
+    )
     if result["n_failed"]:
         raise SystemExit(1)
 

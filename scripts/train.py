@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Train one configuration (or a Hydra multirun sweep with -m): python scripts/train.py method=synermix ..."""
+
 from __future__ import annotations
 
 import sys
@@ -12,8 +13,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from synermix.cli.app import refuse, run_hydra_app
-from synermix.errors import Interrupted, SynerMixError
 from synermix.cli.sweep import record_job, remove_empty_job_dir
+from synermix.errors import Interrupted, SynerMixError
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
@@ -27,8 +28,11 @@ def main(cfg: DictConfig) -> Optional[float]:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    record = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task),
-              "hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg})}  # Hydra's own record, written if the run trains
+    record = {
+        "config.yaml": OmegaConf.to_yaml(cfg),
+        "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task),
+        "hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg}),
+    }  # Hydra's own record, written if the run trains
     try:
         summary = run_training(cfg, run_dir, record=record)  # records a failure in the run dir itself
     except Interrupted as exc:  # Ctrl-C / pre-emption stops a sweep too
@@ -39,8 +43,10 @@ def main(cfg: DictConfig) -> Optional[float]:
         record_job(run_dir, "failed", f"{type(exc).__name__}: {exc}")
         if in_sweep:
             remove_empty_job_dir(run_dir, Path(str(cfg.out_root)))  # a job refused before it trained leaves no folder
-            print(f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / ERROR})",
-                  file=sys.stderr)
+            print(
+                f"error: {exc}" if expected else f"error: {type(exc).__name__}: {exc} (traceback in {run_dir / ERROR})",
+                file=sys.stderr,
+            )
             return None  # recorded; the other jobs of the sweep go on
         if expected:
             refuse(str(exc))

@@ -3,6 +3,7 @@
 The public names below are imported on first use (PEP 562), so `import synermix.<light module>` (the
 training script's `--help`, `--cfg job`) does not pay for torch, torchvision and scikit-learn.
 """
+
 from importlib import import_module
 
 from synermix.config import identity  # noqa: F401  registers ${config_id:} and the other resolvers the configs use

@@ -1,4 +1,5 @@
 """The errors a user can act on: each carries one paragraph saying what is wrong and what to do."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ def cause_of(exc: Optional[BaseException], kind: Type[E], depth: int = 10) -> Op
 
 
 def describe(exc: BaseException) -> str:
-    """"Type: first line of the message" (just the type when there is no message)."""
+    """ "Type: first line of the message" (just the type when there is no message)."""
     line = first_line(exc)
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 

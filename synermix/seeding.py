@@ -1,4 +1,5 @@
 """One seed drives everything: every random stream's seed is derived here, from the run seed."""
+
 from __future__ import annotations
 
 import functools
@@ -47,9 +48,11 @@ class RunSeeds:
         """The augmentation seed of `epoch` (the same on every process); step and sample seeds are derived from it."""
         return derive_seed(self.seed, AUG, epoch)
 
-    @functools.lru_cache(maxsize=2)
+    @functools.lru_cache(maxsize=2)  # noqa: B019  two small ints per RunSeeds, which lives as long as its run
     def _epoch_step_bases(self, epoch: int) -> Tuple[int, int]:
-        return derive_seed(self.seed, MIX, epoch, *self._rank_words), derive_seed(self.seed, TORCH, epoch, *self._rank_words)
+        return derive_seed(self.seed, MIX, epoch, *self._rank_words), derive_seed(
+            self.seed, TORCH, epoch, *self._rank_words
+        )
 
     def shared_mix(self, epoch: int, step: int) -> int:
         """The mixing seed a single process uses at this step: under torchrun, every process's L_intra generator."""

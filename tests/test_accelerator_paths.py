@@ -1,5 +1,6 @@
 """The CUDA-only switches exercised on CPU: AMP (bfloat16 autocast; float16 with a GradScaler), channels_last,
 SyncBatchNorm's refusal, the benchmark's accelerator section and make gpu-check."""
+
 import subprocess
 import sys
 
@@ -14,8 +15,14 @@ from helpers.hooks import CrashAt
 from synermix.errors import ConfigError
 from synermix.run.training import run_training
 
-FAST = ("method=synermix", "train.epochs=2", "train.average_last=1", "train.batch_size=32", "dataset.max_per_class=16",
-        "train.cohesion_samples=0")
+FAST = (
+    "method=synermix",
+    "train.epochs=2",
+    "train.average_last=1",
+    "train.batch_size=32",
+    "dataset.max_per_class=16",
+    "train.cohesion_samples=0",
+)
 
 
 def test_float16_amp_with_grad_scaler_and_channels_last_trains_and_resumes_exactly_on_cpu(tmp_path):
@@ -41,7 +48,9 @@ def test_bfloat16_amp_changes_the_numbers_but_trains_on_cpu(tmp_path):
 
 
 def test_sync_bn_is_refused_on_cpu_with_one_message(tmp_path):
-    with pytest.raises(ConfigError, match=r"train.sync_bn=true needs CUDA devices .* device=cpu; set train.sync_bn=false"):
+    with pytest.raises(
+        ConfigError, match=r"train.sync_bn=true needs CUDA devices .* device=cpu; set train.sync_bn=false"
+    ):
         run_training(make_cfg(*FAST, "train.sync_bn=true", "device=cpu"), tmp_path)
 
 
@@ -61,8 +70,13 @@ def test_gpu_check_without_cuda_says_so_and_exits_0(capsys, tmp_path):
 @pytest.mark.slow
 def test_gpu_check_on_cpu_runs_every_path_and_ddp_agrees(tmp_path):
     out = tmp_path / "gpu_check.csv"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--device", "cpu", "--tiny", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check", "--device", "cpu", "--tiny", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = pd.read_csv(out)
     assert set(table["section"]) == {"accelerator cpu", "ddp"} and table["passed"].dropna().astype(bool).all()

@@ -1,4 +1,5 @@
 """Figure 1: probability that a shuffle pairs an image with its own class."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The default model's stage split and mix points, and the batched augmentations."""
+
 import pytest
 import torch
 
@@ -24,7 +25,10 @@ def test_random_crop_is_a_shifted_window_of_the_padded_image():
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
         matches = [
-            (dy, dx) for dy in range(5) for dx in range(5) if torch.equal(out[i], padded[i, :, dy:dy + 5, dx:dx + 5])
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(out[i], padded[i, :, dy : dy + 5, dx : dx + 5])
         ]
         assert matches
     offsets = []

@@ -1,13 +1,13 @@
 """The benchmark's references are faithful and every section of the benchmark runs end to end (tiny sizes, in
 `make test`, so a change of the stream, the step or the loss that breaks `make bench` fails CI)."""
+
 import numpy as np
 import torch
 
 from benchmarks.sections import PerSampleTwoView, intra_class_loss_loop, run_all
+from helpers import tiny_model
 from synermix.data.in_memory import AugmentSpec
 from synermix.method.intra import intra_class_loss
-
-from helpers import tiny_model
 
 
 def test_loop_reference_equals_the_vectorised_intra_loss():

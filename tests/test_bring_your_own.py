@@ -1,4 +1,5 @@
 """Bring your own model and data: any timm model, ImageFolder trees, the export script, synermix.wrap."""
+
 import json
 import subprocess
 import sys
@@ -30,8 +31,16 @@ TIMM_E2E = {  # arch -> model.kwargs: a ResNet, a MobileNet, a ConvNeXt and a Vi
 
 
 def folder_cfg(root, *overrides):
-    return make_cfg("dataset=image_folder", f"dataset.root={root}", "dataset.recipe=cifar", "dataset.image_size=32",
-                    "train.epochs=1", "train.batch_size=8", "train.cohesion_samples=0", *overrides)
+    return make_cfg(
+        "dataset=image_folder",
+        f"dataset.root={root}",
+        "dataset.recipe=cifar",
+        "dataset.image_size=32",
+        "train.epochs=1",
+        "train.batch_size=8",
+        "train.cohesion_samples=0",
+        *overrides,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +97,9 @@ def test_unknown_timm_names_small_inputs_and_missing_pretrained_weights_are_one_
     with pytest.raises(ConfigError, match=r"vit_tiny_patch16_224 cannot take the data's 32x32 images.*img_size=32"):
         build_model(make_cfg(*timm_cfg("vit_tiny_patch16_224", {})).model, 3, 3, 32)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_cache"))
-    with pytest.raises(WeightsError, match=r"timm resnet10t \(timm/resnet10t.*\) are not in the local Hugging Face cache"):
+    with pytest.raises(
+        WeightsError, match=r"timm resnet10t \(timm/resnet10t.*\) are not in the local Hugging Face cache"
+    ):
         build_model(make_cfg(*timm_cfg("resnet10t", {}), "model.pretrained=true").model, 3, 3, 32)
 
 
@@ -105,27 +116,43 @@ def test_flat_image_folder_is_split_stratified_and_reproducibly(tmp_path):
     root = write_image_folder(tmp_path, train_per_class=10, layout="flat")
     cfg = make_cfg("dataset=image_folder", f"dataset.root={root}", "dataset.test_ratio=0.3").dataset
     first, again = load_splits(cfg, "test", 0.1, 0), load_splits(cfg, "test", 0.1, 0)
-    assert np.bincount(first.eval.labels).tolist() == [3, 3, 3] and np.bincount(first.train.labels).tolist() == [7, 7, 7]
+    assert np.bincount(first.eval.labels).tolist() == [3, 3, 3] and np.bincount(first.train.labels).tolist() == [
+        7,
+        7,
+        7,
+    ]
     assert first.eval.paths == again.eval.paths and not set(first.eval.paths) & set(first.train.paths)
 
 
 def test_image_folder_runs_with_the_imagenet_recipe_from_files(folder, tmp_path):
-    cfg = make_cfg("dataset=image_folder", f"dataset.root={folder}", "dataset.image_size=24", "dataset.eval_resize=28",
-                   "model=cifar_resnet", "method=synermix_cutmix", "train.epochs=2", "train.batch_size=8",
-                   "train.label_smoothing=0.1")
+    cfg = make_cfg(
+        "dataset=image_folder",
+        f"dataset.root={folder}",
+        "dataset.image_size=24",
+        "dataset.eval_resize=28",
+        "model=cifar_resnet",
+        "method=synermix_cutmix",
+        "train.epochs=2",
+        "train.batch_size=8",
+        "train.label_smoothing=0.1",
+    )
     summary = run_training(cfg, tmp_path)
     assert summary["status"] == "complete" and summary["final_ece"] is not None
     assert (cfg.dataset.augment.crop_padding, cfg.dataset.augment.cutout) == (0, 0)  # the imagenet recipe
-    assert (make_cfg("dataset=image_folder", "dataset.recipe=cifar", "dataset.image_size=32").dataset.augment.cutout
-            == 16)
+    assert (
+        make_cfg("dataset=image_folder", "dataset.recipe=cifar", "dataset.image_size=32").dataset.augment.cutout == 16
+    )
 
 
-@pytest.mark.parametrize("damage,message", [
-    ("empty_class", "no image file in the class folder(s) ['emu']. Expected layout"),
-    ("missing_test_class", "only in train: ['emu']"),
-    ("no_layout", "holds no image folders"),
-    ("unreadable", "img_001.JPG"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        ("empty_class", "no image file in the class folder(s) ['emu']. Expected layout"),
+        ("missing_test_class", "only in train: ['emu']"),
+        ("no_layout", "holds no image folders"),
+        ("unreadable", "img_001.JPG"),
+    ],
+)
 def test_bad_image_folders_are_named_with_the_expected_layout(damage, message, tmp_path):
     root = write_image_folder(tmp_path / "data", train_per_class=2, test_per_class=2)
     if damage == "empty_class":
@@ -140,7 +167,9 @@ def test_bad_image_folders_are_named_with_the_expected_layout(damage, message, t
         root.mkdir()
     else:
         (root / "train" / "dog" / "img_001.JPG").write_bytes(b"not a jpeg")
-    cfg = make_cfg("dataset=image_folder", f"dataset.root={root}", "dataset.recipe=cifar", "dataset.image_size=16").dataset
+    cfg = make_cfg(
+        "dataset=image_folder", f"dataset.root={root}", "dataset.recipe=cifar", "dataset.image_size=16"
+    ).dataset
     with pytest.raises((DatasetFormatError, DatasetNotFound)) as info:
         load_splits(cfg, "test", 0.1, 0)
     assert message in str(info.value) and "\n" not in str(info.value)
@@ -150,18 +179,42 @@ def test_bad_image_folders_are_named_with_the_expected_layout(damage, message, t
 
 def test_export_script_writes_a_tree_that_reads_back_as_the_same_images(tmp_path):
     out = tmp_path / "digits_folder"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "export_image_folder.py"), "digits", "-", str(out),
-                           "--max-per-class", "4"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "export_image_folder.py"),
+            "digits",
+            "-",
+            str(out),
+            "--max-per-class",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (out / "train").iterdir()) == [f"{i}_{i}" for i in range(10)]
-    back = load_splits(make_cfg("dataset=image_folder", f"dataset.root={out}", "dataset.recipe=cifar",
-                                "dataset.image_size=8").dataset, "test", 0.1, 0)
+    back = load_splits(
+        make_cfg("dataset=image_folder", f"dataset.root={out}", "dataset.recipe=cifar", "dataset.image_size=8").dataset,
+        "test",
+        0.1,
+        0,
+    )
     original = load_splits(make_cfg("dataset=digits", "dataset.max_per_class=4").dataset, "test", 0.1, 0)
     order = np.argsort(original.train.labels, kind="stable")  # the tree is read class by class
     assert back.train.labels.tolist() == original.train.labels[order].tolist()
     assert np.array_equal(back.train.images, np.repeat(original.train.images[order], 3, axis=1))  # PNG is lossless
-    assert subprocess.run([sys.executable, str(ROOT / "scripts" / "export_image_folder.py"), "digits", "-", str(out)],
-                          cwd=ROOT, capture_output=True, text=True).returncode == 2  # never overwrites
+    assert (
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "export_image_folder.py"), "digits", "-", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).returncode
+        == 2
+    )  # never overwrites
 
 
 def test_wrap_gives_torchvision_and_timm_classifiers_what_the_loss_needs():
@@ -173,7 +226,10 @@ def test_wrap_gives_torchvision_and_timm_classifiers_what_the_loss_needs():
     resnet.eval()
     torch.testing.assert_close(wrapped.eval()(x), resnet(x))  # same modules, same function
     vit = timm.create_model("vit_tiny_patch16_224", num_classes=3, img_size=32, patch_size=8)
-    assert isinstance(wrap(vit), TimmClassifier) and wrap(vit, ["input", "blocks.1"]).mix_points == ("input", "blocks.1")
+    assert isinstance(wrap(vit), TimmClassifier) and wrap(vit, ["input", "blocks.1"]).mix_points == (
+        "input",
+        "blocks.1",
+    )
     for model in (wrapped.train(), wrap(vit)):
         terms = SynerMixLoss("original", "manifold", 0.1, num_classes=3)(model, x, x.flip(3), y, torch.Generator())
         terms.total.backward()

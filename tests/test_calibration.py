@@ -1,4 +1,5 @@
 """Expected calibration error and NLL: a hand-computed case, torchmetrics' implementation, and evaluate()."""
+
 import math
 
 import pytest
@@ -14,7 +15,7 @@ from synermix.train.evaluation import evaluate
 def totals_of(logits, labels, batch=None):
     totals = CalibrationTotals(torch.device("cpu"))
     for start in range(0, len(labels), batch or len(labels)):
-        totals.update(logits[start:start + (batch or len(labels))], labels[start:start + (batch or len(labels))])
+        totals.update(logits[start : start + (batch or len(labels))], labels[start : start + (batch or len(labels))])
     return totals
 
 
@@ -25,7 +26,9 @@ def test_ece_and_nll_on_a_hand_computed_case():
     # confidences 0.9, 0.9 (bin 13: accuracy 1/2), 0.5 (bin 7: right), 0.7 (bin 10: wrong):
     # (|0.5 - 0.9| * 2 + |1 - 0.5| + |0 - 0.7|) / 4
     assert totals.ece() == pytest.approx((0.8 + 0.5 + 0.7) / 4, abs=1e-6)
-    assert totals.nll() == pytest.approx(-(math.log(0.9) + math.log(0.05) + math.log(0.5) + math.log(0.1)) / 4, abs=1e-6)
+    assert totals.nll() == pytest.approx(
+        -(math.log(0.9) + math.log(0.05) + math.log(0.5) + math.log(0.1)) / 4, abs=1e-6
+    )
 
 
 def test_perfectly_confident_and_right_is_calibrated():
@@ -39,7 +42,9 @@ def test_perfectly_confident_and_right_is_calibrated():
 def test_ece_matches_torchmetrics_and_nll_matches_cross_entropy(seed):
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(500, 10, generator=gen) * (1 + 3 * seed)
-    labels = torch.where(torch.rand(500, generator=gen) < 0.6, logits.argmax(1), torch.randint(0, 10, (500,), generator=gen))
+    labels = torch.where(
+        torch.rand(500, generator=gen) < 0.6, logits.argmax(1), torch.randint(0, 10, (500,), generator=gen)
+    )
     totals = totals_of(logits, labels, batch=64)  # summed over batches = computed at once
     expected = multiclass_calibration_error(logits.softmax(1), labels, num_classes=10, n_bins=15, norm="l1")
     assert totals.ece() == pytest.approx(float(expected), abs=1e-5)
@@ -57,7 +62,7 @@ class _Batches:
 
     def __iter__(self):
         for i in range(0, len(self.y), self.batch):
-            yield self.x[i:i + self.batch], self.y[i:i + self.batch]
+            yield self.x[i : i + self.batch], self.y[i : i + self.batch]
 
 
 def test_evaluate_reports_calibration_of_the_model_outputs():

@@ -1,4 +1,5 @@
 """Cohesion/separability metrics on hand-computed clusters."""
+
 import numpy as np
 import pytest
 

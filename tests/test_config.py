@@ -1,16 +1,16 @@
 """Start-up validation: each bad value is refused with a message naming the key, value and allowed set."""
+
 import subprocess
 import sys
 
 import pytest
 import torch
 
+from helpers import ROOT, make_cfg
 from synermix.config.identity import config_differences
-from synermix.run.validation import ConfigError, validate_config
 from synermix.config.presets import method_presets, preset_switches
 from synermix.run.training import resolve_device, run_training
-
-from helpers import ROOT, make_cfg
+from synermix.run.validation import ConfigError, validate_config
 
 METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
 
@@ -42,7 +42,9 @@ def test_preset_switches_match_the_paper_table():
         "synermix_mm": ("original", "manifold"),
     }
     assert {m: make_cfg(f"method={m}").method.inter for m in ("cutmix", "synermix_cutmix")} == {
-        "cutmix": "cutmix", "synermix_cutmix": "cutmix"}
+        "cutmix": "cutmix",
+        "synermix_cutmix": "cutmix",
+    }
     assert list(make_cfg("method=synermix_cutmix").method.beta_grid) == [0.05, 0.1, 0.2, 0.4]
 
 
@@ -66,8 +68,11 @@ def test_label_smoothing_at_zero_keeps_every_run_directory_and_any_other_value_m
         ("method.beta=-0.2", "method.beta=-0.2"),
         ("method.alpha=0", "method.alpha=0 is invalid: it must be a number > 0"),
         ("method.intra=orig", "method.intra='orig' is invalid: it must be one of ['none', 'original', 'augmented']"),
-        ("method.inter=cutout", "method.inter='cutout' is invalid: it must be one of ['none', 'mixup', 'manifold', "
-                                "'cutmix', 'saliencymix', 'resizemix', 'fmix']"),
+        (
+            "method.inter=cutout",
+            "method.inter='cutout' is invalid: it must be one of ['none', 'mixup', 'manifold', "
+            "'cutmix', 'saliencymix', 'resizemix', 'fmix']",
+        ),
         ("train.label_smoothing=1.0", "train.label_smoothing=1.0 is invalid: it must be a number in [0, 1)"),
         ("method.lam_mode=pair", "method.lam_mode='pair'"),
         ("method.num_per_class=0", "method.num_per_class=0 is invalid: it must be an integer in [1, 256]"),
@@ -128,7 +133,10 @@ def test_config_differences_reads_a_key_added_later_as_its_neutral_default():
 def test_cli_refuses_bad_value_with_one_paragraph_and_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), "method.beta=1.5", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "method.beta=1.5 is invalid" in proc.stderr
@@ -139,7 +147,10 @@ def test_cli_refuses_bad_value_with_one_paragraph_and_no_traceback(tmp_path):
 def test_cli_unknown_preset_lists_choices(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "train.py"), "method=synermixx", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "synermixx" in proc.stderr and "synermix_mm" in proc.stderr
@@ -157,20 +168,27 @@ def test_the_default_average_last_shortens_to_a_short_run_but_an_explicit_one_do
     cifar = make_cfg("dataset=cifar100", "dataset.root=/data", "train.epochs=5")
     assert (cifar.train.average_last, make_cfg("dataset=cifar100", "dataset.root=/data").train.average_last) == (5, 10)
     assert make_cfg("dataset=mini_imagenet", "dataset.root=/data").train.average_last == 5  # Sec. 4.1.3's values stay
-    with pytest.raises(ConfigError, match=r"train.average_last=3 is invalid: it must be an integer in \[1, train.epochs=1\]"):
+    with pytest.raises(
+        ConfigError, match=r"train.average_last=3 is invalid: it must be an integer in \[1, train.epochs=1\]"
+    ):
         validate_config(make_cfg("train.epochs=1", "train.average_last=3"))
 
 
 def test_a_run_trained_in_the_former_view_order_is_neither_reused_nor_resumed_in_the_authors_order(tmp_path):
     from omegaconf import OmegaConf, open_dict
 
-    from synermix.config.identity import config_id
-    from synermix.store.rundir import ForeignRunDir
     from helpers.hooks import CrashAt
+    from synermix.config.identity import config_id
     from synermix.run.training import run_training
+    from synermix.store.rundir import ForeignRunDir
 
-    fast = ("method=intra", "train.epochs=2", "train.average_last=1", "dataset.max_per_class=6",
-            "train.cohesion_samples=0")
+    fast = (
+        "method=intra",
+        "train.epochs=2",
+        "train.average_last=1",
+        "dataset.max_per_class=6",
+        "train.cohesion_samples=0",
+    )
     old = make_cfg(*fast, "train.view_order=augmented_first")
     older = OmegaConf.create(OmegaConf.to_container(old))
     with open_dict(older):
@@ -185,6 +203,20 @@ def test_a_run_trained_in_the_former_view_order_is_neither_reused_nor_resumed_in
 
 
 def test_the_presets_come_in_the_papers_table_order():
-    assert list(method_presets()) == ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix",
-                                      "synermix_mm", "cutmix", "saliencymix", "resizemix", "fmix", "synermix_cutmix",
-                                      "synermix_saliencymix", "synermix_resizemix", "synermix_fmix"]
+    assert list(method_presets()) == [
+        "baseline",
+        "intra",
+        "intra_aug",
+        "mixup",
+        "manifold_mixup",
+        "synermix",
+        "synermix_mm",
+        "cutmix",
+        "saliencymix",
+        "resizemix",
+        "fmix",
+        "synermix_cutmix",
+        "synermix_saliencymix",
+        "synermix_resizemix",
+        "synermix_fmix",
+    ]

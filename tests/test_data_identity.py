@@ -1,5 +1,6 @@
 """The data is part of a run's identity, and damaged image trees or data files are found before training: folder
 fingerprints, symlink loops, corrupt images, DataLoader worker errors, re-packed CIFAR-100 pickles."""
+
 import io
 import os
 import pickle
@@ -10,20 +11,28 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import make_cfg
 from helpers import datasets as fx
+from helpers import make_cfg
 from helpers.datasets import write_image_folder
+from synermix.config.identity import config_id, run_dir_of
 from synermix.data import DatasetFormatError, load_splits
 from synermix.data.files import FileEvalDataset, eval_transform
 from synermix.data.sources import FileSplit
 from synermix.data.tree import fingerprint, scan_classes
-from synermix.config.identity import config_id, run_dir_of
 from synermix.results.report import load_summaries, summarize
-from synermix.store.rundir import ForeignRunDir
 from synermix.run.training import run_training
+from synermix.store.rundir import ForeignRunDir
 
-FAST = ("dataset=image_folder", "dataset.recipe=cifar", "dataset.image_size=16", "model=cifar_resnet",
-        "train.epochs=1", "train.average_last=1", "train.cohesion_samples=0", "train.batch_size=4")
+FAST = (
+    "dataset=image_folder",
+    "dataset.recipe=cifar",
+    "dataset.image_size=16",
+    "model=cifar_resnet",
+    "train.epochs=1",
+    "train.average_last=1",
+    "train.cohesion_samples=0",
+    "train.batch_size=4",
+)
 
 
 def folder_cfg(root, *overrides, out_root=None):
@@ -63,8 +72,9 @@ def test_directory_symlinks_are_followed_once_and_a_loop_cannot_hang_the_scan(tm
     os.symlink("../cat", root / "train" / "cat" / "again")  # and a second way into it
     os.symlink("../dog", root / "train" / "emu" / "dogs")  # a class folder reached from another
     result = {}
-    worker = threading.Thread(target=lambda: result.update(scan=scan_classes(root / "train"),
-                                                           print=fingerprint(str(root))), daemon=True)
+    worker = threading.Thread(
+        target=lambda: result.update(scan=scan_classes(root / "train"), print=fingerprint(str(root))), daemon=True
+    )
     worker.start()
     worker.join(timeout=20)
     assert not worker.is_alive(), "the folder scan did not finish"
@@ -112,8 +122,9 @@ def test_a_data_loader_worker_error_reaches_the_user_as_one_paragraph(tmp_path):
     root = write_image_folder(tmp_path / "data", train_per_class=1, test_per_class=1)
     (root / "test" / "dog" / "img_001.JPG").write_bytes(b"broken after the check")
     paths = sorted(str(p) for p in (root / "test").rglob("*.*"))
-    dataset = FileEvalDataset(FileSplit(paths, np.zeros(len(paths), dtype=np.int64)),
-                              eval_transform(16, 18, [0.5] * 3, [0.5] * 3))
+    dataset = FileEvalDataset(
+        FileSplit(paths, np.zeros(len(paths), dtype=np.int64)), eval_transform(16, 18, [0.5] * 3, [0.5] * 3)
+    )
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=2)
     with pytest.raises(DatasetFormatError) as info:
         list(loader)
@@ -131,6 +142,7 @@ def test_a_cifar100_file_repacked_by_python3_at_protocol_2_loads(tmp_path):
         with open(path, "wb") as f:
             pickle.dump(content, f, protocol=2)  # numpy's bytes go through _codecs.encode
         assert b"_codecs" in path.read_bytes() or name == "meta"
-    splits = load_splits(make_cfg("dataset=cifar100", f"dataset.root={root}", "dataset.verify_md5=false").dataset,
-                         "test", 0.1, 0)
+    splits = load_splits(
+        make_cfg("dataset=cifar100", f"dataset.root={root}", "dataset.verify_md5=false").dataset, "test", 0.1, 0
+    )
     assert splits.train.images.shape == (24, 3, 32, 32)

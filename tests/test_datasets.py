@@ -1,4 +1,5 @@
 """Every dataset's real loading code on tiny files in its exact on-disk layout; Table 1 settings; bad data."""
+
 import json
 import pickle
 from pathlib import Path
@@ -10,16 +11,15 @@ from omegaconf import OmegaConf
 
 import synermix.data as data_module
 import synermix.data.files as files
+from helpers import datasets as fx
+from helpers import make_cfg
 from synermix.data import DatasetFormatError, DatasetNotFound, build_data, load_splits
 from synermix.data.readers.caltech256 import read_caltech256
-from synermix.data.readers.food101 import Food101
 from synermix.data.readers.fashion_mnist import read_fashion_mnist
+from synermix.data.readers.food101 import Food101
 from synermix.data.readers.oxford_pet import read_oxford_pet
 from synermix.run.training import RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
-
-from helpers import datasets as fx
-from helpers import make_cfg
 
 SMALL_FILE_IMAGES = ("dataset.image_size=32", "dataset.eval_resize=36")
 CPU_MODEL = ("model=cifar_resnet", "model.pretrained=false")
@@ -47,11 +47,22 @@ CASES = {
     "cifar100": (fx.write_cifar100, (), 24, 12, 3, 32, [0, 5, 42, 99]),
     "fashion_mnist": (fx.write_fashion_mnist, (), 50, 20, 1, 28, list(range(10))),
     "mini_imagenet": (
-        fx.write_mini_imagenet_pickles, ("dataset.train_per_class=3", "dataset.test_per_class=1"), 12, 4, 3, 84, [0, 1, 2, 3]
+        fx.write_mini_imagenet_pickles,
+        ("dataset.train_per_class=3", "dataset.test_per_class=1"),
+        12,
+        4,
+        3,
+        84,
+        [0, 1, 2, 3],
     ),
     "food101": (fx.write_food101, SMALL_FILE_IMAGES, 12, 6, 3, 32, [0, 1, 2]),
     "caltech256": (
-        fx.write_caltech256, (*SMALL_FILE_IMAGES, "dataset.train_per_class=3", "dataset.test_per_class=2"), 9, 6, 3, 32,
+        fx.write_caltech256,
+        (*SMALL_FILE_IMAGES, "dataset.train_per_class=3", "dataset.test_per_class=2"),
+        9,
+        6,
+        3,
+        32,
         [0, 1, 2],
     ),
     "oxford_pet": (fx.write_oxford_pet, SMALL_FILE_IMAGES, 12, 6, 3, 32, [0, 1, 2]),
@@ -78,7 +89,9 @@ def test_loads_the_standard_layout(name, tmp_path):
 def test_one_epoch_run_on_the_fixture(name, tmp_path):
     writer, overrides, *_ = CASES[name]
     root = writer(tmp_path / "data")
-    cfg = dataset_cfg(name, root, *overrides, *CPU_MODEL, "train.epochs=1", "train.average_last=1", "train.batch_size=4")
+    cfg = dataset_cfg(
+        name, root, *overrides, *CPU_MODEL, "train.epochs=1", "train.average_last=1", "train.batch_size=4"
+    )
     summary = run_training(cfg, tmp_path / "run")
     assert summary["status"] == "complete" and summary["dataset"] == name
     assert 0 <= summary["final_acc"] <= 100
@@ -193,8 +206,15 @@ def test_corrupt_image_names_the_file(tmp_path):
     root = fx.write_oxford_pet(tmp_path / "pets")
     bad = root / "images" / "Bengal_1.jpg"
     bad.write_bytes(b"\xff\xd8 truncated jpeg")
-    cfg = dataset_cfg("oxford_pet", root, *SMALL_FILE_IMAGES, *CPU_MODEL, "train.epochs=1", "train.average_last=1",
-                      "train.batch_size=12")
+    cfg = dataset_cfg(
+        "oxford_pet",
+        root,
+        *SMALL_FILE_IMAGES,
+        *CPU_MODEL,
+        "train.epochs=1",
+        "train.average_last=1",
+        "train.batch_size=12",
+    )
     with pytest.raises(DatasetFormatError, match="Bengal_1.jpg"):
         run_training(cfg, tmp_path / "run")
 
@@ -228,8 +248,9 @@ def test_single_image_class_in_training_split_is_named(tmp_path):
     d = json.loads(meta.read_text())
     d["baklava"] = d["baklava"][:1]
     meta.write_text(json.dumps(d))
-    cfg = dataset_cfg("food101", root, *SMALL_FILE_IMAGES, *CPU_MODEL, "train.epochs=1", "train.average_last=1",
-                      "train.batch_size=4")
+    cfg = dataset_cfg(
+        "food101", root, *SMALL_FILE_IMAGES, *CPU_MODEL, "train.epochs=1", "train.average_last=1", "train.batch_size=4"
+    )
     with pytest.raises(RunError, match="class 2 has a single image"):
         run_training(cfg, tmp_path / "run")
 
@@ -237,24 +258,89 @@ def test_single_image_class_in_training_split_is_named(tmp_path):
 @pytest.mark.parametrize(
     "name,expected",
     [
-        ("cifar100", dict(num_classes=100, image_size=32, lr=0.1, step_size=10, epochs=120, average_last=10,
-                          pretrained=False, model="resnet18", augment=(4, 0.5, 16))),
-        ("food101", dict(num_classes=101, image_size=224, lr=0.1, step_size=10, epochs=120, average_last=10,
-                         pretrained=False, model="resnet50", augment=(0, 0.5, 0))),
-        ("mini_imagenet", dict(num_classes=100, image_size=84, lr=0.1, step_size=5, epochs=60, average_last=5,
-                               pretrained=False, model="resnet18", augment=(12, 0.5, 32))),
-        ("caltech256", dict(num_classes=257, image_size=224, lr=0.01, step_size=5, epochs=60, average_last=5,
-                            pretrained=True, model="resnet50", augment=(0, 0.5, 0))),
-        ("oxford_pet", dict(num_classes=37, image_size=224, lr=0.01, step_size=5, epochs=60, average_last=5,
-                            pretrained=True, model="resnet34", augment=(0, 0.5, 0))),
+        (
+            "cifar100",
+            dict(
+                num_classes=100,
+                image_size=32,
+                lr=0.1,
+                step_size=10,
+                epochs=120,
+                average_last=10,
+                pretrained=False,
+                model="resnet18",
+                augment=(4, 0.5, 16),
+            ),
+        ),
+        (
+            "food101",
+            dict(
+                num_classes=101,
+                image_size=224,
+                lr=0.1,
+                step_size=10,
+                epochs=120,
+                average_last=10,
+                pretrained=False,
+                model="resnet50",
+                augment=(0, 0.5, 0),
+            ),
+        ),
+        (
+            "mini_imagenet",
+            dict(
+                num_classes=100,
+                image_size=84,
+                lr=0.1,
+                step_size=5,
+                epochs=60,
+                average_last=5,
+                pretrained=False,
+                model="resnet18",
+                augment=(12, 0.5, 32),
+            ),
+        ),
+        (
+            "caltech256",
+            dict(
+                num_classes=257,
+                image_size=224,
+                lr=0.01,
+                step_size=5,
+                epochs=60,
+                average_last=5,
+                pretrained=True,
+                model="resnet50",
+                augment=(0, 0.5, 0),
+            ),
+        ),
+        (
+            "oxford_pet",
+            dict(
+                num_classes=37,
+                image_size=224,
+                lr=0.01,
+                step_size=5,
+                epochs=60,
+                average_last=5,
+                pretrained=True,
+                model="resnet34",
+                augment=(0, 0.5, 0),
+            ),
+        ),
     ],
 )
 def test_table1_settings(name, expected):
     cfg = make_cfg(f"dataset={name}")
     got = dict(
-        num_classes=cfg.dataset.num_classes, image_size=cfg.dataset.image_size, lr=cfg.train.lr,
-        step_size=cfg.train.step_size, epochs=cfg.train.epochs, average_last=cfg.train.average_last,
-        pretrained=cfg.model.pretrained, model=cfg.model.name,
+        num_classes=cfg.dataset.num_classes,
+        image_size=cfg.dataset.image_size,
+        lr=cfg.train.lr,
+        step_size=cfg.train.step_size,
+        epochs=cfg.train.epochs,
+        average_last=cfg.train.average_last,
+        pretrained=cfg.model.pretrained,
+        model=cfg.model.name,
         augment=(cfg.dataset.augment.crop_padding, cfg.dataset.augment.hflip, cfg.dataset.augment.cutout),
     )
     assert got == expected
@@ -286,8 +372,9 @@ def test_download_is_used_only_when_asked_and_the_data_is_missing(tmp_path, monk
     with pytest.raises(DatasetNotFound):
         load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES).dataset, "test", 0.1, 0)
     assert calls == []  # nothing is downloaded silently
-    splits = load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset,
-                         "test", 0.1, 0)
+    splits = load_splits(
+        dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset, "test", 0.1, 0
+    )
     assert calls == ["food101"] and len(splits.train.labels) == 12
     load_splits(dataset_cfg("food101", root, *SMALL_FILE_IMAGES, "dataset.download=true").dataset, "test", 0.1, 0)
     assert calls == ["food101"]  # present now: not fetched again
@@ -317,9 +404,15 @@ def test_mini_imagenet_authors_split_is_mlclfs_shuffled_80_20_cut(tmp_path):
     assert (len(splits.train.labels), len(splits.eval.labels)) == (32, 8)
     assert np.array_equal(splits.train.images, pooled[order[:cut]])
     assert np.array_equal(splits.eval.images, pooled[order[cut:]])
-    assert np.array_equal(splits.train.labels, np.repeat(np.arange(4), 10)[order[:cut]])  # wnids sorted = file order here
-    table1 = load_splits(dataset_cfg("mini_imagenet", root, "dataset.train_per_class=8", "dataset.test_per_class=2").dataset,
-                         "test", 0.1, 42)
+    assert np.array_equal(
+        splits.train.labels, np.repeat(np.arange(4), 10)[order[:cut]]
+    )  # wnids sorted = file order here
+    table1 = load_splits(
+        dataset_cfg("mini_imagenet", root, "dataset.train_per_class=8", "dataset.test_per_class=2").dataset,
+        "test",
+        0.1,
+        42,
+    )
     assert np.bincount(table1.eval.labels).tolist() == [2, 2, 2, 2]  # the default stays Table 1's per-class cut
     from synermix.errors import ConfigError
 

@@ -1,5 +1,6 @@
 """Under torchrun N processes compute what one process computes: batches, views, L_intra and its gradients,
 DDP's averaged gradients, evaluation (gloo, 2 CPU processes)."""
+
 import json
 import subprocess
 import sys
@@ -17,19 +18,18 @@ from torch import nn
 from benchmarks.agreement import AGREEMENT_RUN, compare_runs
 from helpers import ROOT, tiny_model
 from helpers.distributed import run_in_processes
+from synermix.config.presets import preset_switches
 from synermix.data.files import SeededBatches
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
-from synermix.data.stream import EvalStream
-from synermix.train.distributed import DistEnv, GlobalBatch
-from synermix.data.stream import Batch
-from synermix.train.evaluation import evaluate
+from synermix.data.stream import Batch, EvalStream
 from synermix.method.intra import GlobalIntra, intra_class_loss
 from synermix.method.loss import SynerMixLoss
-from synermix.config.presets import preset_switches
-from synermix.train.trainer import Trainer, TrainOptions
-from synermix.models import StagedClassifier
 from synermix.method.sampling import SupplementedBatchSampler, shard_bounds
+from synermix.models import StagedClassifier
 from synermix.seeding import RunSeeds, sample_seeds
+from synermix.train.distributed import DistEnv, GlobalBatch
+from synermix.train.evaluation import evaluate
+from synermix.train.trainer import Trainer, TrainOptions
 
 N, D, K, SEED = 11, 5, 3, 7  # 11 rows: parts of 6 and 5, so the parts' shares differ
 
@@ -80,7 +80,9 @@ def _ddp_gradients(rank, world, preset, x_orig, x_aug, y):
     intra, inter, beta = preset_switches(preset)
     model, env = tiny_model(seed=3), DistEnv(world, rank, rank)
     loss = SynerMixLoss(intra, inter, beta, num_classes=K, intra_term=GlobalIntra(1, K))
-    trainer = Trainer(model, loss, torch.optim.SGD(model.parameters(), lr=0.0), None, TrainOptions(RunSeeds(SEED), env=env))
+    trainer = Trainer(
+        model, loss, torch.optim.SGD(model.parameters(), lr=0.0), None, TrainOptions(RunSeeds(SEED), env=env)
+    )
     part = slice(*shard_bounds(len(y), world, rank))
     values = trainer.run_step(Batch(0, x_orig[part], x_aug[part], y[part], len(y)))
     mean_total = values[0].clone()
@@ -185,10 +187,18 @@ def test_file_dataset_parts_carry_the_single_process_augmentation_seeds():
 
 def _train(run_dir, *args, processes=1):
     """scripts/train.py in one process, or under torchrun in `processes` gloo processes."""
-    launcher = [sys.executable] if processes == 1 else [
-        str(Path(sys.executable).parent / "torchrun"), "--standalone", f"--nproc_per_node={processes}"]
-    proc = subprocess.run([*launcher, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={run_dir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [str(Path(sys.executable).parent / "torchrun"), "--standalone", f"--nproc_per_node={processes}"]
+    )
+    proc = subprocess.run(
+        [*launcher, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -210,8 +220,15 @@ def test_two_process_run_computes_what_one_process_computes(tmp_path):
 @pytest.mark.slow
 def test_two_process_manifold_mixup_run_writes_one_set_of_results(tmp_path):
     run_dir = tmp_path / "ddp"
-    proc = _train(run_dir, "method=synermix_mm", "train.epochs=2", "train.average_last=1", "train.batch_size=64",
-                  "dataset.max_per_class=60", processes=2)
+    proc = _train(
+        run_dir,
+        "method=synermix_mm",
+        "train.epochs=2",
+        "train.average_last=1",
+        "train.batch_size=64",
+        "dataset.max_per_class=60",
+        processes=2,
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["epochs_completed"] == 2 and 0 <= summary["final_acc"] <= 100
     assert (run_dir / "metrics.csv").read_text().count("\n") == 3

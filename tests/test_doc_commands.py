@@ -1,6 +1,7 @@
 """Every scripts/train.py and scripts/protocol.py command that README.md and docs/ show composes, resolves and adds no
 key nothing reads — for each config group value it names with a placeholder (`dataset=<name>`); and
 `--cfg job --resolve` prints the resolved configuration of every dataset and model in configs/."""
+
 import re
 import shlex
 from typing import List, Tuple
@@ -85,6 +86,8 @@ def test_cfg_job_resolve_prints_every_dataset_with_every_model(dataset, tmp_path
         text = OmegaConf.to_yaml(cfg, resolve=True)
         mean = OmegaConf.create(text).dataset.mean
         assert len(mean) in (1, 3) and all(0 < m < 1 for m in mean), (dataset, model, mean)
-    proc = run_script("train", f"dataset={dataset}", *given, "--cfg", "job", "--resolve")  # the command itself, once a dataset
+    proc = run_script(
+        "train", f"dataset={dataset}", *given, "--cfg", "job", "--resolve"
+    )  # the command itself, once a dataset
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert f"name: {dataset}" in proc.stdout and "${" not in proc.stdout

@@ -1,6 +1,7 @@
 """Using a trained run: scripts/evaluate.py on its own split, on another folder of the same classes (and refusing one
 with a class missing), on an unfinished run and under torchrun; scripts/predict.py on loose images; the counts
 behind top-5, per-class accuracy and the confusion matrix against scikit-learn."""
+
 import json
 import subprocess
 import sys
@@ -13,20 +14,24 @@ import torch
 from PIL import Image
 from sklearn.metrics import confusion_matrix, top_k_accuracy_score
 
-from synermix.train.evaluation import evaluate
-from synermix.run.training import run_training
-from synermix.run.trackers import Tracking
-
 from helpers import ROOT, make_cfg, tiny_model
 from helpers.datasets import write_image_folder
 from helpers.hooks import CrashAfterEpoch
+from synermix.run.trackers import Tracking
+from synermix.run.training import run_training
+from synermix.train.evaluation import evaluate
 
 CLASSES = ("ant", "bee", "cat", "dog", "eel", "fox", "gnu")  # more than five: top-5 is reported
 
 
 def script(name, *args, launcher=(sys.executable,)):
-    return subprocess.run([*launcher, str(ROOT / "scripts" / name), *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [*launcher, str(ROOT / "scripts" / name), *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +39,17 @@ def trained(tmp_path_factory):
     """A two-epoch image-folder run (files, the imagenet recipe) of seven classes."""
     base = tmp_path_factory.mktemp("evaluate")
     folder = write_image_folder(base / "data", CLASSES, train_per_class=6, test_per_class=3)
-    cfg = make_cfg("dataset=image_folder", f"dataset.root={folder}", "dataset.image_size=24", "dataset.eval_resize=28",
-                   "model=cifar_resnet", "method=synermix", "train.epochs=2", "train.batch_size=14",
-                   "train.cohesion_samples=0")
+    cfg = make_cfg(
+        "dataset=image_folder",
+        f"dataset.root={folder}",
+        "dataset.image_size=24",
+        "dataset.eval_resize=28",
+        "model=cifar_resnet",
+        "method=synermix",
+        "train.epochs=2",
+        "train.batch_size=14",
+        "train.cohesion_samples=0",
+    )
     run_training(cfg, base / "run")
     return base, base / "run"
 
@@ -90,7 +103,9 @@ def test_a_folder_with_a_class_missing_is_refused_clearly(trained):
     no_ema = script("evaluate.py", run, "--weights", "ema")
     assert no_ema.returncode == 2 and "holds no ema weights" in no_ema.stderr
     refused = script("evaluate.py", run, "method.beta=0.3")
-    assert refused.returncode == 2 and "'method.beta=0.3'" in refused.stderr and "model and its training" in refused.stderr
+    assert (
+        refused.returncode == 2 and "'method.beta=0.3'" in refused.stderr and "model and its training" in refused.stderr
+    )
 
 
 def test_predict_labels_loose_images_and_skips_unreadable_ones(trained, tmp_path):
@@ -119,8 +134,9 @@ def test_predict_labels_loose_images_and_skips_unreadable_ones(trained, tmp_path
 
 
 def test_an_unfinished_run_is_evaluated_from_its_checkpoint_and_says_so(tmp_path):
-    cfg = make_cfg("method=baseline", "train.epochs=2", "train.average_last=1", "train.batch_size=64",
-                   "train.cohesion_samples=0")
+    cfg = make_cfg(
+        "method=baseline", "train.epochs=2", "train.average_last=1", "train.batch_size=64", "train.cohesion_samples=0"
+    )
     with pytest.raises(KeyboardInterrupt):
         run_training(cfg, tmp_path, hooks=[CrashAfterEpoch(1)])
     proc = script("evaluate.py", tmp_path)
@@ -132,18 +148,33 @@ def test_an_unfinished_run_is_evaluated_from_its_checkpoint_and_says_so(tmp_path
 
 
 def test_two_process_evaluation_gives_the_single_process_numbers(tmp_path):
-    run_training(make_cfg("method=baseline", "train.epochs=1", "train.average_last=1", "train.batch_size=64",
-                          "train.cohesion_samples=0"), tmp_path)
+    run_training(
+        make_cfg(
+            "method=baseline",
+            "train.epochs=1",
+            "train.average_last=1",
+            "train.batch_size=64",
+            "train.cohesion_samples=0",
+        ),
+        tmp_path,
+    )
     one = script("evaluate.py", tmp_path, "device=cpu", "--name", "one")
-    two = script("evaluate.py", tmp_path, "device=cpu", "--name", "two",
-                 launcher=(str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2"))
+    two = script(
+        "evaluate.py",
+        tmp_path,
+        "device=cpu",
+        "--name",
+        "two",
+        launcher=(str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2"),
+    )
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
     a, b = (json.loads((tmp_path / "eval" / n / "metrics.json").read_text()) for n in ("one", "two"))
     assert (a["top1"], a["top5"], a["samples"], b["processes"]) == (b["top1"], b["top5"], b["samples"], 2)
     # each process sums its batches' float32 cross-entropies: other batch boundaries round the last digits
     assert b["ece"] == pytest.approx(a["ece"], abs=1e-9) and b["nll"] == pytest.approx(a["nll"], rel=1e-6)
-    assert (pd.read_csv(tmp_path / "eval" / "one" / "confusion.csv").equals(
-        pd.read_csv(tmp_path / "eval" / "two" / "confusion.csv")))
+    assert pd.read_csv(tmp_path / "eval" / "one" / "confusion.csv").equals(
+        pd.read_csv(tmp_path / "eval" / "two" / "confusion.csv")
+    )
 
 
 class ListStream:
@@ -177,8 +208,16 @@ def test_only_the_main_process_tracks():
 
 
 def test_predict_with_a_digits_run_reads_its_exported_images_as_it_evaluated_them(tmp_path):
-    run_training(make_cfg("method=baseline", "train.epochs=1", "train.average_last=1", "train.batch_size=64",
-                          "train.cohesion_samples=0"), tmp_path / "run")
+    run_training(
+        make_cfg(
+            "method=baseline",
+            "train.epochs=1",
+            "train.average_last=1",
+            "train.batch_size=64",
+            "train.cohesion_samples=0",
+        ),
+        tmp_path / "run",
+    )
     exported = script("export_image_folder.py", "digits", "-", tmp_path / "digits")
     assert exported.returncode == 0, exported.stderr
     out = tmp_path / "digits.csv"

@@ -1,20 +1,20 @@
 """Figure specs of every scale compose to valid configs, Fig. 1's numbers, and what the README says of the CSVs."""
-import subprocess
+
 import shutil
+import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from synermix.results.analysis import intra_class_pair_probability
-from synermix.run.validation import validate_config
+from helpers import ROOT
 from synermix.errors import ConfigError
+from synermix.results.analysis import intra_class_pair_probability
 from synermix.results.figures import fig1
 from synermix.results.figures.driver import FIGURES
 from synermix.results.figures.runs import FigureRuns
 from synermix.results.figures.spec import SCALES, load_figure_spec
-
-from helpers import ROOT
+from synermix.run.validation import validate_config
 
 SIX = ["baseline", "intra", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
 
@@ -33,15 +33,32 @@ def test_fig1_numbers_equal_the_closed_form_and_the_simulation_agrees(tmp_path):
 
 
 def test_make_fig1_target(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "figures.py"), "fig1", "--scale", "smoke",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "figures.py"), "fig1", "--scale", "smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig1.png").exists() and (tmp_path / "fig1.csv").exists()
 
 
 def test_plan_lists_the_paper_jobs_without_training(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "figures.py"), "fig5", "--scale", "paper",
-                           "--plan", "--runs", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "figures.py"),
+            "fig5",
+            "--scale",
+            "paper",
+            "--plan",
+            "--runs",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 12 * 6 and all(line.startswith("python scripts/protocol.py ") for line in lines)
@@ -59,7 +76,7 @@ def test_every_scenario_of_every_scale_composes_to_a_valid_config(scale):
         methods = spec.methods or ["intra"]
         for i, scenario in enumerate(spec.scenarios):
             # a method preset only sets method.*: every scenario with one method, every method with one scenario
-            for method in (methods if i == 0 else methods[:1]):
+            for method in methods if i == 0 else methods[:1]:
                 root = ["dataset.root=/data"] if scale == "paper" else []  # paper datasets have no default root
                 overrides = tuple(runs.overrides(scenario, method, root))
                 if overrides in seen:

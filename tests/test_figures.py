@@ -1,4 +1,5 @@
 """Figure targets write a PNG and the CSV of the plotted numbers."""
+
 import json
 import subprocess
 import sys
@@ -10,30 +11,35 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import stats
 
-from synermix.train.cohesion import COHESION_COLUMNS, cohesion_metrics
-from synermix.run.validation import validate_config
+from helpers import ROOT
 from synermix.errors import ConfigError
 from synermix.results.figures import accuracy
 from synermix.results.figures.driver import FIGURES, make_figure
 from synermix.results.figures.runs import FigureRuns
 from synermix.results.figures.spec import load_figure_spec
 from synermix.run.training import run_training
-
-from helpers import ROOT
-
-
+from synermix.run.validation import validate_config
+from synermix.train.cohesion import COHESION_COLUMNS, cohesion_metrics
 
 # ---- every figure target at SCALE=smoke, sharing one set of runs -------------------------------------------
-
-
 
 
 SIX = ["baseline", "intra", "mixup", "manifold_mixup", "synermix", "synermix_mm"]
 NEEDED_COLUMNS = {
     "fig1": {"num_classes", "batch_size", "analytic", "simulated"},
     "fig2": {"method", "label", "tsne_x", "tsne_y"},
-    "fig5": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std", "accs", "vs_baseline_diff",
-             "vs_baseline_p", "vs_better_component_significant"},
+    "fig5": {
+        "scenario",
+        "method",
+        "beta",
+        "n_seeds",
+        "acc_mean",
+        "acc_std",
+        "accs",
+        "vs_baseline_diff",
+        "vs_baseline_p",
+        "vs_better_component_significant",
+    },
     "fig6": {"scenario", "method", "beta", "n_seeds", "acc_mean", "acc_std", "vs_baseline_ci_low"},
     "fig7": {"scenario", "series", "epoch", "acc_mean", "acc_std", "cohesion_ratio_mean"},
     "fig8": {"method", "label", "tsne_x", "tsne_y"},
@@ -50,9 +56,20 @@ def smoke(tmp_path_factory):
     base = tmp_path_factory.mktemp("figures")
     out, runs = base / "figures", base / "runs"
     proc = subprocess.run(
-        ["make", "-s", "figures", "SCALE=smoke", f"FIGURES_DIR={out}", f"RUNS={runs}", f"PY={sys.executable}",
-         "STAMP="],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            "make",
+            "-s",
+            "figures",
+            "SCALE=smoke",
+            f"FIGURES_DIR={out}",
+            f"RUNS={runs}",
+            f"PY={sys.executable}",
+            "STAMP=",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, runs, proc.stdout
@@ -132,8 +149,12 @@ def test_fig8_scores_are_the_cohesion_of_the_plotted_features(smoke):
     assert list(scores["method"]) == SIX and set(COHESION_COLUMNS) <= set(scores.columns)
     for row in scores.itertuples():
         run_dir = smoke[1] / "digits" / "cifar_resnet" / row.method
-        run_dir = next(p for p in run_dir.glob("bs16_beta*/test_seed0") if (p / "features.npz").exists()
-                       and json.loads((p / "summary.json").read_text())["final_acc"] == row.final_acc)
+        run_dir = next(
+            p
+            for p in run_dir.glob("bs16_beta*/test_seed0")
+            if (p / "features.npz").exists()
+            and json.loads((p / "summary.json").read_text())["final_acc"] == row.final_acc
+        )
         saved = np.load(run_dir / "features.npz")
         expected = cohesion_metrics(saved["features"], saved["labels"])
         for key in COHESION_COLUMNS:
@@ -164,7 +185,10 @@ def test_fig11_varies_the_number_of_interpolations_in_runs_kept_apart(smoke):
     for p in (2, 3, 5):
         run = only(smoke[1], f"digits/cifar_resnet/intra/bs16_beta0.5_P{p}_*/test_seed0")
         assert run_config_of(run).method.num_per_class == p
-    assert run_config_of(only(smoke[1], "digits/cifar_resnet/intra/bs16_beta0.5_????????/test_seed0")).method.num_per_class == 1
+    assert (
+        run_config_of(only(smoke[1], "digits/cifar_resnet/intra/bs16_beta0.5_????????/test_seed0")).method.num_per_class
+        == 1
+    )
 
 
 def test_fig12_compares_original_and_augmented_views_with_and_without_cutout(smoke):
@@ -176,7 +200,12 @@ def test_fig12_compares_original_and_augmented_views_with_and_without_cutout(smo
     assert data["vs_original_views_diff"].isna().all() and "n/a (1 pair)" in smoke[2]
     cut = run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_nocutout_*/test_seed0"))
     assert cut.dataset.augment.cutout == 0 and cut.method.intra == "augmented"
-    assert run_config_of(only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_????????/test_seed0")).dataset.augment.cutout > 0
+    assert (
+        run_config_of(
+            only(smoke[1], "digits/cifar_resnet/intra_aug/bs16_beta0.1_????????/test_seed0")
+        ).dataset.augment.cutout
+        > 0
+    )
 
 
 def test_fig6_and_fig9_use_their_own_batch_size_and_architectures(smoke):

@@ -1,5 +1,6 @@
 """Finished runs stay finished, output folders that cannot be written are one message, and the report survives
 a damaged run: each case reproduces what a user met (a downgraded summary, a traceback, a lost epoch)."""
+
 import errno
 import json
 import os
@@ -14,19 +15,31 @@ from helpers import ROOT, make_cfg, metrics_without_time
 from helpers import datasets as fx
 from helpers.hooks import CrashAt
 from synermix.errors import RunError
-from synermix.train.hooks import Hook
-from synermix.store.rundir import ForeignRunDir, UnreadableRunDir, UntouchedRunDir
 from synermix.run.training import run_training
+from synermix.store.rundir import ForeignRunDir, UnreadableRunDir, UntouchedRunDir
+from synermix.train.hooks import Hook
 
-FAST = ("method=synermix", "train.epochs=2", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=8",
-        "train.cohesion_samples=0")
+FAST = (
+    "method=synermix",
+    "train.epochs=2",
+    "train.average_last=1",
+    "train.batch_size=16",
+    "dataset.max_per_class=8",
+    "train.cohesion_samples=0",
+)
 SCRIPT = str(ROOT / "scripts" / "train.py")
 
 
 def cli(*args, cwd=ROOT):
     """scripts/train.py with `args`: the finished process."""
-    return subprocess.run([sys.executable, SCRIPT, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 @pytest.fixture
@@ -61,8 +74,14 @@ def test_the_command_line_says_it_in_one_paragraph_with_exit_code_2(finished):
 
 def test_features_that_cannot_be_recomputed_leave_the_finished_run_complete(tmp_path):
     root = fx.write_fashion_mnist(tmp_path / "data", per_class=4, test_per_class=2)
-    args = ("dataset=fashion_mnist", "model=cifar_resnet", "train.epochs=1", "train.average_last=1",
-            "train.batch_size=16", "train.cohesion_samples=10")
+    args = (
+        "dataset=fashion_mnist",
+        "model=cifar_resnet",
+        "train.epochs=1",
+        "train.average_last=1",
+        "train.batch_size=16",
+        "train.cohesion_samples=10",
+    )
     run_training(make_cfg(*args, f"dataset.root={root}"), tmp_path / "run")
     (tmp_path / "run" / "features.npz").unlink()
     before = snapshot(tmp_path / "run")
@@ -101,8 +120,10 @@ class DiskFull(Hook):
 
     def after_epoch(self, trainer) -> None:
         if trainer.epoch == self.epoch:
+
             def full(fd):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
             self.monkeypatch.setattr(os, "fsync", full)
 
 
@@ -135,8 +156,13 @@ def test_unreadable_checkpoints_keep_the_epochs_and_never_suggest_the_unsafe_loa
 
 def report(root):
     """scripts/report.py on `root`: the finished process."""
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(root)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "report.py"), str(root)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_report_flags_an_unreadable_summary_and_still_prints_its_table(tmp_path):

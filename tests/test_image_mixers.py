@@ -1,20 +1,20 @@
 """SaliencyMix, ResizeMix and FMix: hand-made cases (a saliency peak placed by hand, boxes inside the image, a
 mask whose share is lambda to one pixel), OpenCV's saliency as the default, lambda's distribution over many draws,
 and exact resume on digits and an image folder with and without the intra-class term."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from scipy import stats
 
+from helpers import make_cfg, metrics_without_time
+from helpers.datasets import write_image_folder
+from helpers.hooks import CrashAt
 from synermix.method.mixers.fmix import FMix, binary_mask, fourier_noise
 from synermix.method.mixers.resizemix import ResizeMix
 from synermix.method.mixers.saliencymix import SaliencyMix, opencv_saliency_peaks
 from synermix.run.training import run_training
-
-from helpers import make_cfg, metrics_without_time
-from helpers.datasets import write_image_folder
-from helpers.hooks import CrashAt
 
 
 def images(n=6, c=3, h=20, w=16, seed=0):
@@ -65,13 +65,17 @@ def test_resizemix_pastes_the_whole_shrunk_partner_inside_the_image():
         out = mix.apply(x)
         changed = (out != x).any(dim=1).any(dim=0)
         rows, cols = torch.nonzero(changed, as_tuple=True)
-        top, left, bh, bw = int(rows.min()), int(cols.min()), int(rows.max()) - int(rows.min()) + 1, \
-            int(cols.max()) - int(cols.min()) + 1
+        top, left, bh, bw = (
+            int(rows.min()),
+            int(cols.min()),
+            int(rows.max()) - int(rows.min()) + 1,
+            int(cols.max()) - int(cols.min()) + 1,
+        )
         assert 0 <= top and top + bh <= 30 and 0 <= left and left + bw <= 40
         assert float(mix.lam) == pytest.approx(1 - bh * bw / (30 * 40), abs=1e-6)
         partner = x[mix.partner_labels]
         expected = F.interpolate(partner, size=(bh, bw), mode="bilinear", antialias=True, align_corners=False)
-        torch.testing.assert_close(out[:, :, top:top + bh, left:left + bw], expected)
+        torch.testing.assert_close(out[:, :, top : top + bh, left : left + bw], expected)
 
 
 def test_resizemix_scale_is_uniform_in_its_range():
@@ -117,11 +121,18 @@ def test_the_same_generator_state_draws_the_same_mix(mixer):
     assert torch.equal(a.apply(x), b.apply(x)) and torch.equal(a.lam, b.lam)
 
 
-@pytest.mark.parametrize("method", ["saliencymix", "synermix_saliencymix", "resizemix", "synermix_resizemix", "fmix",
-                                    "synermix_fmix"])
+@pytest.mark.parametrize(
+    "method", ["saliencymix", "synermix_saliencymix", "resizemix", "synermix_resizemix", "fmix", "synermix_fmix"]
+)
 def test_each_new_preset_trains_and_resumes_exactly_on_digits(method, tmp_path):
-    cfg = make_cfg(f"method={method}", "train.epochs=2", "train.average_last=1", "train.batch_size=64",
-                   "train.cohesion_samples=0", "dataset.max_per_class=40")
+    cfg = make_cfg(
+        f"method={method}",
+        "train.epochs=2",
+        "train.average_last=1",
+        "train.batch_size=64",
+        "train.cohesion_samples=0",
+        "dataset.max_per_class=40",
+    )
     run_training(cfg, tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         run_training(cfg, tmp_path / "cut", hooks=[CrashAt(epoch=2, step=2)])
@@ -134,8 +145,17 @@ def test_each_new_preset_trains_and_resumes_exactly_on_digits(method, tmp_path):
 def test_each_new_mixer_trains_with_and_without_the_intra_term_on_an_image_folder(inter, tmp_path):
     folder = write_image_folder(tmp_path / "data", train_per_class=6, test_per_class=2)
     for method in ("mixup", "synermix"):
-        cfg = make_cfg("dataset=image_folder", f"dataset.root={folder}", "dataset.image_size=24",
-                       "dataset.eval_resize=28", "model=cifar_resnet", f"method={method}", f"method.inter={inter}",
-                       "train.epochs=1", "train.batch_size=6", "train.cohesion_samples=0")
+        cfg = make_cfg(
+            "dataset=image_folder",
+            f"dataset.root={folder}",
+            "dataset.image_size=24",
+            "dataset.eval_resize=28",
+            "model=cifar_resnet",
+            f"method={method}",
+            f"method.inter={inter}",
+            "train.epochs=1",
+            "train.batch_size=6",
+            "train.cohesion_samples=0",
+        )
         summary = run_training(cfg, tmp_path / method)
         assert summary["status"] == "complete" and summary["inter"] == inter

@@ -1,4 +1,5 @@
 """The one SynerMix loss: every preset against a direct computation of Eq. 2-8."""
+
 import math
 
 import pytest
@@ -6,18 +7,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import tiny_model
+from synermix.config.presets import method_presets, preset_switches
+from synermix.method.inter import sample_lam
 from synermix.method.intra import intra_class_loss
 from synermix.method.loss import SynerMixLoss
 from synermix.method.mixers import build_mixer
-from synermix.config.presets import method_presets, preset_switches
+from synermix.models.staged import StagedClassifier
 
 PRESETS = {name: preset_switches(name) for name in method_presets()}
 IMAGE_MIXERS = ("cutmix", "saliencymix", "resizemix", "fmix")  # they need image batches (N, C, H, W)
-from synermix.method.inter import sample_lam
-from synermix.models.staged import StagedClassifier
-
-from helpers import tiny_model
-
 
 
 def batch(seed=0, n=10, d=4, k=3):
@@ -194,7 +193,8 @@ def image_model(seed=0, classes=3):
     torch.manual_seed(seed)
     return StagedClassifier(
         stages=[("flat", nn.Flatten()), ("l1", nn.Linear(60, 6)), ("act", nn.Tanh()), ("l2", nn.Linear(6, 5))],
-        head=nn.Linear(5, classes), mix_points=("input",),
+        head=nn.Linear(5, classes),
+        mix_points=("input",),
     )
 
 
@@ -227,8 +227,9 @@ def test_cutmix_presets_match_direct_computation(preset, lam_mode, n):
     model = image_model()
     g = torch.Generator().manual_seed(1)
     x_orig, x_aug, y = torch.randn(n, 2, 5, 6, generator=g), torch.randn(n, 2, 5, 6, generator=g), torch.arange(n) % 3
-    loss = SynerMixLoss(intra, build_mixer(inter, alpha=0.6, lam_mode=lam_mode), beta, num_classes=3,
-                        label_smoothing=0.1)
+    loss = SynerMixLoss(
+        intra, build_mixer(inter, alpha=0.6, lam_mode=lam_mode), beta, num_classes=3, label_smoothing=0.1
+    )
     terms = loss(model, x_orig, x_aug, y, torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)
     l_inter = direct_cutmix(model, x_aug, y, g, 0.6, lam_mode, label_smoothing=0.1)
@@ -264,18 +265,25 @@ def test_label_smoothing_applies_to_every_cross_entropy_term(preset):
         expected_inter = (lam * ce_a + (1 - lam) * ce_b).mean()
     assert terms.inter.item() == pytest.approx(expected_inter.item(), rel=1e-5)
     if intra != "none":
-        hard = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+        hard = SynerMixLoss(intra, inter, beta, num_classes=3)(
+            model, x_orig, x_aug, y, torch.Generator().manual_seed(3)
+        )
         assert terms.intra.item() != pytest.approx(hard.intra.item())  # the intra-class CE is smoothed too
     zero = SynerMixLoss(intra, inter, beta, num_classes=3, label_smoothing=0.0)(
-        model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
+        model, x_orig, x_aug, y, torch.Generator().manual_seed(3)
+    )
     default = SynerMixLoss(intra, inter, beta, num_classes=3)(model, x_orig, x_aug, y, torch.Generator().manual_seed(3))
     assert zero.total.item() == default.total.item()  # 0 leaves the numbers as they were
 
 
 def _bn_model(seed=0, k=3):
     torch.manual_seed(seed)
-    stages = [("conv", nn.Conv2d(1, 4, 3, padding=1)), ("bn", nn.BatchNorm2d(4)), ("act", nn.ReLU()),
-              ("pool", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))]
+    stages = [
+        ("conv", nn.Conv2d(1, 4, 3, padding=1)),
+        ("bn", nn.BatchNorm2d(4)),
+        ("act", nn.ReLU()),
+        ("pool", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
+    ]
     return StagedClassifier(stages, nn.Linear(4, k), ("input",))
 
 
@@ -313,8 +321,10 @@ def test_batchnorm_statistics_follow_the_authors_order(view_order):
     bn_ours, bn_theirs = ours.stages["bn"], theirs.stages["bn"]
     # Running statistics: 0.81 * init + 0.09 * (first view's) + 0.1 * (second view's) batch statistics; the two
     # views' statistics differ by O(1) here, so the other order is off by ~1e-2, float32 rounding by ~1e-7.
-    close = all(torch.allclose(a, b, rtol=0, atol=1e-5) for a, b in (
-        (bn_ours.running_mean, bn_theirs.running_mean), (bn_ours.running_var, bn_theirs.running_var)))
+    close = all(
+        torch.allclose(a, b, rtol=0, atol=1e-5)
+        for a, b in ((bn_ours.running_mean, bn_theirs.running_mean), (bn_ours.running_var, bn_theirs.running_var))
+    )
     assert close == (view_order == "original_first")
     if not close:
         assert (bn_ours.running_mean - bn_theirs.running_mean).abs().max() > 1e-3
@@ -330,4 +340,9 @@ def test_term_by_term_backward_runs_the_original_view_first():
     for term in loss.terms(model, x_orig, x_aug, y, torch.Generator().manual_seed(0)):
         assert len(seen) == len(names) + 1  # each term's forward runs when the term is asked for
         names.append(term.name)
-    assert names == ["intra", "inter"] and len(seen) == 2 and torch.equal(seen[0], x_orig) and not torch.equal(seen[1], x_aug)
+    assert (
+        names == ["intra", "inter"]
+        and len(seen) == 2
+        and torch.equal(seen[0], x_orig)
+        and not torch.equal(seen[1], x_aug)
+    )

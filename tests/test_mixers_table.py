@@ -1,5 +1,6 @@
 """`make mixers SCALE=smoke`: every inter-class mixer with and without the intra-class term (plus the baseline and
 w-RA) over the scale's seeds, written as mixers.csv / mixers.md / mixers.png with paired gains checked by hand."""
+
 import subprocess
 import sys
 
@@ -9,18 +10,30 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from synermix.results.figures.mixers import methods
-from synermix.config.presets import method_presets, synermix_variants
-
 from helpers import ROOT
+from synermix.config.presets import method_presets, synermix_variants
+from synermix.results.figures.mixers import methods
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     out = tmp_path_factory.mktemp("mixers")
-    proc = subprocess.run(["make", "-s", "mixers", "SCALE=smoke", f"FIGURES_DIR={out}/figures", f"RUNS={out}/runs",
-                           "PY=" + sys.executable, "STAMP="], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "mixers",
+            "SCALE=smoke",
+            f"FIGURES_DIR={out}/figures",
+            f"RUNS={out}/runs",
+            "PY=" + sys.executable,
+            "STAMP=",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "figures", proc.stdout
 

@@ -1,11 +1,11 @@
 """Eq. 1 (intra-class mixup), lambda sampling and Eq. 3 mixing on hand-computed and random cases."""
+
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import numpy as np
 from timm.data.mixup import cutmix_bbox_and_lam, rand_bbox
 
 from synermix.method.inter import cutmix, cutmix_box, cutmix_boxes, mix, mixup_cross_entropy, sample_lam
@@ -122,7 +122,13 @@ def test_mixup_cross_entropy_matches_definition():
         expected = -(lam_e * lsm[[0, 1], y_a] + (1 - lam_e) * lsm[[0, 1], y_b]).mean()
         assert mixup_cross_entropy(logits, y_a, y_b, lam).item() == pytest.approx(expected.item())
     # lam = 1 is plain cross-entropy on y_a
-    ce = -(math.log(math.exp(2) / (math.exp(2) + 1 + math.exp(-1))) + math.log(math.exp(3) / (2 * math.exp(0.5) + math.exp(3)))) / 2
+    ce = (
+        -(
+            math.log(math.exp(2) / (math.exp(2) + 1 + math.exp(-1)))
+            + math.log(math.exp(3) / (2 * math.exp(0.5) + math.exp(3)))
+        )
+        / 2
+    )
     assert mixup_cross_entropy(logits, y_a, y_b, torch.tensor(1.0)).item() == pytest.approx(ce)
 
 

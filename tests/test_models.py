@@ -1,17 +1,17 @@
 """The paper's six backbones: every preset trains, mix points are where the paper puts them, weights load offline."""
+
 import pytest
 import torch
 import torchvision
 from omegaconf import OmegaConf
 from torch import nn
 
-from synermix.run.validation import ConfigError, validate_config
-from synermix.method.loss import SynerMixLoss
+from helpers import make_cfg
 from synermix.config.presets import preset_switches
+from synermix.method.loss import SynerMixLoss
 from synermix.models import WeightsError, build_model
 from synermix.run.training import run_training
-
-from helpers import make_cfg
+from synermix.run.validation import ConfigError, validate_config
 
 PAPER_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv3_large", "swin_t"]
 ALL_MODELS = ["cifar_resnet", *PAPER_MODELS]
@@ -36,7 +36,9 @@ def build(name, image_size=16, num_classes=4, in_channels=3, **overrides):
     return build_model(model_cfg(name, **overrides), num_classes, in_channels, image_size)
 
 
-@pytest.mark.parametrize("name", [n if n != "resnet101" else pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS])
+@pytest.mark.parametrize(
+    "name", [n if n != "resnet101" else pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS]
+)
 def test_every_loss_preset_runs_forward_and_backward(name):  # ResNet-101: ResNet-50's code path, 9 s: test-all
     model = build(name)
     g = torch.Generator().manual_seed(0)
@@ -105,11 +107,14 @@ def reference_features(name, net):
     return net.eval()
 
 
-@pytest.mark.parametrize("name,ctor", [
-    ("resnet18", torchvision.models.resnet18),
-    ("mobilenetv3_large", torchvision.models.mobilenet_v3_large),
-    ("swin_t", torchvision.models.swin_t),
-])
+@pytest.mark.parametrize(
+    "name,ctor",
+    [
+        ("resnet18", torchvision.models.resnet18),
+        ("mobilenetv3_large", torchvision.models.mobilenet_v3_large),
+        ("swin_t", torchvision.models.swin_t),
+    ],
+)
 def test_weights_file_round_trips(name, ctor, tmp_path):
     torch.manual_seed(123)
     net = ctor()
@@ -158,8 +163,16 @@ def test_bad_weights_files_are_refused_clearly(tmp_path):
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_a_runs_weights_or_checkpoint_can_initialise_a_new_run(tmp_path, keep):
-    run_training(make_cfg("method=baseline", "train.epochs=2", "train.average_last=1", "dataset.max_per_class=4",
-                          f"train.keep_checkpoints={str(keep).lower()}"), tmp_path)
+    run_training(
+        make_cfg(
+            "method=baseline",
+            "train.epochs=2",
+            "train.average_last=1",
+            "dataset.max_per_class=4",
+            f"train.keep_checkpoints={str(keep).lower()}",
+        ),
+        tmp_path,
+    )
     saved = torch.load(tmp_path / "weights.pt", weights_only=True)
     for name in ["weights.pt"] + (["checkpoint.pt"] if keep else []):
         model = build_model(model_cfg("cifar_resnet", weights=str(tmp_path / name)), 10, 1, 8)
@@ -177,19 +190,28 @@ def test_pretrained_flag_is_refused_for_the_model_without_imagenet_weights():
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) for n in PAPER_MODELS])
 def test_one_epoch_with_every_method_on_a_tiny_fixture(name, tmp_path):
     for method in ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]:
-        cfg = make_cfg(f"model={name}", f"method={method}", "dataset.max_per_class=4", "train.batch_size=8",
-                       "train.epochs=1", "train.average_last=1")
+        cfg = make_cfg(
+            f"model={name}",
+            f"method={method}",
+            "dataset.max_per_class=4",
+            "train.batch_size=8",
+            "train.epochs=1",
+            "train.average_last=1",
+        )
         summary = run_training(cfg, tmp_path / method)
         assert summary["status"] == "complete" and summary["model"] == name
         assert 0 <= summary["final_acc"] <= 100
         assert (tmp_path / method / "metrics.csv").read_text().count("\n") == 2
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("resnet18", {"input": 1 / 3, "layer1": 1 / 3, "layer2": 1 / 3}),
-    ("mobilenetv3_large", {"input": 1 / 2, "stem": 1 / 4, "block1": 1 / 4}),
-    ("swin_t", {"input": 1 / 2, "patch_embed": 1 / 4, "merge1": 1 / 4}),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("resnet18", {"input": 1 / 3, "layer1": 1 / 3, "layer2": 1 / 3}),
+        ("mobilenetv3_large", {"input": 1 / 2, "stem": 1 / 4, "block1": 1 / 4}),
+        ("swin_t", {"input": 1 / 2, "patch_embed": 1 / 4, "merge1": 1 / 4}),
+    ],
+)
 def test_authors_mix_points_are_drawn_as_the_released_code_draws_them(name, expected):
     # Released code: ResNets random.randint(0, 2) over input/layer1/layer2; MobileNetV3 and Swin-T
     # random.randint(0, 3) where 0 and 1 both mix the input, 2 after features[0], 3 after features[1] (MobileNet)
@@ -204,13 +226,18 @@ def test_authors_mix_points_are_drawn_as_the_released_code_draws_them(name, expe
         assert draws.count(point) / len(draws) == pytest.approx(p, abs=0.02), point
     assert set(draws) == set(expected)
     torch.manual_seed(0)
-    net = {"resnet18": torchvision.models.resnet18, "mobilenetv3_large": torchvision.models.mobilenet_v3_large,
-           "swin_t": torchvision.models.swin_t}[name]()
+    net = {
+        "resnet18": torchvision.models.resnet18,
+        "mobilenetv3_large": torchvision.models.mobilenet_v3_large,
+        "swin_t": torchvision.models.swin_t,
+    }[name]()
     after = {"mobilenetv3_large": ("stem", 0, "block1", 1), "swin_t": ("patch_embed", 0, "merge1", 2)}.get(name)
     if after:  # the stages named are torchvision's features[i] themselves
         for stage, index in (after[:2], after[2:]):
             assert type(model.stages[stage]) is type(net.features[index])
-            assert [p.shape for p in model.stages[stage].parameters()] == [p.shape for p in net.features[index].parameters()]
+            assert [p.shape for p in model.stages[stage].parameters()] == [
+                p.shape for p in net.features[index].parameters()
+            ]
 
 
 def test_small_input_stem_keeps_pytorchs_default_conv_init_like_the_authors():

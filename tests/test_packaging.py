@@ -1,5 +1,6 @@
 """`pip install .` gives a library that declares what it needs: the wheel's dependencies, and the README's own-loop
 example run from the installed wheel in a fresh virtual environment, away from the repository."""
+
 import re
 import shutil
 import subprocess
@@ -9,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_readme import readme_block
 
 from helpers import ROOT
-from test_readme import readme_block
 
 
 def run(*args, **kwargs):
@@ -61,7 +62,9 @@ def test_the_installed_wheel_runs_the_readme_example_elsewhere(wheel, tmp_path):
     run(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel)
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = run(python, "-c", "import synermix.method.loss; print(synermix.method.loss.__file__)", cwd=work).stdout.strip()
+    where = run(
+        python, "-c", "import synermix.method.loss; print(synermix.method.loss.__file__)", cwd=work
+    ).stdout.strip()
     assert Path(where).is_relative_to(env) and not Path(where).is_relative_to(ROOT)
     (work / "example.py").write_text(readme_block("own-loop"))
     proc = run(python, "example.py", cwd=work)

@@ -1,12 +1,12 @@
 """Paired comparisons over seeds: hand-computed cases, scipy as the reference, and the report's gains table."""
+
 import numpy as np
 import pytest
 from scipy import stats
 
+from helpers import write_summary as write
 from synermix.results.paired import NA, difference_stats, paired_difference, synergy_margin
 from synermix.results.report import format_gains, gains, load_summaries, summarize
-
-from helpers import write_summary as write
 
 
 def test_constant_and_zero_differences_and_too_few_pairs():
@@ -49,8 +49,14 @@ def test_synergy_margin_is_paired_over_the_seeds_all_four_share():
 
 
 def test_gains_table_carries_paired_columns_and_na_below_two_seeds(tmp_path):
-    accs = {"baseline": 70.0, "intra": 72.0, "mixup": 73.0, "manifold_mixup": 71.0, "synermix": 74.0,
-            "synermix_mm": 72.5}
+    accs = {
+        "baseline": 70.0,
+        "intra": 72.0,
+        "mixup": 73.0,
+        "manifold_mixup": 71.0,
+        "synermix": 74.0,
+        "synermix_mm": 72.5,
+    }
     for seed in range(3):
         for method, acc in accs.items():
             noise = 0.3 * seed if method != "synermix" else 0.3 * seed + 0.1 * seed
@@ -76,11 +82,23 @@ def test_figure_rows_pair_by_seed_with_the_row_they_are_compared_with():
     from synermix.results.figures.views import add_paired, versus_original_views
 
     def row(method, beta, accs, seeds="0;1;2"):
-        return {"scenario": "s", "method": method, "beta": beta, "n_seeds": len(accs), "accs": ";".join(map(str, accs)),
-                "seeds": seeds}
+        return {
+            "scenario": "s",
+            "method": method,
+            "beta": beta,
+            "n_seeds": len(accs),
+            "accs": ";".join(map(str, accs)),
+            "seeds": seeds,
+        }
 
-    data = pd.DataFrame([row("intra", 0.1, [80, 81, 82]), row("intra_aug", 0.1, [79, 80.5, 80]),
-                         row("intra", 0.5, [70, 71, 72]), row("intra_aug", 0.5, [71, 72], seeds="0;2")])
+    data = pd.DataFrame(
+        [
+            row("intra", 0.1, [80, 81, 82]),
+            row("intra_aug", 0.1, [79, 80.5, 80]),
+            row("intra", 0.5, [70, 71, 72]),
+            row("intra_aug", 0.5, [71, 72], seeds="0;2"),
+        ]
+    )
     out = add_paired(data, "vs_original_views", versus_original_views).set_index(["method", "beta"])
     first = out.loc[("intra_aug", 0.1)]
     diffs = np.array([-1.0, -0.5, -2.0])

@@ -1,25 +1,25 @@
 """Sweeps that skip finished jobs and survive failing ones; the beta-selection protocol; launcher configs."""
+
 import json
-from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from synermix.errors import SynerMixError
+from helpers import ROOT, make_cfg
 from synermix.config.identity import run_dir_of
+from synermix.errors import SynerMixError
 from synermix.results.protocol import run_config, run_protocol, select_beta
 from synermix.results.report import load_summaries, summarize
-
-from helpers import ROOT, make_cfg
 
 TINY = ["train.epochs=1", "train.average_last=1", "dataset.max_per_class=12"]
 
 
 def run_script(name, *args, check=True):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -32,7 +32,8 @@ def test_multirun_grid_then_rerun_skips_every_finished_job(tmp_path):
     summaries = sorted(p.parent for p in tmp_path.rglob("summary.json"))
     assert summaries == sorted(
         run_dir_of(make_cfg("method=synermix", f"method.beta={b}", f"seed={s}", *TINY, f"out_root={tmp_path}"))
-        for b in ("0.1", "0.4") for s in (0,)
+        for b in ("0.1", "0.4")
+        for s in (0,)
     )
     assert summaries[0].parent.name.startswith("bs32_beta0.1_")  # readable name + config id
     second = run_script("train.py", *args)
@@ -41,8 +42,9 @@ def test_multirun_grid_then_rerun_skips_every_finished_job(tmp_path):
 
 
 def test_a_failing_job_is_recorded_and_the_rest_still_run(tmp_path):
-    proc = run_script("train.py", "-m", "method=synermix", "method.beta=0.1,1.5,0.4", *TINY, f"out_root={tmp_path}",
-                      check=False)
+    proc = run_script(
+        "train.py", "-m", "method=synermix", "method.beta=0.1,1.5,0.4", *TINY, f"out_root={tmp_path}", check=False
+    )
     assert proc.returncode == 1
     assert "Sweep finished: 3 job(s), 2 complete, 1 failed." in proc.stdout
     bad = run_dir_of(make_cfg("method=synermix", "method.beta=1.5", *TINY, f"out_root={tmp_path}"))
@@ -75,19 +77,26 @@ def test_protocol_validates_the_grid_then_tests_the_best_beta_with_n_seeds(tmp_p
 
     result = run_protocol(with_seeds, runner, tmp_path / "protocol")
     assert [c[:3] for c in calls] == [
-        ("val", 0.05, 0), ("val", 0.1, 0), ("val", 0.2, 0), ("val", 0.4, 0),
-        ("test", 0.2, 0), ("test", 0.2, 1), ("test", 0.2, 2),
+        ("val", 0.05, 0),
+        ("val", 0.1, 0),
+        ("val", 0.2, 0),
+        ("val", 0.4, 0),
+        ("test", 0.2, 0),
+        ("test", 0.2, 1),
+        ("test", 0.2, 2),
     ]
-    assert calls[4][3] == run_dir_of(make_cfg("method=synermix", "train.batch_size=16", "method.beta=0.2",
-                                              f"out_root={tmp_path}"))
+    assert calls[4][3] == run_dir_of(
+        make_cfg("method=synermix", "train.batch_size=16", "method.beta=0.2", f"out_root={tmp_path}")
+    )
     assert calls[4][3].parent.name.startswith("bs16_beta0.2_") and calls[4][3].name == "test_seed0"
     assert result["chosen_beta"] == 0.2 and result["test_final_acc_mean"] == pytest.approx(51.0)
     saved = json.loads((tmp_path / "protocol" / "protocol.json").read_text())
     assert saved["chosen_beta"] == 0.2 and saved["val_final_acc"]["0.2"] == 90.0
     # a protocol step's config is exactly what train.py composes for the same overrides
     same = make_cfg("method=synermix", "train.batch_size=16", f"out_root={tmp_path}", "phase=val", "method.beta=0.4")
-    assert OmegaConf.to_container(run_config(with_seeds, **{"phase": "val", "method.beta": 0.4})) == \
-        OmegaConf.to_container(same)
+    assert OmegaConf.to_container(
+        run_config(with_seeds, **{"phase": "val", "method.beta": 0.4})
+    ) == OmegaConf.to_container(same)
 
 
 def test_protocol_cli_end_to_end_and_resumable(tmp_path):
@@ -111,8 +120,15 @@ def test_method_grids_follow_the_paper():
 
 
 def test_slurm_and_joblib_launcher_configs_compose():
-    slurm = run_script("train.py", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
-                       "hydra.launcher.gpus_per_node=2", "hydra.launcher.timeout_min=60", "--cfg", "hydra").stdout
+    slurm = run_script(
+        "train.py",
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.gpus_per_node=2",
+        "hydra.launcher.timeout_min=60",
+        "--cfg",
+        "hydra",
+    ).stdout
     assert "SlurmLauncher" in slurm and "partition: gpu" in slurm and "gpus_per_node: 2" in slurm
     assert "timeout_min: 60" in slurm
     joblib = run_script("train.py", "hydra/launcher=joblib", "--cfg", "hydra").stdout
@@ -121,12 +137,30 @@ def test_slurm_and_joblib_launcher_configs_compose():
 
 def test_every_training_key_is_part_of_the_run_identity_and_neutral_keys_are_not():
     base = make_cfg("method=synermix")
-    same = [make_cfg("method=synermix", k) for k in ("train.num_workers=4", "device=cpu", "train.log_interval=7",
-                                                     "train.checkpoint_every_steps=3", "out_root=outputs/runs",
-                                                     "train.keep_checkpoints=true", "train.lr=0.05")]
+    same = [
+        make_cfg("method=synermix", k)
+        for k in (
+            "train.num_workers=4",
+            "device=cpu",
+            "train.log_interval=7",
+            "train.checkpoint_every_steps=3",
+            "out_root=outputs/runs",
+            "train.keep_checkpoints=true",
+            "train.lr=0.05",
+        )
+    ]
     assert all(run_dir_of(c) == run_dir_of(base) for c in same)  # lr=0.05 is digits' own default
-    other = [make_cfg("method=synermix", k) for k in ("train.lr=0.01", "method.lam_mode=elem", "method.num_per_class=2",
-                                                      "method.alpha=0.5", "dataset.augment.cutout=0", "train.epochs=3")]
+    other = [
+        make_cfg("method=synermix", k)
+        for k in (
+            "train.lr=0.01",
+            "method.lam_mode=elem",
+            "method.num_per_class=2",
+            "method.alpha=0.5",
+            "dataset.augment.cutout=0",
+            "train.epochs=3",
+        )
+    ]
     dirs = {run_dir_of(c) for c in other}
     assert len(dirs) == len(other) and run_dir_of(base) not in dirs
     assert all(d.parent.name.startswith("bs32_beta0.1_") for d in dirs)

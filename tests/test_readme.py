@@ -1,4 +1,5 @@
 """README's own-loop example runs as written."""
+
 import re
 import subprocess
 import sys

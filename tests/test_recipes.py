@@ -1,25 +1,25 @@
 """Training recipes: schedules against torch's and timm's own, AdamW and its decay groups, gradient clipping (AMP
 unscaled first), the EMA of the weights by hand, the mixing schedule's draws, random erasing and augmentation
 policies, timm's normalisation, and the refusals; the full recipe's SIGKILL-resume: tests/test_recipe_resume.py."""
+
 import math
 
 import pytest
 import torch
 from timm.scheduler import CosineLRScheduler
 
+from helpers import make_cfg, tiny_model
 from synermix.data.augment import random_erasing
-from synermix.train.ema import WeightEma
 from synermix.errors import ConfigError
 from synermix.method.loss import SynerMixLoss
 from synermix.method.mixers.cutmix import CutMix
 from synermix.method.mixers.mixup import MixUp
 from synermix.method.mixers.schedule import MixSchedule
+from synermix.seeding import RunSeeds
+from synermix.train.ema import WeightEma
 from synermix.train.hooks import MixingEpoch
 from synermix.train.recipes import build_optimizer, build_scheduler
-from synermix.seeding import RunSeeds
 from synermix.train.trainer import Trainer, TrainOptions
-
-from helpers import make_cfg, tiny_model
 
 
 def train_group(*overrides):
@@ -40,13 +40,26 @@ def lrs(t, steps_per_epoch, steps):
 
 
 def test_cosine_with_warmup_steps_per_iteration_as_timms_scheduler():
-    t = train_group("train.scheduler=cosine", "train.epochs=6", "train.warmup_epochs=2", "train.lr=0.4",
-                    "train.min_lr=0.001", "train.warmup_start_factor=0.05")
+    t = train_group(
+        "train.scheduler=cosine",
+        "train.epochs=6",
+        "train.warmup_epochs=2",
+        "train.lr=0.4",
+        "train.min_lr=0.001",
+        "train.warmup_start_factor=0.05",
+    )
     spe = 7
     ours, per_step, *_ = lrs(t, spe, 6 * spe)
     reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.4)
-    timm_sched = CosineLRScheduler(reference, t_initial=4 * spe, lr_min=0.001, warmup_t=2 * spe,
-                                   warmup_lr_init=0.05 * 0.4, warmup_prefix=True, t_in_epochs=False)
+    timm_sched = CosineLRScheduler(
+        reference,
+        t_initial=4 * spe,
+        lr_min=0.001,
+        warmup_t=2 * spe,
+        warmup_lr_init=0.05 * 0.4,
+        warmup_prefix=True,
+        t_in_epochs=False,
+    )
     expected = []
     for step in range(6 * spe):
         timm_sched.step_update(step)
@@ -54,17 +67,36 @@ def test_cosine_with_warmup_steps_per_iteration_as_timms_scheduler():
     assert per_step and ours == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (("train.scheduler=step", "train.step_size=2", "train.gamma=0.5"),
-     lambda e: 0.1 * 0.5 ** (e // 2)),
-    (("train.scheduler=step", "train.step_size=2", "train.gamma=0.5", "train.min_lr=0.02"),
-     lambda e: max(0.1 * 0.5 ** (e // 2), 0.02)),
-    (("train.scheduler=multistep", "train.milestones=[3,5]", "train.gamma=0.1", "train.warmup_epochs=2",
-      "train.warmup_start_factor=0.25"),
-     lambda e: 0.1 * (0.25 + 0.75 * e / 2) if e < 2 else 0.1 * 0.1 ** ((e >= 3) + (e >= 5))),
-    (("train.scheduler=step", "train.step_size=3", "train.gamma=0.2", "train.warmup_epochs=1", "train.min_lr=0.001"),
-     lambda e: 0.1 * 0.01 if e < 1 else max(0.1 * 0.2 ** ((e - 1) // 3), 0.001)),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (("train.scheduler=step", "train.step_size=2", "train.gamma=0.5"), lambda e: 0.1 * 0.5 ** (e // 2)),
+        (
+            ("train.scheduler=step", "train.step_size=2", "train.gamma=0.5", "train.min_lr=0.02"),
+            lambda e: max(0.1 * 0.5 ** (e // 2), 0.02),
+        ),
+        (
+            (
+                "train.scheduler=multistep",
+                "train.milestones=[3,5]",
+                "train.gamma=0.1",
+                "train.warmup_epochs=2",
+                "train.warmup_start_factor=0.25",
+            ),
+            lambda e: 0.1 * (0.25 + 0.75 * e / 2) if e < 2 else 0.1 * 0.1 ** ((e >= 3) + (e >= 5)),
+        ),
+        (
+            (
+                "train.scheduler=step",
+                "train.step_size=3",
+                "train.gamma=0.2",
+                "train.warmup_epochs=1",
+                "train.min_lr=0.001",
+            ),
+            lambda e: 0.1 * 0.01 if e < 1 else max(0.1 * 0.2 ** ((e - 1) // 3), 0.001),
+        ),
+    ],
+)
 def test_epoch_schedules_equal_their_closed_forms(overrides, expected):
     t = train_group("train.lr=0.1", "train.epochs=8", *overrides)
     ours, per_step, *_ = lrs(t, 5, 8)
@@ -73,8 +105,13 @@ def test_epoch_schedules_equal_their_closed_forms(overrides, expected):
 
 @pytest.mark.parametrize("scheduler", ["cosine", "multistep"])
 def test_a_restored_scheduler_continues_exactly(scheduler):
-    t = train_group(f"train.scheduler={scheduler}", "train.milestones=[4]", "train.epochs=6", "train.warmup_epochs=2",
-                    "train.min_lr=0.0001")
+    t = train_group(
+        f"train.scheduler={scheduler}",
+        "train.milestones=[4]",
+        "train.epochs=6",
+        "train.warmup_epochs=2",
+        "train.min_lr=0.0001",
+    )
     whole, *_ = lrs(t, 3, 15)
     first, _, scheduler_a, optimizer_a = lrs(t, 3, 7)
     model = tiny_model()
@@ -97,16 +134,29 @@ def test_the_default_recipe_is_table_1s_sgd_and_steplr():
     scheduler, per_step = build_scheduler(optimizer, t, 10)
     assert type(optimizer) is torch.optim.SGD and len(optimizer.param_groups) == 1 and not per_step
     group = optimizer.param_groups[0]
-    assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (t.lr, t.momentum,
-                                                                                         t.weight_decay, False)
-    assert type(scheduler) is torch.optim.lr_scheduler.StepLR and (scheduler.step_size, scheduler.gamma) == (t.step_size, t.gamma)
+    assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (
+        t.lr,
+        t.momentum,
+        t.weight_decay,
+        False,
+    )
+    assert type(scheduler) is torch.optim.lr_scheduler.StepLR and (scheduler.step_size, scheduler.gamma) == (
+        t.step_size,
+        t.gamma,
+    )
 
 
 def test_adamw_without_decay_on_norm_and_bias_parameters():
-    t = train_group("train.optimizer=adamw", "train.betas=[0.8,0.99]", "train.eps=1e-6", "train.weight_decay=0.05",
-                    "train.decay_norm_and_bias=false")
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
-                                torch.nn.Linear(4, 2))
+    t = train_group(
+        "train.optimizer=adamw",
+        "train.betas=[0.8,0.99]",
+        "train.eps=1e-6",
+        "train.weight_decay=0.05",
+        "train.decay_norm_and_bias=false",
+    )
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.Linear(4, 2)
+    )
     optimizer = build_optimizer(model, t)
     assert type(optimizer) is torch.optim.AdamW
     decay = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 0.05 for p in g["params"]}
@@ -120,8 +170,13 @@ def test_gradients_are_clipped_after_unscaling(amp):
     model = tiny_model(classes=3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     options = TrainOptions(RunSeeds(0), amp=amp, amp_dtype="float16", clip_grad_norm=0.5)
-    trainer = Trainer(model, SynerMixLoss("none", "none", 0.0, num_classes=3), optimizer,
-                      torch.optim.lr_scheduler.StepLR(optimizer, 1), options)
+    trainer = Trainer(
+        model,
+        SynerMixLoss("none", "none", 0.0, num_classes=3),
+        optimizer,
+        torch.optim.lr_scheduler.StepLR(optimizer, 1),
+        options,
+    )
     if amp:
         trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     loss = model(torch.randn(8, 4)).pow(2).sum() * 100
@@ -229,19 +284,24 @@ def test_pretrained_timm_models_bring_their_normalisation_and_explicit_values_wi
     assert (list(cfg.dataset.mean), list(cfg.dataset.std)) == ([0.5] * 3, [0.5] * 3)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (("train.warmup_epochs=-2",), r"train.warmup_epochs=-2 is invalid"),
-    (("train.ema.decay=1.5",), r"train.ema.decay=1.5 is invalid: it must be null \(off\) or a number in \(0, 1\)"),
-    (("method.mix_prob=1.2",), r"method.mix_prob=1.2 is invalid"),
-    (("dataset=image_folder", "dataset.root=/nowhere", "dataset.augment.policy=autoaug"),
-     r"dataset.augment.policy='autoaug' is invalid"),
-    (("dataset.augment.policy=randaugment",), r"none for digits: it is held in memory"),
-    (("method.mix_off_epoch=9",), r"method.mix_off_epoch=9 is past train.epochs=8"),
-    (("method.switch_prob=0.5",), r"method.switch_prob=0.5 chooses between two mixers"),
-    (("method.inter=[mixup,cutmix]",), r"names two mixers, so method.switch_prob"),
-    (("train.clip_grad_norm=0",), r"train.clip_grad_norm=0 is invalid"),
-    (("train.scheduler=cosine", "train.warmup_epochs=8"), r"train.warmup_epochs=8 is invalid"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("train.warmup_epochs=-2",), r"train.warmup_epochs=-2 is invalid"),
+        (("train.ema.decay=1.5",), r"train.ema.decay=1.5 is invalid: it must be null \(off\) or a number in \(0, 1\)"),
+        (("method.mix_prob=1.2",), r"method.mix_prob=1.2 is invalid"),
+        (
+            ("dataset=image_folder", "dataset.root=/nowhere", "dataset.augment.policy=autoaug"),
+            r"dataset.augment.policy='autoaug' is invalid",
+        ),
+        (("dataset.augment.policy=randaugment",), r"none for digits: it is held in memory"),
+        (("method.mix_off_epoch=9",), r"method.mix_off_epoch=9 is past train.epochs=8"),
+        (("method.switch_prob=0.5",), r"method.switch_prob=0.5 chooses between two mixers"),
+        (("method.inter=[mixup,cutmix]",), r"names two mixers, so method.switch_prob"),
+        (("train.clip_grad_norm=0",), r"train.clip_grad_norm=0 is invalid"),
+        (("train.scheduler=cosine", "train.warmup_epochs=8"), r"train.warmup_epochs=8 is invalid"),
+    ],
+)
 def test_bad_recipe_values_are_refused_before_any_data_is_read(overrides, message, tmp_path):
     from synermix.run.training import run_training
 

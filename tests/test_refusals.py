@@ -1,6 +1,7 @@
 """Every refusal of every script is one paragraph with exit code 2, is made before anything is written, and leaves a
 finished run byte for byte as it was: each case is one a user met (a traceback, a meaningless run reported as
 fine, a finished run rewritten to describe a refused command, a folder made outside out_root)."""
+
 import subprocess
 
 import numpy as np
@@ -38,8 +39,9 @@ TRAIN_REFUSALS = [
 
 
 @pytest.mark.parametrize("args,needles", TRAIN_REFUSALS, ids=[" ".join(a) for a, _ in TRAIN_REFUSALS])
-def test_a_refused_training_command_is_one_paragraph_and_leaves_the_finished_run_as_it_was(finished, args, needles,
-                                                                                           tmp_path):
+def test_a_refused_training_command_is_one_paragraph_and_leaves_the_finished_run_as_it_was(
+    finished, args, needles, tmp_path
+):
     run_dir, out = finished
     before, folders = snapshot(out), tree(out)
     for where in (f"out_root={out}", f"hydra.run.dir={run_dir}"):  # its own folder, or pointed at the finished run
@@ -90,9 +92,13 @@ def test_predict_checks_its_arguments_and_output_before_reading_an_image(finishe
     run_dir, out = finished
     image = tmp_path / "x.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
-    for args, needle in ((("--batch-size", "0"), "--batch-size=0"), (("--topk", "0"), "--topk=0"),
-                         (("--workers", "-1"), "--workers=-1"), (("--out", str(tmp_path)), "is a folder"),
-                         (("--out", "/proc/nowhere/p.csv"), "Cannot write the predictions")):
+    for args, needle in (
+        (("--batch-size", "0"), "--batch-size=0"),
+        (("--topk", "0"), "--topk=0"),
+        (("--workers", "-1"), "--workers=-1"),
+        (("--out", str(tmp_path)), "is a folder"),
+        (("--out", "/proc/nowhere/p.csv"), "Cannot write the predictions"),
+    ):
         err = refusal(run_script("predict", str(run_dir), str(image), *args, cwd=tmp_path))
         assert needle in err, err
     assert tree(tmp_path) == ["x.png"]
@@ -105,8 +111,9 @@ def test_predictions_csv_is_safe_to_open_in_a_spreadsheet(tmp_path):
 
     from synermix.use.predict import csv_text
 
-    table = pd.DataFrame({"path": ["=cmd|' /C calc'!A0", "ok.png"], "class_1": ["+1", "@SUM(A1)"],
-                          "prob_1": [0.5, 0.25]})
+    table = pd.DataFrame(
+        {"path": ["=cmd|' /C calc'!A0", "ok.png"], "class_1": ["+1", "@SUM(A1)"], "prob_1": [0.5, 0.25]}
+    )
     read = pd.read_csv(io.StringIO(csv_text(table)))
     assert list(read["path"]) == ["'=cmd|' /C calc'!A0", "ok.png"]
     assert list(read["class_1"]) == ["'+1", "'@SUM(A1)"] and list(read["prob_1"]) == [0.5, 0.25]
@@ -131,16 +138,23 @@ def test_read_only_folders_are_refused_before_any_work(finished, tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
     ro = tmp_path / "ro"
     ro.mkdir()
-    commands = {"evaluate": shell_script("evaluate", str(run_dir)),
-                "predict": shell_script("predict", str(run_dir), str(image), "--out", str(ro / "p.csv")),
-                "report": shell_script("report", str(out))}
-    lines = "\n".join(f"{c} > /dev/null 2> {tmp_path}/{n}.err; echo $? > {tmp_path}/{n}.rc" for n, c in commands.items())
+    commands = {
+        "evaluate": shell_script("evaluate", str(run_dir)),
+        "predict": shell_script("predict", str(run_dir), str(image), "--out", str(ro / "p.csv")),
+        "report": shell_script("report", str(out)),
+    }
+    lines = "\n".join(
+        f"{c} > /dev/null 2> {tmp_path}/{n}.err; echo $? > {tmp_path}/{n}.rc" for n, c in commands.items()
+    )
     before = snapshot(out)
-    in_private_mounts(f"""
+    in_private_mounts(
+        f"""
         mount --bind {out} {out} && mount -o remount,bind,ro {out}
         mount --bind {ro} {ro} && mount -o remount,bind,ro {ro}
         {lines}
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     for name in commands:
         err = (tmp_path / f"{name}.err").read_text().strip()
         assert (tmp_path / f"{name}.rc").read_text().strip() == "2", err[-3000:]

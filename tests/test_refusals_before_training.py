@@ -1,22 +1,28 @@
 """Refusals of training, protocol and the other scripts that need no finished run: bad data, trackers, mixers,
 output folders, 16-bit images, the fingerprint's limits, a real full disk."""
+
 import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import make_cfg
 from helpers import datasets as fx
+from helpers import make_cfg
 from helpers.cli import FAST, can_mount, in_private_mounts, refusal, run_script, shell_script, tree
 
-IMAGE_FOLDER_RUN = ("dataset=image_folder", "model=cifar_resnet", "train.epochs=1", "train.batch_size=4",
-                    "dataset.image_size=16", "train.cohesion_samples=0")
+IMAGE_FOLDER_RUN = (
+    "dataset=image_folder",
+    "model=cifar_resnet",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "dataset.image_size=16",
+    "train.cohesion_samples=0",
+)
 
 
 def test_protocol_names_a_bad_grid_before_any_run(tmp_path):
-    for args, needle in ((("method.beta_grid=[0.1,1.5]",), "method.beta_grid=[0.1, 1.5]"),
-                         (("seeds=0",), "seeds=0")):
+    for args, needle in ((("method.beta_grid=[0.1,1.5]",), "method.beta_grid=[0.1, 1.5]"), (("seeds=0",), "seeds=0")):
         err = refusal(run_script("protocol", *FAST, *args, f"out_root={tmp_path / 'out'}", cwd=tmp_path))
         assert needle in err, err
     assert tree(tmp_path) == []
@@ -35,12 +41,29 @@ def test_a_meaningless_data_set_is_refused_before_training(tmp_path):
 
 def test_a_tracker_that_cannot_start_stops_the_run_before_training(tmp_path):
     env = {"HOME": str(tmp_path), "WANDB_API_KEY": "", "NETRC": str(tmp_path / "none")}
-    err = refusal(run_script("train", *FAST, "logger=wandb", "logger.wandb.mode=online",
-                             f"out_root={tmp_path / 'out'}", cwd=tmp_path, env=env))
+    err = refusal(
+        run_script(
+            "train",
+            *FAST,
+            "logger=wandb",
+            "logger.wandb.mode=online",
+            f"out_root={tmp_path / 'out'}",
+            cwd=tmp_path,
+            env=env,
+        )
+    )
     assert "logger.wandb.mode=online needs a W&B API key" in err and "wandb login" in err
     assert not (tmp_path / "out").exists()
-    err = refusal(run_script("train", *FAST, "logger=mlflow", "logger.mlflow.tracking_uri=sqlite:////proc/no/m.db",
-                             f"out_root={tmp_path / 'out'}", cwd=tmp_path))
+    err = refusal(
+        run_script(
+            "train",
+            *FAST,
+            "logger=mlflow",
+            "logger.mlflow.tracking_uri=sqlite:////proc/no/m.db",
+            f"out_root={tmp_path / 'out'}",
+            cwd=tmp_path,
+        )
+    )
     assert "The mlflow tracker (logger=mlflow) could not start" in err and "logger.mlflow.tracking_uri" in err
     assert not list((tmp_path / "out").rglob("metrics.csv"))
 
@@ -95,14 +118,19 @@ def test_a_full_disk_during_the_checkpoint_write_is_the_enospc_paragraph(tmp_pat
     keep = run_script("train", *args, "train.epochs=1", "train.keep_checkpoints=true", f"hydra.run.dir={tmp_path}/p")
     assert keep.returncode == 0, keep.stderr[-2000:]
     size = (tmp_path / "p" / "checkpoint.pt").stat().st_size
-    check = ("from synermix.store.rundir import RunDir; import json, pathlib; p = pathlib.Path('%s'); "
-             "print(json.loads((p / 'summary.json').read_text())['epochs_completed'], RunDir(p).latest_weights().source)")
-    in_private_mounts(f"""
+    check = (
+        "from synermix.store.rundir import RunDir; import json, pathlib; p = pathlib.Path('%s'); "
+        "print(json.loads((p / 'summary.json').read_text())['epochs_completed'], RunDir(p).latest_weights().source)"
+    )
+    in_private_mounts(
+        f"""
         mount -t tmpfs -o size={int(size * 1.5) + 200_000} tmpfs {disk}
         {shell_script("train", *args, f"hydra.run.dir={run}")} > {tmp_path}/out 2> {tmp_path}/err
         echo $? > {tmp_path}/rc
         {sys.executable} -c "{check % run}" > {tmp_path}/state
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     err = (tmp_path / "err").read_text().strip()
     assert (tmp_path / "rc").read_text().strip() == "2" and "Traceback" not in err, err[-3000:]
     assert err.startswith("error: Cannot write the run directory") and "(ENOSPC)" in err and "\n" not in err

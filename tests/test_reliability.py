@@ -1,4 +1,6 @@
-"""Runs survive SIGKILL/SIGTERM with identical results, truncated checkpoints, NaN losses; bad input is refused clearly."""
+"""Runs survive SIGKILL/SIGTERM with identical results, truncated checkpoints, NaN losses; bad input is refused
+clearly."""
+
 import json
 import os
 import re
@@ -10,13 +12,11 @@ import pytest
 import torch
 
 import synermix.method.intra as intra_module
-from synermix.errors import RunError
-from synermix.run.training import run_training
-
 from helpers import ROOT, TESTS, hook_override, make_cfg, metrics_without_time, wait_for
 from helpers import datasets as fx
 from helpers.hooks import CrashAt
-
+from synermix.errors import RunError
+from synermix.run.training import run_training
 
 SCRIPT = str(ROOT / "scripts" / "train.py")
 RUN = ["method=synermix_mm", "train.epochs=3", "train.average_last=2", "train.batch_size=64"]
@@ -25,7 +25,11 @@ RUN = ["method=synermix_mm", "train.epochs=3", "train.average_last=2", "train.ba
 def cli(run_dir, *args, env=None, script=SCRIPT, **kwargs):
     return subprocess.Popen(
         [sys.executable, str(script), *RUN, *args, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(TESTS), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         **kwargs,
     )
 
@@ -57,8 +61,10 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(reference, tmp_pat
 
 
 # both in `make test-all`: the SIGUSR2 test below runs the same stop-checkpoint-resume path in `make test`
-@pytest.mark.parametrize("signum", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
-                                    pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "signum",
+    [pytest.param(signal.SIGTERM, marks=pytest.mark.slow), pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+)
 def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, reference, tmp_path):
     run_dir = tmp_path / "run"
     proc = cli(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4))
@@ -67,7 +73,11 @@ def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, r
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum
     lines = [ln for ln in err.splitlines() if ln.startswith("Interrupted")]
-    assert len(lines) == 1 and f"Interrupted by {signal.Signals(signum).name} at epoch 2, step 4" in lines[0] and "Re-run the same command to resume" in lines[0]
+    assert (
+        len(lines) == 1
+        and f"Interrupted by {signal.Signals(signum).name} at epoch 2, step 4" in lines[0]
+        and "Re-run the same command to resume" in lines[0]
+    )
     assert "Traceback" not in err
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["partial"]["step"] == 4
     rerun = cli(run_dir)
@@ -80,8 +90,12 @@ def test_stop_signal_checkpoints_exits_nonzero_and_resumes_identically(signum, r
 # SLURM pre-emption: submitit sends SIGUSR2 and requeues from its handler.
 def test_sigusr2_checkpoints_the_exact_step_then_hands_over_to_the_requeue_handler(reference, tmp_path):
     run_dir, marker = tmp_path / "run", tmp_path / "requeued"
-    proc = cli(run_dir, hook_override("pause", "PauseAt", epoch=2, step=4), script=TESTS / "helpers" / "requeue_train.py",
-               env={"REQUEUE_MARKER": str(marker), "REQUEUE_RUN_DIR": str(run_dir)})
+    proc = cli(
+        run_dir,
+        hook_override("pause", "PauseAt", epoch=2, step=4),
+        script=TESTS / "helpers" / "requeue_train.py",
+        env={"REQUEUE_MARKER": str(marker), "REQUEUE_RUN_DIR": str(run_dir)},
+    )
     wait_for(run_dir / "paused", proc)
     proc.send_signal(signal.SIGUSR2)
     proc.communicate(timeout=120)
@@ -158,9 +172,17 @@ def test_corrupt_image_in_a_worker_is_named_without_a_traceback(tmp_path):
     root = fx.write_oxford_pet(tmp_path / "pets")
     (root / "images" / "Bengal_2.jpg").write_bytes(b"\xff\xd8 broken")
     err = run_cli_error(
-        "dataset=oxford_pet", f"dataset.root={root}", "dataset.image_size=32", "dataset.eval_resize=36",
-        "model=cifar_resnet", "model.pretrained=false", "train.num_workers=2", "train.epochs=1",
-        "train.average_last=1", "train.batch_size=12", f"hydra.run.dir={tmp_path / 'run'}",
+        "dataset=oxford_pet",
+        f"dataset.root={root}",
+        "dataset.image_size=32",
+        "dataset.eval_resize=36",
+        "model=cifar_resnet",
+        "model.pretrained=false",
+        "train.num_workers=2",
+        "train.epochs=1",
+        "train.average_last=1",
+        "train.batch_size=12",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     line = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(line) == 1 and "Bengal_2.jpg" in line[0] and "Caught" not in line[0]

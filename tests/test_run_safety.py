@@ -1,5 +1,6 @@
 """Nothing lost, nothing mislabelled: run-directory locks, NaN-safe checkpoints, repaired results,
 safe unpickling and the validation of every value."""
+
 import json
 import os
 import pickle
@@ -12,16 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from synermix.train.cohesion import cohesion_metrics
-from synermix.run.validation import ConfigError, validate_config
-from synermix.data import DatasetFormatError, load_splits
-from synermix.errors import RunError
-from synermix.store.rundir import RunDirBusy
-from synermix.run.training import run_training
-
 from helpers import ROOT, TESTS, hook_override, make_cfg, wait_for
 from helpers import datasets as fx
 from helpers.hooks import PoisonWeights, Trains
+from synermix.data import DatasetFormatError, load_splits
+from synermix.errors import RunError
+from synermix.run.training import run_training
+from synermix.run.validation import ConfigError, validate_config
+from synermix.store.rundir import RunDirBusy
+from synermix.train.cohesion import cohesion_metrics
 
 RUN = ["method=synermix_mm", "train.epochs=3", "train.average_last=2", "train.batch_size=64"]
 SHORT = ["method=synermix", "train.epochs=2", "train.average_last=1", "train.batch_size=64"]
@@ -30,9 +30,12 @@ STEPS = 1437 // 64
 
 def launch(run_dir, *args):
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), *RUN, *args, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+        [sys.executable, str(ROOT / "scripts" / "train.py"), *RUN, *args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(TESTS)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -46,8 +49,13 @@ def test_a_second_process_on_a_running_run_dir_is_refused_and_touches_nothing(tm
         with pytest.raises(RunDirBusy, match=r"is in use by pid \d+ on host"):
             run_training(make_cfg(*RUN), run_dir)
         assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
-        second = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *RUN, f"hydra.run.dir={run_dir}"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        second = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "train.py"), *RUN, f"hydra.run.dir={run_dir}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert second.returncode == 2 and "is in use by" in second.stderr and "Traceback" not in second.stderr
     finally:
         first.send_signal(signal.SIGTERM)
@@ -124,8 +132,11 @@ def test_a_malicious_dataset_pickle_is_refused_and_never_runs(dataset, tmp_path)
         root = fx.write_mini_imagenet_pickles(tmp_path / "data")
         target = root / "mini-imagenet-cache-train.pkl"
     target.write_bytes(pickle.dumps({"data": _Exploit(str(planted)), "image_data": _Exploit(str(planted))}))
-    cfg = make_cfg(f"dataset={dataset}", f"dataset.root={root}", "dataset.verify_md5=false" if dataset == "cifar100"
-                   else "dataset.train_per_class=3")
+    cfg = make_cfg(
+        f"dataset={dataset}",
+        f"dataset.root={root}",
+        "dataset.verify_md5=false" if dataset == "cifar100" else "dataset.train_per_class=3",
+    )
     with pytest.raises(DatasetFormatError, match=r"was refused: it asks for shutil.copyfile"):
         load_splits(cfg.dataset, "test", 0.1, 0)
     assert not planted.exists()
@@ -133,24 +144,39 @@ def test_a_malicious_dataset_pickle_is_refused_and_never_runs(dataset, tmp_path)
 
 def test_cifar100_files_that_are_not_the_official_ones_are_named(tmp_path):
     root = fx.write_cifar100(tmp_path / "data")
-    with pytest.raises(DatasetFormatError, match=r"cifar-100-python/train is not the official CIFAR-100 file.*verify_md5=false"):
+    with pytest.raises(
+        DatasetFormatError, match=r"cifar-100-python/train is not the official CIFAR-100 file.*verify_md5=false"
+    ):
         load_splits(make_cfg("dataset=cifar100", f"dataset.root={root}").dataset, "test", 0.1, 0)
-    splits = load_splits(make_cfg("dataset=cifar100", f"dataset.root={root}", "dataset.verify_md5=false").dataset,
-                         "test", 0.1, 0)
+    splits = load_splits(
+        make_cfg("dataset=cifar100", f"dataset.root={root}", "dataset.verify_md5=false").dataset, "test", 0.1, 0
+    )
     assert splits.train.images.shape[1:] == (3, 32, 32)
 
 
 # ---- 7. every value is checked ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("override, key", [
-    ("method.alpha=inf", "method.alpha"), ("train.lr=inf", "train.lr"), ("train.weight_decay=inf", "train.weight_decay"),
-    ("dataset.augment.hflip=nan", "dataset.augment.hflip"), ("dataset.augment.hflip=2", "dataset.augment.hflip"),
-    ("dataset.augment.cutout=-1", "dataset.augment.cutout"), ("dataset.augment.cutout=9", "dataset.augment.cutout"),
-    ("dataset.augment.crop_padding=-2", "dataset.augment.crop_padding"), ("dataset.std=[0.0]", "dataset.std"),
-    ("dataset.mean=[nan]", "dataset.mean"), ("method.num_per_class=100000", "method.num_per_class"),
-    ("method.name=../../etc", "method.name"), ("method.name=a/b", "method.name"), ("val_ratio=nan", "val_ratio"),
-    ("+dataset.train_per_class=0", "dataset.train_per_class"), ("model.depth=9", "model.depth"),
-    ("+model.mix_points=every", "model.mix_points"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("method.alpha=inf", "method.alpha"),
+        ("train.lr=inf", "train.lr"),
+        ("train.weight_decay=inf", "train.weight_decay"),
+        ("dataset.augment.hflip=nan", "dataset.augment.hflip"),
+        ("dataset.augment.hflip=2", "dataset.augment.hflip"),
+        ("dataset.augment.cutout=-1", "dataset.augment.cutout"),
+        ("dataset.augment.cutout=9", "dataset.augment.cutout"),
+        ("dataset.augment.crop_padding=-2", "dataset.augment.crop_padding"),
+        ("dataset.std=[0.0]", "dataset.std"),
+        ("dataset.mean=[nan]", "dataset.mean"),
+        ("method.num_per_class=100000", "method.num_per_class"),
+        ("method.name=../../etc", "method.name"),
+        ("method.name=a/b", "method.name"),
+        ("val_ratio=nan", "val_ratio"),
+        ("+dataset.train_per_class=0", "dataset.train_per_class"),
+        ("model.depth=9", "model.depth"),
+        ("+model.mix_points=every", "model.mix_points"),
+    ],
+)
 def test_bad_values_are_refused_with_the_key_and_what_is_allowed(override, key):
     with pytest.raises(ConfigError) as info:
         validate_config(make_cfg(override))

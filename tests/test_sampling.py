@@ -1,4 +1,5 @@
 """SupplementedBatchSampler invariants (Sec. 3.1.1) on random label sets."""
+
 from collections import Counter
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The resumable Optuna beta search: scripts/protocol.py search=optuna and train.py -m hydra/sweeper=optuna."""
+
 import json
 import math
 import os
@@ -57,9 +58,16 @@ def test_protocol_optuna_search_resumes_an_interrupted_study_and_tests_its_best_
     assert len(complete) == 4 and study.user_attrs[INTERRUPTED] == [2]
     best = max(complete, key=lambda t: t.value)
     assert result["chosen_beta"] == best.params["method.beta"] == study.best_params["method.beta"]
-    assert [c for c in calls if c[0] == "test"] == [("test", result["chosen_beta"], 0), ("test", result["chosen_beta"], 1)]
+    assert [c for c in calls if c[0] == "test"] == [
+        ("test", result["chosen_beta"], 0),
+        ("test", result["chosen_beta"], 1),
+    ]
     saved = json.loads((out / "protocol_optuna.json").read_text())
-    assert saved["search"] == "optuna" and saved["chosen_beta"] == result["chosen_beta"] and len(saved["val_final_acc"]) == 4
+    assert (
+        saved["search"] == "optuna"
+        and saved["chosen_beta"] == result["chosen_beta"]
+        and len(saved["val_final_acc"]) == 4
+    )
     assert not (out / "protocol.json").exists()  # the grid protocol's result is a different file
 
     calls.clear()
@@ -74,10 +82,25 @@ def test_protocol_optuna_ranges_are_checked(tmp_path):
 
 
 def sweep(out, *extra, **popen):
-    args = [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3",
-            *TINY, f"out_root={out}", *extra]
-    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(TESTS)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+    args = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "-m",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=3",
+        *TINY,
+        f"out_root={out}",
+        *extra,
+    ]
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def test_hydra_sweeper_optuna_is_the_resumable_one_with_synermix_defaults():

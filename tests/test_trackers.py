@@ -1,15 +1,15 @@
 """The logger group: W&B (offline) and MLflow (SQLite) receive exactly metrics.csv, read back through each
 library; a resumed run continues the same tracked run without repeating an epoch; bad selections are refused."""
+
 import csv
 
 import pytest
 
-from synermix.errors import ConfigError
-from synermix.run.training import run_training
-
 from helpers import make_cfg
 from helpers.hooks import CrashAfterEpoch
 from helpers.trackers import wandb_history, wandb_run_ids
+from synermix.errors import ConfigError
+from synermix.run.training import run_training
 
 RUN = ("method=synermix", "train.epochs=3", "train.average_last=2", "train.batch_size=64", "train.cohesion_samples=0")
 
@@ -70,7 +70,9 @@ def test_mlflow_metrics_params_and_status_equal_the_run(resumed_run):
 
 
 def test_unknown_tracker_and_bad_options_are_refused(tmp_path):
-    with pytest.raises(ConfigError, match=r"logger.wandb.mode='sometimes' is invalid: it must be one of \['offline', 'online'"):
+    with pytest.raises(
+        ConfigError, match=r"logger.wandb.mode='sometimes' is invalid: it must be one of \['offline', 'online'"
+    ):
         run_training(make_cfg(*RUN, "logger=[tensorboard,wandb]", "logger.wandb.mode=sometimes"), tmp_path)
     cfg = make_cfg(*RUN)
     cfg.logger = {"neptune": {}}

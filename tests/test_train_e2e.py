@@ -1,4 +1,5 @@
 """End-to-end runs on the bundled digits data: files written, numbers in range, determinism, resume."""
+
 import csv
 import json
 import subprocess
@@ -9,16 +10,22 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from helpers import ROOT, hook_override, make_cfg
+from helpers.hooks import CrashAfterEpoch, CrashAt, Trains
 from synermix.data import build_data, load_splits
 from synermix.errors import ConfigError
-from synermix.config.identity import run_dir_of
 from synermix.run.training import METRIC_COLUMNS, RunError, loading_of, run_training
 from synermix.seeding import RunSeeds
 
-from helpers import ROOT, hook_override, make_cfg
-from helpers.hooks import CrashAfterEpoch, CrashAt, Trains
-
-METHODS = ["baseline", "intra", "intra_aug", "mixup", "manifold_mixup", "synermix", "synermix_mm"]  # CutMix: test_bring_your_own
+METHODS = [
+    "baseline",
+    "intra",
+    "intra_aug",
+    "mixup",
+    "manifold_mixup",
+    "synermix",
+    "synermix_mm",
+]  # CutMix: test_bring_your_own
 FAST = ("train.epochs=2", "train.average_last=2", "train.batch_size=64")
 
 
@@ -36,7 +43,9 @@ def test_every_preset_trains_and_writes_its_files(method, tmp_path):
     for r in rows:
         assert 0 <= float(r["eval_acc"]) <= 100 and float(r["train_loss"]) > 0 and float(r["epoch_seconds"]) > 0
         assert float(r["lr"]) == pytest.approx(0.05)
-        assert (r["train_loss_intra"] != "") == (method in ("intra", "intra_aug", "synermix", "synermix_mm", "synermix_cutmix"))
+        assert (r["train_loss_intra"] != "") == (
+            method in ("intra", "intra_aug", "synermix", "synermix_mm", "synermix_cutmix")
+        )
         assert r["train_loss_inter"] != ""
         assert -1 <= float(r["silhouette"]) <= 1 and float(r["davies_bouldin"]) > 0
         assert float(r["cohesion_ratio"]) == pytest.approx(float(r["intra_dist"]) / float(r["centroid_dist"]))
@@ -50,7 +59,11 @@ def test_every_preset_trains_and_writes_its_files(method, tmp_path):
     for key in ("ece", "nll"):  # averaged over the same final epochs as the accuracy
         assert saved[f"final_{key}"] == pytest.approx(sum(float(r[f"eval_{key}"]) for r in rows) / 2)
     assert (saved["epochs_completed"], saved["method"], saved["seed"], saved["phase"], saved["status"]) == (
-        2, method, 0, "test", "complete",
+        2,
+        method,
+        0,
+        "test",
+        "complete",
     )
     assert saved["beta"] == cfg.method.beta
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
@@ -116,8 +129,9 @@ def test_a_kill_after_the_last_epoch_is_finished_without_retraining(tmp_path):
 
 def test_hooks_from_the_config_are_instantiated_and_bad_ones_named(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        run_training(make_cfg("method=baseline", *FAST, hook_override("crash", "CrashAt", epoch=1, step=2)),
-                     tmp_path / "a")
+        run_training(
+            make_cfg("method=baseline", *FAST, hook_override("crash", "CrashAt", epoch=1, step=2)), tmp_path / "a"
+        )
     assert not (tmp_path / "a" / "metrics.csv").exists()
     with pytest.raises(ConfigError, match=r"hooks.bad='helpers.hooks.Nope' cannot be instantiated"):
         run_training(make_cfg("method=baseline", *FAST, "+hooks.bad={_target_:helpers.hooks.Nope}"), tmp_path / "b")
@@ -153,14 +167,27 @@ def test_cli_single_run_then_report(tmp_path):
     script = str(ROOT / "scripts" / "train.py")
     run_dir = tmp_path / "one"
     subprocess.run(
-        [sys.executable, script, "method=mixup", "train.epochs=1", f"hydra.run.dir={run_dir}"],  # a newcomer's first run
-        check=True, cwd=ROOT, timeout=300, capture_output=True,
+        [
+            sys.executable,
+            script,
+            "method=mixup",
+            "train.epochs=1",
+            f"hydra.run.dir={run_dir}",
+        ],  # a newcomer's first run
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+        capture_output=True,
     )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["method"], summary["average_last"], summary["status"]) == ("mixup", 1, "complete")
     report = subprocess.run(  # sweeps, their run directories and reruns: tests/test_protocol_and_sweeps.py
         [sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path)],
-        check=True, cwd=ROOT, timeout=120, capture_output=True, text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+        capture_output=True,
+        text=True,
     )
     assert "mixup" in report.stdout and "ECE (%)" in report.stdout
     assert (tmp_path / "results.csv").exists() and (tmp_path / "results.md").exists()
@@ -171,8 +198,18 @@ def test_tensorboard_has_scalars_and_hparams(tmp_path):
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"eval_acc", "eval_ece", "eval_nll", "train_loss", "train_loss_intra", "train_loss_inter", "lr",
-            "final_acc", "final_ece", "final_nll"} <= scalars
+    assert {
+        "eval_acc",
+        "eval_ece",
+        "eval_nll",
+        "train_loss",
+        "train_loss_intra",
+        "train_loss_inter",
+        "lr",
+        "final_acc",
+        "final_ece",
+        "final_nll",
+    } <= scalars
     assert [e.step for e in events.Scalars("eval_acc")] == [1, 2]
     content = events.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in content and "_hparams_/session_start_info" in content
@@ -189,10 +226,17 @@ def test_help_lists_only_training_groups_and_imports_no_torch():
     # --help and --cfg job must stay quick: they compose the config without importing torch/torchvision/sklearn.
     script = str(ROOT / "scripts" / "train.py")
     for args in (["--help"], ["--cfg", "job", "--resolve"]):
-        done = subprocess.run([sys.executable, "-X", "importtime", script, *args], check=True, cwd=ROOT, timeout=120,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", script, *args],
+            check=True,
+            cwd=ROOT,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
         imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
         assert not imported & {"torch", "torchvision", "sklearn"}, args
-    groups = subprocess.run([sys.executable, script, "--help"], check=True, cwd=ROOT, timeout=120,
-                                   capture_output=True, text=True).stdout.split("== Config ==")[0]
+    groups = subprocess.run(
+        [sys.executable, script, "--help"], check=True, cwd=ROOT, timeout=120, capture_output=True, text=True
+    ).stdout.split("== Config ==")[0]
     assert "method: baseline" in groups and "dataset: " in groups and "figures" not in groups

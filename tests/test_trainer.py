@@ -1,4 +1,5 @@
 """The Trainer's stop path when a stop signal reaches the DataLoader workers before the training process."""
+
 import pytest
 import torch
 
@@ -36,8 +37,14 @@ def test_a_loader_killed_by_the_stop_signal_ends_the_run_with_a_checkpoint_and_a
     model, store, box = tiny_model(), MemoryStore(), []
     saved = store.saved
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    trainer = Trainer(model, SynerMixLoss("original", "mixup", 0.1, num_classes=3), optimizer,
-                      torch.optim.lr_scheduler.StepLR(optimizer, 1), TrainOptions(RunSeeds(0)), store=store)
+    trainer = Trainer(
+        model,
+        SynerMixLoss("original", "mixup", 0.1, num_classes=3),
+        optimizer,
+        torch.optim.lr_scheduler.StepLR(optimizer, 1),
+        TrainOptions(RunSeeds(0)),
+        store=store,
+    )
     box.append(trainer)
     if signalled:
         with pytest.raises(Interrupted, match="at epoch 1, step 2 of 4; checkpoint saved"):

@@ -4,6 +4,7 @@ scripts/train.py and scripts/protocol.py wrap their Hydra app in `run_hydra_app`
 (an unknown key, an unknown group choice, an override it cannot parse) and ours come out as one paragraph, where
 Hydra alone would print several and exit 1. Setting HYDRA_FULL_ERROR=1 yourself keeps Hydra's full tracebacks.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,13 +41,17 @@ def hydra_message(exc: BaseException) -> str:
     key = _NOT_IN_STRUCT.search(text)
     if key:
         name = key.group(1)
-        return (f"{name} is not a key of the configuration, so the override was refused (`python scripts/train.py "
-                f"--cfg job` lists every key); check its spelling. A key that code of your own reads can be added "
-                f"on purpose with ++{name}=VALUE.")
+        return (
+            f"{name} is not a key of the configuration, so the override was refused (`python scripts/train.py "
+            f"--cfg job` lists every key); check its spelling. A key that code of your own reads can be added "
+            f"on purpose with ++{name}=VALUE."
+        )
     key = _CANNOT_APPEND.search(text)
     if key:
-        return (f"{key.group(1)} is already a key of the configuration, so +{key.group(1)}=... (which adds a new key) "
-                f"was refused; set it without the +: {key.group(1)}=VALUE.")
+        return (
+            f"{key.group(1)} is already a key of the configuration, so +{key.group(1)}=... (which adds a new key) "
+            f"was refused; set it without the +: {key.group(1)}=VALUE."
+        )
     return one_paragraph(text)
 
 

@@ -2,9 +2,11 @@
 
 `Preflight` is the first of train.yaml's Hydra callbacks (protocol.yaml inherits it). Before a single run it
 refuses a `+key` that no group defines, a run directory outside out_root, an unwritable output folder and every
-invalid value (synermix.run.validation.validate_config); before a sweep, the `+key`s of its overrides. The path names of a
+invalid value (synermix.run.validation.validate_config); before a sweep, the `+key`s of its overrides. The path
+names of a
 run directory are checked again where they are resolved (synermix.config.identity), which covers each job of a sweep.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,10 +52,14 @@ def added_key_problems(cfg: DictConfig, overrides: Iterable[str]) -> List[str]:
         if not override.is_add() or _is_group(key) or key in declared or key.startswith(OPEN_MAPPINGS):
             continue
         close = difflib.get_close_matches(key, [k for k in {*known, *declared} if k != key], n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(close)}? Set an existing key without the + ({close[0]}=...); " if close else ""
-        found.append(f"{override.input_line} adds the key {key}, which no config group defines, so nothing would read "
-                     f"it and the run would train without it; {hint}to add a key that code of your own reads on "
-                     f"purpose, write ++{key}=...")
+        hint = (
+            f"did you mean {' or '.join(close)}? Set an existing key without the + ({close[0]}=...); " if close else ""
+        )
+        found.append(
+            f"{override.input_line} adds the key {key}, which no config group defines, so nothing would read "
+            f"it and the run would train without it; {hint}to add a key that code of your own reads on "
+            f"purpose, write ++{key}=..."
+        )
     return found
 
 
@@ -66,16 +72,18 @@ def location_problems(cfg: DictConfig) -> List[str]:
         value = str(cfg[key])
         normal = os.path.normpath(value)
         if os.path.isabs(value) or normal == ".." or normal.startswith(".." + os.sep):
-            found.append(f"{key}={value!r} is invalid: it must be a relative path inside out_root (no leading / and "
-                         "no '..' leaving it); set out_root or hydra.run.dir to write elsewhere")
+            found.append(
+                f"{key}={value!r} is invalid: it must be a relative path inside out_root (no leading / and "
+                "no '..' leaving it); set out_root or hydra.run.dir to write elsewhere"
+            )
     return found
 
 
 def check_single_run(config: DictConfig) -> None:
     """Everything refusable about a single run before its folder exists (ConfigError / RunError)."""
+    from synermix.models.normalization import resolve_auto_normalization
     from synermix.run.validation import validate_config
     from synermix.store.io import check_writable
-    from synermix.models.normalization import resolve_auto_normalization
 
     overrides = list(config.hydra.overrides.task)
     found = added_key_problems(config, overrides)
@@ -90,8 +98,11 @@ def check_single_run(config: DictConfig) -> None:
             found += protocol_problems(cfg)
     if found:
         raise ConfigError("Invalid configuration: " + "; ".join(found) + ".")
-    check_writable(Path(config.hydra.run.dir), "the run directory (hydra.run.dir)",
-                   "Choose a writable out_root (or hydra.run.dir).")
+    check_writable(
+        Path(config.hydra.run.dir),
+        "the run directory (hydra.run.dir)",
+        "Choose a writable out_root (or hydra.run.dir).",
+    )
 
 
 def check_sweep(config: DictConfig) -> None:

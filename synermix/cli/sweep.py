@@ -1,4 +1,5 @@
 """Sweep bookkeeping: every job of a Hydra multirun records its outcome; the sweep ends with a tally."""
+
 from __future__ import annotations
 
 import atexit
@@ -42,12 +43,18 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Before a sweep: its folder must be writable; start the jobs' log (removed however the sweep ends)."""
-        from synermix.store.io import check_writable  # here: scripts/train.py --help imports this module, and needs no torch
         from synermix.cli.preflight import refusing
+        from synermix.store.io import (
+            check_writable,  # here: scripts/train.py --help imports this module, and needs no torch
+        )
 
         sweep_dir = Path(config.hydra.sweep.dir)
-        refusing(lambda _: check_writable(sweep_dir, "the sweep's folder (hydra.sweep.dir)",
-                                          "Choose a writable out_root (or hydra.sweep.dir)."), config)
+        refusing(
+            lambda _: check_writable(
+                sweep_dir, "the sweep's folder (hydra.sweep.dir)", "Choose a writable out_root (or hydra.sweep.dir)."
+            ),
+            config,
+        )
         sweep_dir.mkdir(parents=True, exist_ok=True)
         path = sweep_dir / f".sweep-{os.getpid()}-{int(time.time())}.jobs"
         path.write_text("")

@@ -1,6 +1,7 @@
 """Value checks, each declared once next to the code that uses the value, and run from both entry points: the
 constructor (library use: ValueError) and `synermix.run.validation.validate_config` (a run's config, every problem named
 together before any data is read: ConfigError)."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """What identifies a run (the summary's keys, TensorBoard's hyper-parameters, the report's grouping) and
 where its directory is: the one place that names them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,22 +16,48 @@ from synermix.errors import ConfigError
 # Keys that do not change a run's results: they may change between a run and its resumption and are
 # not part of its identity.
 RESUME_FREE_KEYS = (
-    "device", "train.num_workers", "train.log_interval", "train.checkpoint_every_steps", "method.beta_grid",
-    "train.channels_last", "train.compile", "train.keep_checkpoints", "hooks", "metrics",
+    "device",
+    "train.num_workers",
+    "train.log_interval",
+    "train.checkpoint_every_steps",
+    "method.beta_grid",
+    "train.channels_last",
+    "train.compile",
+    "train.keep_checkpoints",
+    "hooks",
+    "metrics",
     "train.default_average_last",  # only a default: the train.average_last it resolves to is identity
-    "dataset.root", "dataset.download", "out_root", "logger",
+    "dataset.root",
+    "dataset.download",
+    "out_root",
+    "logger",
 )
 # Training keys added after runs were recorded, with the value that reproduces those runs: at that value a key
 # is left out of the config id, so adding it did not move any existing run directory.
 # train.view_order's neutral value is the order those runs were trained in; its default (the authors' order)
 # gives every run a new config id, so a run trained in the other order is never resumed in this one.
 NEUTRAL_DEFAULTS: Dict[str, Any] = {
-    "train.label_smoothing": 0.0, "train.sync_bn": False, "model.norm": "batch", "train.view_order": "augmented_first",
-    "train.optimizer": "sgd", "train.betas": [0.9, 0.999], "train.eps": 1e-8, "train.decay_norm_and_bias": True,
-    "train.scheduler": "step", "train.milestones": [], "train.warmup_epochs": 0, "train.warmup_start_factor": 0.01,
-    "train.min_lr": 0.0, "train.clip_grad_norm": None, "train.ema.decay": None, "train.ema.every": 1,
-    "dataset.augment.policy": "none", "dataset.augment.random_erasing": 0.0,
-    "method.mix_prob": 1.0, "method.switch_prob": None, "method.mix_off_epoch": None,
+    "train.label_smoothing": 0.0,
+    "train.sync_bn": False,
+    "model.norm": "batch",
+    "train.view_order": "augmented_first",
+    "train.optimizer": "sgd",
+    "train.betas": [0.9, 0.999],
+    "train.eps": 1e-8,
+    "train.decay_norm_and_bias": True,
+    "train.scheduler": "step",
+    "train.milestones": [],
+    "train.warmup_epochs": 0,
+    "train.warmup_start_factor": 0.01,
+    "train.min_lr": 0.0,
+    "train.clip_grad_norm": None,
+    "train.ema.decay": None,
+    "train.ema.every": 1,
+    "dataset.augment.policy": "none",
+    "dataset.augment.random_erasing": 0.0,
+    "method.mix_prob": 1.0,
+    "method.switch_prob": None,
+    "method.mix_off_epoch": None,
 }
 # Training keys that were removed, with the one value runs may have trained with now: still hashed into the config
 # id (directory names stay) and read as that value in an older run's config (another value is refused on resume).
@@ -40,7 +67,16 @@ PROTOCOL_KEYS = ("seeds", "protocol_subdir", "search", "optuna")
 # Keys that place a run (run_subdir, protocol_subdir) or run a protocol, not a training.
 LOCATION_KEYS = ("run_subdir", *PROTOCOL_KEYS, "hydra")
 # Keys spelled out in the run directory's name; the config id covers every other training key.
-NAMED_KEYS = ("dataset.name", "model.name", "method.name", "train.batch_size", "method.beta", "run_tag", "phase", "seed")
+NAMED_KEYS = (
+    "dataset.name",
+    "model.name",
+    "method.name",
+    "train.batch_size",
+    "method.beta",
+    "run_tag",
+    "phase",
+    "seed",
+)
 
 # summary.json / report column -> config key. Everything but `seed` groups runs in the report.
 IDENTITY_KEYS: Dict[str, str] = {
@@ -91,8 +127,11 @@ def training_values(cfg: DictConfig) -> Dict[str, Any]:
 def config_id(cfg: DictConfig) -> str:
     """8 hex digits naming the training values that the run directory's name does not spell out: two
     configs share a directory exactly when they train the same thing (numbers compared as floats)."""
-    values = {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
-              for k, v in training_values(cfg).items() if not _matches(k, NAMED_KEYS)}
+    values = {
+        k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+        for k, v in training_values(cfg).items()
+        if not _matches(k, NAMED_KEYS)
+    }
     values = {k: v for k, v in values.items() if k not in NEUTRAL_DEFAULTS or v != NEUTRAL_DEFAULTS[k]}
     values = {**RETIRED_KEYS, **values}
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
@@ -106,8 +145,10 @@ def path_name_problems(cfg: DictConfig) -> List[str]:
         value = OmegaConf.select(cfg, key, default=None)
         if value is None or is_num(value) or (key == "run_tag" and value == "") or NAME.match(str(value)):
             continue
-        found.append(f"{key}={value!r} is invalid: it becomes part of the run directory's name, so it must be one "
-                     "name of letters, digits, '_', '.', '+', '-' (no path separator, not starting with '.' or '-')")
+        found.append(
+            f"{key}={value!r} is invalid: it becomes part of the run directory's name, so it must be one "
+            "name of letters, digits, '_', '.', '+', '-' (no path separator, not starting with '.' or '-')"
+        )
     return found
 
 
@@ -128,7 +169,11 @@ def _min_int_resolver(a: Any, b: Any) -> Any:
 # dataset.recipe's augmentation (image_folder): Table 1's CIFAR-100 settings scaled to the image size, or
 # ImageNet's (RandomResizedCrop + flip, no padded crop, no cutout)
 RECIPE_AUGMENT = {
-    "cifar": {"crop_padding": lambda size: max(size // 8, 1), "hflip": lambda size: 0.5, "cutout": lambda size: size // 2},
+    "cifar": {
+        "crop_padding": lambda size: max(size // 8, 1),
+        "hflip": lambda size: 0.5,
+        "cutout": lambda size: size // 2,
+    },
     "imagenet": {"crop_padding": lambda size: 0, "hflip": lambda size: 0.5, "cutout": lambda size: 0},
 }
 
@@ -142,6 +187,8 @@ def _recipe_augment_resolver(key: str, recipe: Any, size: Any) -> Any:
 OmegaConf.register_new_resolver("config_id", _config_id_resolver, replace=True)
 OmegaConf.register_new_resolver("recipe_augment", _recipe_augment_resolver, replace=True)
 OmegaConf.register_new_resolver("min_int", _min_int_resolver, replace=True)
+
+
 def freeze_data_fingerprint(cfg: DictConfig) -> None:
     """Replace `dataset.fingerprint`'s interpolation by its value, so the whole run (its config id, config.yaml,
     summary) names the data as it was when the run started, however often the config is read."""
@@ -157,8 +204,9 @@ def run_identity(cfg: DictConfig) -> Dict[str, Any]:
     if isinstance(values["inter"], DictConfig):  # a user's mixer: named by its class
         values["inter"] = str(values["inter"].get("_target_"))
     elif OmegaConf.is_list(values["inter"]):  # two mixers chosen between by method.switch_prob
-        values["inter"] = "+".join(str(m.get("_target_")) if isinstance(m, DictConfig) else str(m)
-                                   for m in values["inter"])
+        values["inter"] = "+".join(
+            str(m.get("_target_")) if isinstance(m, DictConfig) else str(m) for m in values["inter"]
+        )
     values["config_id"] = config_id(cfg)
     return values
 

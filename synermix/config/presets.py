@@ -1,4 +1,5 @@
 """The method presets: configs/method/*.yaml, the one list of them (read, not repeated)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,12 +14,21 @@ INTER_ORDER = ("none", "mixup", "manifold", "cutmix", "saliencymix", "resizemix"
 # The paper's names for the presets (Sec. 4.1.2), used as labels; mixers the paper does not test are named in its
 # scheme: w-ER(<mixer>) alone, w-RA&ER(<mixer>) with the intra-class term.
 PAPER_NAMES = {
-    "baseline": "wo-RA&ER", "intra": "w-RA", "intra_aug": "w-RA(aug)",
-    "mixup": "w-ER(M)", "manifold_mixup": "w-ER(MM)", "synermix": "w-RA&ER(M)", "synermix_mm": "w-RA&ER(MM)",
-    "cutmix": "w-ER(C)", "synermix_cutmix": "w-RA&ER(C)",
-    "saliencymix": "w-ER(S)", "synermix_saliencymix": "w-RA&ER(S)",
-    "resizemix": "w-ER(R)", "synermix_resizemix": "w-RA&ER(R)",
-    "fmix": "w-ER(F)", "synermix_fmix": "w-RA&ER(F)",
+    "baseline": "wo-RA&ER",
+    "intra": "w-RA",
+    "intra_aug": "w-RA(aug)",
+    "mixup": "w-ER(M)",
+    "manifold_mixup": "w-ER(MM)",
+    "synermix": "w-RA&ER(M)",
+    "synermix_mm": "w-RA&ER(MM)",
+    "cutmix": "w-ER(C)",
+    "synermix_cutmix": "w-RA&ER(C)",
+    "saliencymix": "w-ER(S)",
+    "synermix_saliencymix": "w-RA&ER(S)",
+    "resizemix": "w-ER(R)",
+    "synermix_resizemix": "w-RA&ER(R)",
+    "fmix": "w-ER(F)",
+    "synermix_fmix": "w-RA&ER(F)",
 }
 
 

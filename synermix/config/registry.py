@@ -66,8 +66,10 @@ class Registry:
 
     def allowed(self) -> str:
         """What `key` may be, in words (for a check's message)."""
-        return (f"one of {list(self.builtins)}, or your own {self.kind} named by {self.key}._target_ "
-                f"(e.g. {self.example}; docs/extending.md)")
+        return (
+            f"one of {list(self.builtins)}, or your own {self.kind} named by {self.key}._target_ "
+            f"(e.g. {self.example}; docs/extending.md)"
+        )
 
     def unknown(self, value: Any) -> UnknownEntry:
         """The error for a name no entry has."""

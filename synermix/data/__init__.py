@@ -1,4 +1,5 @@
 """Dataset registry: `dataset.name` -> training data (two views) and evaluation data for a phase."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,8 +19,6 @@ from synermix.errors import ConfigError, RunError, describe, value_errors_as_con
 from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
-
-
 POLICIES = ("none", "trivialaugment", "randaugment", "autoaugment")  # dataset.augment.policy (torchvision v2)
 
 
@@ -30,8 +29,10 @@ def dataset_entry(group) -> type[DatasetEntry]:
     except UnknownEntry as exc:
         raise ConfigError(f"Invalid configuration: {exc}.") from None
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"Invalid configuration: dataset._target_={target_of(group)!r} cannot be imported "
-                          f"({describe(exc)}); it must name a synermix.data.registry.DatasetEntry subclass.") from None
+        raise ConfigError(
+            f"Invalid configuration: dataset._target_={target_of(group)!r} cannot be imported "
+            f"({describe(exc)}); it must name a synermix.data.registry.DatasetEntry subclass."
+        ) from None
 
 
 def _known_entry(group):
@@ -56,12 +57,21 @@ def dataset_checks(group) -> tuple:
     bound = size if is_int(size) else None
     own = target_of(group) is not None
     return (
-        Check("name", lambda v: v in DATASETS if not own else isinstance(v, str) and NAME.match(v) is not None,
-              DATASETS.allowed() if not own else "a name of your data set (letters, digits, '_', '.', '+', '-')"),
-        Check("root", lambda v: (entry is not None and not entry.needs_root) or (isinstance(v, str) and v.strip() != ""),
-              f"the folder holding the data set (dataset.root=/path/to/{name})"),
-        Check("num_classes", lambda v: (v is None and entry is not None and entry.counts_classes) or (
-            is_int(v) and v >= 2), "an integer >= 2 (null for image_folder: the number of class folders)"),
+        Check(
+            "name",
+            lambda v: v in DATASETS if not own else isinstance(v, str) and NAME.match(v) is not None,
+            DATASETS.allowed() if not own else "a name of your data set (letters, digits, '_', '.', '+', '-')",
+        ),
+        Check(
+            "root",
+            lambda v: (entry is not None and not entry.needs_root) or (isinstance(v, str) and v.strip() != ""),
+            f"the folder holding the data set (dataset.root=/path/to/{name})",
+        ),
+        Check(
+            "num_classes",
+            lambda v: (v is None and entry is not None and entry.counts_classes) or (is_int(v) and v >= 2),
+            "an integer >= 2 (null for image_folder: the number of class folders)",
+        ),
         *(entry.checks if entry is not None else ()),
         Check("image_size", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
         Check("download", is_bool, "true or false"),
@@ -73,17 +83,36 @@ def dataset_checks(group) -> tuple:
         Check("std", lambda v: is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
         Check("augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
         Check("augment.hflip", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1]"),
-        Check("augment.policy", lambda v: v in POLICIES and (v == "none" or not in_memory),
-              f"one of {list(POLICIES)}" + (f"; and none for {name}: it is held in memory and augmented batch by "
-                                            "batch, where torchvision's per-image policies have no batched form "
-                                            "(an image folder with dataset.recipe=imagenet takes them)"
-                                            if in_memory else ""), optional=True),
-        Check("augment.random_erasing", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1] (0: off)",
-              optional=True),
-        Check("augment.cutout", lambda v: is_int(v) and 0 <= v <= (bound if bound is not None else v),
-              f"an integer in [0, dataset.image_size={size}] (0: no cutout)"),
-        Check("eval_resize", lambda v: is_int(v) and v >= (bound if bound is not None else v),
-              f"an integer >= dataset.image_size={size}", optional=True),
+        Check(
+            "augment.policy",
+            lambda v: v in POLICIES and (v == "none" or not in_memory),
+            f"one of {list(POLICIES)}"
+            + (
+                f"; and none for {name}: it is held in memory and augmented batch by "
+                "batch, where torchvision's per-image policies have no batched form "
+                "(an image folder with dataset.recipe=imagenet takes them)"
+                if in_memory
+                else ""
+            ),
+            optional=True,
+        ),
+        Check(
+            "augment.random_erasing",
+            lambda v: is_num(v) and 0 <= v <= 1,
+            "a probability in [0, 1] (0: off)",
+            optional=True,
+        ),
+        Check(
+            "augment.cutout",
+            lambda v: is_int(v) and 0 <= v <= (bound if bound is not None else v),
+            f"an integer in [0, dataset.image_size={size}] (0: no cutout)",
+        ),
+        Check(
+            "eval_resize",
+            lambda v: is_int(v) and v >= (bound if bound is not None else v),
+            f"an integer >= dataset.image_size={size}",
+            optional=True,
+        ),
     )
 
 
@@ -158,18 +187,27 @@ def _check_classes(source: Source, cfg_dataset, num_classes: int) -> None:
     where = f"dataset={cfg_dataset.name}" + (f" at {root}" if root else "")
     present = np.unique(source.train.labels).size if source.train.labels.size else 0
     if (source.classes and len(source.classes) < 2) or present == 1:
-        found = f"{len(source.classes)} class(es) ({', '.join(map(str, source.classes[:3]))})" if source.classes \
+        found = (
+            f"{len(source.classes)} class(es) ({', '.join(map(str, source.classes[:3]))})"
+            if source.classes
             else "one class in its training labels"
+        )
         raise DatasetFormatError(
             f"{where} has {found}: a classifier needs at least 2 classes, so the run would "
-            "report a meaningless 100% accuracy. Give the data set a folder per class (at least two).")
-    if dataset_entry(cfg_dataset).counts_classes and source.classes and cfg_dataset.num_classes is not None \
-            and len(source.classes) != num_classes:  # a named data set's fixed count: _check_labels
+            "report a meaningless 100% accuracy. Give the data set a folder per class (at least two)."
+        )
+    if (
+        dataset_entry(cfg_dataset).counts_classes
+        and source.classes
+        and cfg_dataset.num_classes is not None
+        and len(source.classes) != num_classes
+    ):  # a named data set's fixed count: _check_labels
         raise ConfigError(
             f"Invalid configuration: dataset.num_classes={num_classes} but {where} has "
             f"{len(source.classes)} classes ({', '.join(map(str, source.classes[:5]))}"
             f"{', ...' if len(source.classes) > 5 else ''}); set dataset.num_classes={len(source.classes)} "
-            "or null (the number of class folders).")
+            "or null (the number of class folders)."
+        )
 
 
 def _check_labels(source: Source, num_classes: int, name: str) -> None:
@@ -235,8 +273,14 @@ class Loading:
 def build_sampler(labels: np.ndarray, name: str, loading: Loading, seeds: RunSeeds) -> SupplementedBatchSampler:
     """The run's supplemented batch sampler over the training labels (a RunError when batches cannot be made)."""
     try:
-        return SupplementedBatchSampler(labels, loading.batch_size, seed=seeds.sampler(), supplement=loading.supplement,
-                                        num_replicas=loading.world_size, rank=loading.rank)
+        return SupplementedBatchSampler(
+            labels,
+            loading.batch_size,
+            seed=seeds.sampler(),
+            supplement=loading.supplement,
+            num_replicas=loading.world_size,
+            rank=loading.rank,
+        )
     except ValueError as exc:  # a class with one training image, or a batch larger than the data
         raise RunError(f"Cannot build training batches for {name} ({loading.phase} phase): {exc}") from None
 
@@ -268,8 +312,9 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
     policy, erasing = str(aug.get("policy", "none")), float(aug.get("random_erasing", 0.0))
     if isinstance(train, ArraySplit):
         spec = AugmentSpec(int(aug.crop_padding), float(aug.hflip), int(aug.cutout), erasing)
-        train_data = InMemoryTwoViewData(torch.from_numpy(train.images), torch.from_numpy(train.labels), mean, std,
-                                         spec, device)
+        train_data = InMemoryTwoViewData(
+            torch.from_numpy(train.images), torch.from_numpy(train.labels), mean, std, spec, device
+        )
         stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
         return DataBundle(stream, evaluation, splits.num_classes, channels, size, splits.classes)
 
@@ -306,8 +351,9 @@ def eval_stream(dataset, split: ArraySplit | FileSplit, loading: Loading, device
     this process's part under torchrun."""
     mean, std = list(dataset.mean), list(dataset.std)
     if isinstance(split, ArraySplit):
-        data = InMemoryTwoViewData(torch.from_numpy(split.images), torch.from_numpy(split.labels), mean, std,
-                                   AugmentSpec(), device)
+        data = InMemoryTwoViewData(
+            torch.from_numpy(split.images), torch.from_numpy(split.labels), mean, std, AugmentSpec(), device
+        )
     else:
         from synermix.data.files import FileEvalData, eval_transform  # torchvision: ~2 s
 
@@ -326,6 +372,19 @@ def build_eval_data(dataset, loading: Loading, device) -> tuple:
 
 
 __all__ = [
-    "DATASETS", "Batch", "DataBundle", "DatasetFormatError", "DatasetNotFound", "EvalStream", "Loading", "Splits",
-    "TrainStream", "build_data", "build_eval_data", "eval_stream", "held_in_memory", "load_splits", "split_train_val",
+    "DATASETS",
+    "Batch",
+    "DataBundle",
+    "DatasetFormatError",
+    "DatasetNotFound",
+    "EvalStream",
+    "Loading",
+    "Splits",
+    "TrainStream",
+    "build_data",
+    "build_eval_data",
+    "eval_stream",
+    "held_in_memory",
+    "load_splits",
+    "split_train_val",
 ]

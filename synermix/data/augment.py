@@ -3,6 +3,7 @@
 Each draws its randomness from a torch Generator (on any device) so a whole batch is augmented
 with a handful of tensor ops, no per-sample Python work.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -58,8 +59,9 @@ def _uniform(n: int, generator: Optional[torch.Generator], device) -> Tensor:
     return torch.rand(n, generator=generator, device=gdev).to(device)
 
 
-def random_erasing(x: Tensor, p: float, generator: Optional[torch.Generator] = None, scale=(0.02, 0.33),
-                   ratio=(0.3, 3.3)) -> Tensor:
+def random_erasing(
+    x: Tensor, p: float, generator: Optional[torch.Generator] = None, scale=(0.02, 0.33), ratio=(0.3, 3.3)
+) -> Tensor:
     """Random erasing (Zhong et al. 2020) on normalised images, batched: with probability p an image gets one
     rectangle of area share ~ U(scale) and aspect ratio log-uniform in `ratio` (sides clipped to the image) at a
     uniform position, set to 0 (the mean colour, torchvision's default value). Draws, in order: erase or not, area,
@@ -77,8 +79,13 @@ def random_erasing(x: Tensor, p: float, generator: Optional[torch.Generator] = N
     left = (_uniform(n, generator, x.device) * (w - ew + 1)).floor()
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
-    inside = ((ys >= top[:, None, None]) & (ys < (top + eh)[:, None, None]) & (xs >= left[:, None, None])
-              & (xs < (left + ew)[:, None, None]) & erase[:, None, None])
+    inside = (
+        (ys >= top[:, None, None])
+        & (ys < (top + eh)[:, None, None])
+        & (xs >= left[:, None, None])
+        & (xs < (left + ew)[:, None, None])
+        & erase[:, None, None]
+    )
     return x.masked_fill(inside[:, None], 0)
 
 

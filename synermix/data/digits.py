@@ -1,4 +1,5 @@
 """scikit-learn's bundled `digits` (1,797 8x8 grey images, 10 classes): the offline default dataset."""
+
 from __future__ import annotations
 
 from typing import Tuple

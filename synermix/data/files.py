@@ -1,4 +1,5 @@
 """File-based datasets (Food-101, Caltech-256, Pets): one decode per image feeds both views."""
+
 from __future__ import annotations
 
 from typing import Iterator, List, Optional, Tuple
@@ -22,27 +23,42 @@ def decode_rgb(path: str) -> Tensor:
 
 def eval_transform(image_size: int, resize: int, mean, std) -> v2.Compose:
     """Resize(resize) + CenterCrop(image_size) + normalise: the original view and evaluation."""
-    return v2.Compose([
-        v2.Resize(resize, antialias=True), v2.CenterCrop(image_size),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std),
-    ])
+    return v2.Compose(
+        [
+            v2.Resize(resize, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )
 
 
 def _policy(name: str) -> List[v2.Transform]:
     """torchvision's automatic augmentation policy `name` (on uint8 images), none for `none`."""
-    return {"none": [], "trivialaugment": [v2.TrivialAugmentWide()], "randaugment": [v2.RandAugment()],
-            "autoaugment": [v2.AutoAugment()]}[name]
+    return {
+        "none": [],
+        "trivialaugment": [v2.TrivialAugmentWide()],
+        "randaugment": [v2.RandAugment()],
+        "autoaugment": [v2.AutoAugment()],
+    }[name]
 
 
-def train_transform(image_size: int, hflip: float, mean, std, policy: str = "none",
-                    random_erasing: float = 0.0) -> v2.Compose:
+def train_transform(
+    image_size: int, hflip: float, mean, std, policy: str = "none", random_erasing: float = 0.0
+) -> v2.Compose:
     """RandomResizedCrop(image_size) + horizontal flip [+ an augmentation policy] + normalise [+ random erasing]:
     the augmented view."""
     erasing = [v2.RandomErasing(random_erasing)] if random_erasing > 0 else []
-    return v2.Compose([
-        v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip(hflip), *_policy(policy),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), *erasing,
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(image_size, antialias=True),
+            v2.RandomHorizontalFlip(hflip),
+            *_policy(policy),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+            *erasing,
+        ]
+    )
 
 
 class FileTwoViewDataset(Dataset):
@@ -102,15 +118,19 @@ class FileTrainStream(TrainStream):
     """Training stream of a file dataset: one DataLoader (workers persist across epochs, pinned memory on
     CUDA) over seeded batches of the stream's sampler; every image is decoded once for both views."""
 
-    def __init__(self, dataset: "FileTwoViewDataset", sampler, seeds, num_workers: int, device,
-                 channels_last: bool = False):
+    def __init__(
+        self, dataset: "FileTwoViewDataset", sampler, seeds, num_workers: int, device, channels_last: bool = False
+    ):
         super().__init__(sampler, seeds, dataset.with_original, channels_last)
         self.dataset = dataset
         self.device = torch.device(device)
         self._seeded = SeededBatches(sampler)
         self._loader = DataLoader(
-            self.dataset, batch_sampler=self._seeded, num_workers=num_workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=num_workers > 0,
+            self.dataset,
+            batch_sampler=self._seeded,
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=num_workers > 0,
         )
 
     def _views(self, epoch_seed: int, start: int) -> Iterator:
@@ -138,16 +158,20 @@ class FileEvalData:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def eval_batches(self, batch_size: int, start: int = 0,
-                     stop: Optional[int] = None) -> Iterator[Tuple[Tensor, Tensor]]:
+    def eval_batches(
+        self, batch_size: int, start: int = 0, stop: Optional[int] = None
+    ) -> Iterator[Tuple[Tensor, Tensor]]:
         """Sequential (image, label) batches of samples [start, stop) on the device (workers persist across
         evaluations)."""
         key = (batch_size, start, len(self) if stop is None else stop)
         if key not in self._loaders:
             part = self.dataset if key[1:] == (0, len(self)) else Subset(self.dataset, range(*key[1:]))
             self._loaders[key] = DataLoader(
-                part, batch_size=batch_size, num_workers=self.num_workers,
-                pin_memory=self.device.type == "cuda", persistent_workers=self.num_workers > 0,
+                part,
+                batch_size=batch_size,
+                num_workers=self.num_workers,
+                pin_memory=self.device.type == "cuda",
+                persistent_workers=self.num_workers > 0,
             )
         nb = self.device.type == "cuda"
         for x, y in self._loaders[key]:

@@ -1,5 +1,6 @@
 """Your own images in torchvision's ImageFolder layout: DIR/train/<class>/* + DIR/test (or val)/<class>/*, or
 DIR/<class>/* split with a stratified test_ratio. Class indices are exactly torchvision's (sorted folder names)."""
+
 from __future__ import annotations
 
 import logging
@@ -19,12 +20,18 @@ RECIPES = ("imagenet", "cifar")
 # The image_folder reader's own keys of the `dataset` group
 IMAGE_FOLDER_CHECKS = (
     Check("recipe", one_of(RECIPES), f"one of {list(RECIPES)}", optional=True),
-    Check("on_bad_image", one_of(BAD_IMAGE_ACTIONS),
-          "error (refuse unreadable images, listing them) or skip (train without them, with a warning)", optional=True),
+    Check(
+        "on_bad_image",
+        one_of(BAD_IMAGE_ACTIONS),
+        "error (refuse unreadable images, listing them) or skip (train without them, with a warning)",
+        optional=True,
+    ),
     Check("test_ratio", lambda v: is_num(v) and 0 < v < 1, "a number in (0, 1)", optional=True),
 )
-LAYOUT = ("DIR/train/<class>/<image> with DIR/test/<class>/<image> (or DIR/val/...), or DIR/<class>/<image> "
-          "split by dataset.test_ratio; image files with one of torchvision's IMG_EXTENSIONS")
+LAYOUT = (
+    "DIR/train/<class>/<image> with DIR/test/<class>/<image> (or DIR/val/...), or DIR/<class>/<image> "
+    "split by dataset.test_ratio; image files with one of torchvision's IMG_EXTENSIONS"
+)
 
 
 def _scan(folder: Path) -> Tuple[List[str], List[Tuple[str, int]]]:
@@ -34,8 +41,9 @@ def _scan(folder: Path) -> Tuple[List[str], List[Tuple[str, int]]]:
         raise DatasetFormatError(f"{folder}: no class folder found. Expected layout: {LAYOUT}.")
     empty = sorted(set(classes) - {classes[c] for _, c in samples})
     if empty:
-        raise DatasetFormatError(f"{folder}: no image file in the class folder(s) {empty[:5]}. Expected layout: "
-                                 f"{LAYOUT}.")
+        raise DatasetFormatError(
+            f"{folder}: no image file in the class folder(s) {empty[:5]}. Expected layout: {LAYOUT}."
+        )
     return classes, samples
 
 
@@ -48,7 +56,8 @@ def _checked(split: FileSplit, on_bad_image: str, folder: Path) -> FileSplit:
     if on_bad_image == "error":
         raise DatasetFormatError(
             f"{len(bad)} file(s) under {folder} are not readable images: {listed}. Remove or replace them, or set "
-            "dataset.on_bad_image=skip to train without them.")
+            "dataset.on_bad_image=skip to train without them."
+        )
     log.warning("dataset.on_bad_image=skip: leaving out %d unreadable file(s) under %s: %s", len(bad), folder, listed)
     unreadable = {p for p, _ in bad}
     keep = np.array([p not in unreadable for p in split.paths])
@@ -64,21 +73,30 @@ def _layout(root: Path) -> Optional[Tuple[Path, Optional[Path]]]:
     if (root / "train").is_dir():
         test = next((root / t for t in ("test", "val") if (root / t).is_dir()), None)
         if test is None:
-            raise DatasetFormatError(f"dataset.root={root} has train/ but neither test/ nor val/. Expected layout: "
-                                     f"{LAYOUT}.")
+            raise DatasetFormatError(
+                f"dataset.root={root} has train/ but neither test/ nor val/. Expected layout: {LAYOUT}."
+            )
         return root / "train", test
     if root.is_dir() and any(p.is_dir() for p in root.iterdir()):
         return root, None
     return None
 
 
-def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagenet", image_size: int = 224,
-                      split_seed: int = 0, on_bad_image: str = "error", **_) -> Source:
+def read_image_folder(
+    root: Path,
+    test_ratio: float = 0.2,
+    recipe: str = "imagenet",
+    image_size: int = 224,
+    split_seed: int = 0,
+    on_bad_image: str = "error",
+    **_,
+) -> Source:
     """The train and test splits of an ImageFolder tree (see the module docstring), every file's image header
     checked first (`on_bad_image`: error or skip); `recipe=cifar` decodes every image once, resized to
     image_size x image_size, into memory (for small images and the in-memory pipeline)."""
-    found = problems(dict(recipe=recipe, on_bad_image=on_bad_image, test_ratio=test_ratio), IMAGE_FOLDER_CHECKS,
-                     "dataset.")
+    found = problems(
+        dict(recipe=recipe, on_bad_image=on_bad_image, test_ratio=test_ratio), IMAGE_FOLDER_CHECKS, "dataset."
+    )
     if found:
         raise DatasetFormatError("; ".join(found) + ".")
     layout = _layout(Path(root))
@@ -93,9 +111,12 @@ def read_image_folder(root: Path, test_ratio: float = 0.2, recipe: str = "imagen
             only_test = sorted(set(test_classes) - set(classes))
             raise DatasetFormatError(
                 f"The class folders of {train_dir} and {test_dir} differ (only in train: {only_train[:5]}, only in "
-                f"{test_dir.name}: {only_test[:5]}); both splits need the same classes. Expected layout: {LAYOUT}.")
-        train, test = _checked(_split_of(samples), on_bad_image, train_dir), _checked(_split_of(test_samples),
-                                                                                       on_bad_image, test_dir)
+                f"{test_dir.name}: {only_test[:5]}); both splits need the same classes. Expected layout: {LAYOUT}."
+            )
+        train, test = (
+            _checked(_split_of(samples), on_bad_image, train_dir),
+            _checked(_split_of(test_samples), on_bad_image, test_dir),
+        )
     else:
         train, test = _stratified(_checked(_split_of(samples), on_bad_image, train_dir), test_ratio, split_seed, root)
     if recipe == "cifar":
@@ -111,8 +132,10 @@ def _stratified(split: FileSplit, test_ratio: float, seed: int, root: Path) -> T
     try:
         tr, te = train_test_split(idx, test_size=test_ratio, stratify=split.labels, random_state=seed)
     except ValueError as exc:
-        raise DatasetFormatError(f"Cannot split dataset.root={root} into train and test with dataset.test_ratio="
-                                 f"{test_ratio}: {exc} (every class needs at least two images).") from None
+        raise DatasetFormatError(
+            f"Cannot split dataset.root={root} into train and test with dataset.test_ratio="
+            f"{test_ratio}: {exc} (every class needs at least two images)."
+        ) from None
     return split.subset(np.sort(tr)), split.subset(np.sort(te))
 
 

@@ -1,4 +1,5 @@
 """A dataset held as one uint8 tensor; both views of a batch are made with batched tensor ops."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,8 +72,9 @@ class InMemoryTwoViewData:
         x_orig = self.original(idx) if with_original else None
         return x_orig, self.augmented(idx, generator), self.labels[idx]
 
-    def eval_batches(self, batch_size: int, start: int = 0,
-                     stop: Optional[int] = None) -> Iterator[Tuple[Tensor, Tensor]]:
+    def eval_batches(
+        self, batch_size: int, start: int = 0, stop: Optional[int] = None
+    ) -> Iterator[Tuple[Tensor, Tensor]]:
         """Sequential (normalised image, label) batches of samples [start, stop) for evaluation."""
         stop = len(self) if stop is None else stop
         for first in range(start, stop, batch_size):

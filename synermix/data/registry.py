@@ -14,16 +14,21 @@ from synermix.errors import DatasetNotFound
 if TYPE_CHECKING:
     from synermix.data.sources import Source
 
-DATASETS = Registry("dataset", "dataset.name", {
-    "digits": "synermix.data.digits:Digits",
-    "cifar100": "synermix.data.readers.cifar100:Cifar100",
-    "fashion_mnist": "synermix.data.readers.fashion_mnist:FashionMnist",
-    "mini_imagenet": "synermix.data.readers.mini_imagenet:MiniImagenet",
-    "food101": "synermix.data.readers.food101:Food101",
-    "caltech256": "synermix.data.readers.caltech256:Caltech256",
-    "oxford_pet": "synermix.data.readers.oxford_pet:OxfordPet",
-    "image_folder": "synermix.data.image_folder:ImageFolder",
-}, "dataset._target_=my_module.MyDataset")
+DATASETS = Registry(
+    "dataset",
+    "dataset.name",
+    {
+        "digits": "synermix.data.digits:Digits",
+        "cifar100": "synermix.data.readers.cifar100:Cifar100",
+        "fashion_mnist": "synermix.data.readers.fashion_mnist:FashionMnist",
+        "mini_imagenet": "synermix.data.readers.mini_imagenet:MiniImagenet",
+        "food101": "synermix.data.readers.food101:Food101",
+        "caltech256": "synermix.data.readers.caltech256:Caltech256",
+        "oxford_pet": "synermix.data.readers.oxford_pet:OxfordPet",
+        "image_folder": "synermix.data.image_folder:ImageFolder",
+    },
+    "dataset._target_=my_module.MyDataset",
+)
 
 
 class DatasetEntry:

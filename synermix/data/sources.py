@@ -7,6 +7,7 @@ same conventions, so `dataset.root` may be the dataset folder itself or its pare
 can feed both views, and small test fixtures in the same layout load. torchvision's classes are
 used to download (`dataset.download=true`) wherever torchvision can.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -75,8 +76,11 @@ def first_existing(candidates: Sequence[Path], marker: str) -> Optional[Path]:
 SAFE_PICKLE_GLOBALS = {
     (module, name)
     for core in ("numpy.core", "numpy._core")
-    for module, name in ((f"{core}.multiarray", "_reconstruct"), (f"{core}.multiarray", "scalar"),
-                         (f"{core}.numeric", "_frombuffer"))
+    for module, name in (
+        (f"{core}.multiarray", "_reconstruct"),
+        (f"{core}.multiarray", "scalar"),
+        (f"{core}.numeric", "_frombuffer"),
+    )
 } | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"), ("_codecs", "encode")}
 
 
@@ -100,7 +104,9 @@ def unpickle(path: Path):
             "pickles; replace the file with an official copy."
         ) from None
     except Exception as exc:
-        raise DatasetFormatError(f"{path} is not a readable pickle of the expected format ({type(exc).__name__}: {exc}).") from None
+        raise DatasetFormatError(
+            f"{path} is not a readable pickle of the expected format ({type(exc).__name__}: {exc})."
+        ) from None
 
 
 # ---------------------------------------------------------------- per-class train/test cut

@@ -1,4 +1,5 @@
 """The training stream and the evaluation data of a run: batches arrive on the device, in the run's memory format."""
+
 from __future__ import annotations
 
 import itertools
@@ -38,8 +39,9 @@ class TrainStream:
     exactly those an uninterrupted epoch would yield there.
     """
 
-    def __init__(self, sampler: SupplementedBatchSampler, seeds: RunSeeds, with_original: bool,
-                 channels_last: bool = False) -> None:
+    def __init__(
+        self, sampler: SupplementedBatchSampler, seeds: RunSeeds, with_original: bool, channels_last: bool = False
+    ) -> None:
         self.sampler, self.seeds = sampler, seeds
         self.with_original, self.channels_last = with_original, channels_last
 
@@ -59,8 +61,9 @@ class TrainStream:
         if self.sampler.num_replicas > 1:
             sizes = itertools.islice((len(b) for b in self.sampler.global_batches()), start_step, None)
         for (step, x_orig, x_aug, y), size in zip(self._views(self.seeds.augment(epoch), start_step), sizes):
-            yield Batch(step, to_memory_format(x_orig, self.channels_last),
-                        to_memory_format(x_aug, self.channels_last), y, size)
+            yield Batch(
+                step, to_memory_format(x_orig, self.channels_last), to_memory_format(x_aug, self.channels_last), y, size
+            )
 
     def _views(self, epoch_seed: int, start: int) -> Iterator[tuple]:
         """(step, x_orig or None, x_aug, y) of the sampler's batches from `start` on."""
@@ -72,8 +75,9 @@ class EvalStream:
 
     Under torchrun each process iterates its contiguous part [start, stop) (`sampling.shard_bounds`)."""
 
-    def __init__(self, data, batch_size: int, channels_last: bool = False, num_replicas: int = 1,
-                 rank: int = 0) -> None:
+    def __init__(
+        self, data, batch_size: int, channels_last: bool = False, num_replicas: int = 1, rank: int = 0
+    ) -> None:
         self.data, self.batch_size, self.channels_last = data, batch_size, channels_last
         self.start, self.stop = shard_bounds(len(data), num_replicas, rank)
 

@@ -1,6 +1,7 @@
 """An image tree on disk: its class folders and image files (directory symlinks followed at most once per real
 directory, so a link loop neither repeats images nor hangs the scan), the data's fingerprint, and a check of
 every file's image header before training."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Draws from a step's generator, wherever it lives, onto the tensor's device and dtype."""
+
 from __future__ import annotations
 
 from typing import Optional, Tuple

@@ -1,4 +1,5 @@
 """Inter-class MixUp / Manifold MixUp (Eq. 3-4) / CutMix."""
+
 from __future__ import annotations
 
 from typing import Optional, Tuple

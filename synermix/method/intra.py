@@ -1,6 +1,7 @@
 """SynerMix-Intra's term (Eq. 1-2): per class, random convex combinations of the class's penultimate features,
 classified by the head. Two strategies compute it: over this process's batch (`LocalIntra`), or under torchrun
 over the gathered global batch (`GlobalIntra`), so N processes compute what one process computes."""
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -13,8 +14,13 @@ from synermix.config.checks import Check, is_int, require
 from synermix.method.draws import uniform
 
 MAX_PER_CLASS_SYNTHESES = 256
-INTRA_CHECKS = (Check("num_per_class", lambda v: is_int(v) and 1 <= v <= MAX_PER_CLASS_SYNTHESES,
-                      f"an integer in [1, {MAX_PER_CLASS_SYNTHESES}] (synthesized features per class and step)"),)
+INTRA_CHECKS = (
+    Check(
+        "num_per_class",
+        lambda v: is_int(v) and 1 <= v <= MAX_PER_CLASS_SYNTHESES,
+        f"an integer in [1, {MAX_PER_CLASS_SYNTHESES}] (synthesized features per class and step)",
+    ),
+)
 
 
 def synthesize_per_class(
@@ -87,7 +93,10 @@ def intra_class_loss(
     syn, present = synthesize_per_class(features, membership, num_per_class, generator)
     logits = head(syn)  # (P, C, K)
     ce = F.cross_entropy(
-        logits.flatten(0, 1).float(), classes.repeat(num_per_class), reduction="none", label_smoothing=label_smoothing,
+        logits.flatten(0, 1).float(),
+        classes.repeat(num_per_class),
+        reduction="none",
+        label_smoothing=label_smoothing,
     ).view(num_per_class, -1)
     weight = present.to(ce.dtype)
     return (ce * weight).sum() / (weight.sum() * num_per_class)
@@ -102,19 +111,22 @@ class LocalIntra:
 
     def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator, part=None) -> Tensor:
         """L_intra of `features` (N, D) with `labels` (N,) (`part`: only the global strategy uses it)."""
-        return intra_class_loss(head, features, labels, self.num_per_class, generator, self.num_classes,
-                                self.label_smoothing)
+        return intra_class_loss(
+            head, features, labels, self.num_per_class, generator, self.num_classes, self.label_smoothing
+        )
 
 
 class GlobalIntra(LocalIntra):
     """L_intra over the global batch under torchrun. Each step the loss passes `part` (the step's
-    synermix.train.distributed.GlobalBatch): this process's features are gathered with the others' (its rows keep their gradient,
+    synermix.train.distributed.GlobalBatch): this process's features are gathered with the others' (its rows keep
+    their gradient,
     scaled for DDP's average) and the Eq. 1 weights come from `part.intra_generator`, seeded alike on every
     process, so every process computes the single-process L_intra."""
 
     def __call__(self, head: nn.Module, features: Tensor, labels: Tensor, generator, part=None) -> Tensor:
         """L_intra of the global batch this process's `features` are a part of (`generator` is not used)."""
         if part is None:
-            raise ValueError("GlobalIntra needs the step's part of the global batch (`part`); it is computed under "
-                             "torchrun only.")
+            raise ValueError(
+                "GlobalIntra needs the step's part of the global batch (`part`); it is computed under torchrun only."
+            )
         return super().__call__(head, *part.gather(features, labels), part.intra_generator)

@@ -1,4 +1,5 @@
 """Supplemented mini-batches (Sec. 3.1.1): every class present in a batch has at least two samples."""
+
 from __future__ import annotations
 
 from typing import Iterator, List, Sequence

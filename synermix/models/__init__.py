@@ -21,8 +21,10 @@ def model_entry(group) -> ModelEntry:
     except UnknownEntry as exc:
         raise ConfigError(f"Invalid configuration: {exc}.") from None
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"Invalid configuration: model._target_={target_of(group)!r} cannot be imported "
-                          f"({describe(exc)}); it must name a synermix.models.registry.ModelEntry.") from None
+        raise ConfigError(
+            f"Invalid configuration: model._target_={target_of(group)!r} cannot be imported "
+            f"({describe(exc)}); it must name a synermix.models.registry.ModelEntry."
+        ) from None
 
 
 def known_model_entry(group) -> ModelEntry | None:
@@ -34,24 +36,37 @@ def known_model_entry(group) -> ModelEntry | None:
 
 
 def _mix_points_ok(v) -> bool:
-    return v in (*MIX_POINT_SETS, "feature_info") if isinstance(v, str) else (
-        len(v) > 0 and all(isinstance(p, str) for p in v))
+    return (
+        v in (*MIX_POINT_SETS, "feature_info")
+        if isinstance(v, str)
+        else (len(v) > 0 and all(isinstance(p, str) for p in v))
+    )
 
 
 def model_checks(group) -> tuple:
     """The checks of the `model` config group: every model's keys, then the entry's own."""
     entry, own = known_model_entry(group), target_of(group) is not None
     return (
-        Check("name", lambda v: v in MODELS if not own else isinstance(v, str) and NAME.match(v) is not None,
-              MODELS.allowed() if not own else "a name of your model (letters, digits, '_', '.', '+', '-')"),
+        Check(
+            "name",
+            lambda v: v in MODELS if not own else isinstance(v, str) and NAME.match(v) is not None,
+            MODELS.allowed() if not own else "a name of your model (letters, digits, '_', '.', '+', '-')",
+        ),
         Check("pretrained", is_bool, "true or false"),
-        Check("weights", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
-              "null or the path of a weights file"),
+        Check(
+            "weights",
+            lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+            "null or the path of a weights file",
+        ),
         Check("download", is_bool, "true or false", optional=True),
         Check("small_input_below", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
-        Check("mix_points", _mix_points_ok,
-              f"one of {list(MIX_POINT_SETS)} for the paper's models (paper: Sec. 4.1.2's sets; authors: the released "
-              "code's draws), or for model=timm 'feature_info' or a list of 'input' and module names", optional=True),
+        Check(
+            "mix_points",
+            _mix_points_ok,
+            f"one of {list(MIX_POINT_SETS)} for the paper's models (paper: Sec. 4.1.2's sets; authors: the released "
+            "code's draws), or for model=timm 'feature_info' or a list of 'input' and module names",
+            optional=True,
+        ),
         Check("arch", lambda v: isinstance(v, str) and v.strip() != "", "a timm model name", optional=True),
         *(entry.checks if entry is not None else ()),
     )
@@ -68,5 +83,13 @@ def build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> Sta
         return entry.build(cfg, num_classes, in_channels, image_size, state, str(path))
 
 
-__all__ = ["MIX_POINT_SETS", "MODELS", "StagedClassifier", "WeightsError", "build_model", "cifar_resnet",
-           "model_checks", "model_entry"]
+__all__ = [
+    "MIX_POINT_SETS",
+    "MODELS",
+    "StagedClassifier",
+    "WeightsError",
+    "build_model",
+    "cifar_resnet",
+    "model_checks",
+    "model_entry",
+]

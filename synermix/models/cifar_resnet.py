@@ -4,6 +4,7 @@ Written here because neither timm nor torchvision ships this small-input family;
 CPU-friendly default model. Stages: stem, layer1, layer2, layer3, pool. Mix points (S) as the
 paper's ResNets: the input and the outputs of the first and second residual stages.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -17,8 +18,12 @@ from synermix.models.weights import load_backbone_weights
 
 NORMS = ("batch", "group")
 CIFAR_RESNET_CHECKS = (
-    Check("depth", lambda v: is_int(v) and v >= 8 and (v - 2) % 6 == 0, "an integer 6n+2 >= 8 (8, 14, 20, ...)",
-          optional=True),
+    Check(
+        "depth",
+        lambda v: is_int(v) and v >= 8 and (v - 2) % 6 == 0,
+        "an integer 6n+2 >= 8 (8, 14, 20, ...)",
+        optional=True,
+    ),
     Check("width", lambda v: is_int(v) and v >= 1, "an integer >= 1", optional=True),
     Check("norm", one_of(NORMS), f"one of {list(NORMS)}", optional=True),
 )
@@ -52,8 +57,9 @@ class BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
-def cifar_resnet(num_classes: int, in_channels: int = 3, depth: int = 20, width: int = 16,
-                 norm: str = "batch") -> StagedClassifier:
+def cifar_resnet(
+    num_classes: int, in_channels: int = 3, depth: int = 20, width: int = 16, norm: str = "batch"
+) -> StagedClassifier:
     """Build a CIFAR ResNet-`depth` (depth = 6n + 2) as a StagedClassifier, with BatchNorm or GroupNorm (`norm`)."""
     require(dict(depth=depth, width=width, norm=norm), CIFAR_RESNET_CHECKS)
     n, norm_of = (depth - 2) // 6, norm_layer(norm)
@@ -88,8 +94,9 @@ class CifarResNet(ModelEntry):
 
     def build(self, cfg, num_classes: int, in_channels: int, image_size: int, state, source: str) -> StagedClassifier:
         """cifar_resnet(model.depth, model.width, model.norm) for the data; `state` loaded without its head."""
-        model = cifar_resnet(num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width),
-                             norm=str(cfg.get("norm", "batch")))
+        model = cifar_resnet(
+            num_classes, in_channels, depth=int(cfg.depth), width=int(cfg.width), norm=str(cfg.get("norm", "batch"))
+        )
         if state is not None:
             load_backbone_weights(model, state, "head.", "cifar_resnet", source)
         return model

@@ -1,5 +1,6 @@
 """The input normalisation a pretrained timm model's weights expect (timm's pretrained config: mean and std), the
 default for `model=timm model.pretrained=true`; `dataset.mean/std: auto` asks for it explicitly."""
+
 from __future__ import annotations
 
 from typing import Any, Optional, Tuple
@@ -42,7 +43,8 @@ def resolve_auto_normalization(cfg: DictConfig) -> None:
         raise ConfigError(
             f"Invalid configuration: dataset.{keys[0]}=auto takes the statistics a pretrained timm model's weights "
             f"expect, but the run uses model.name={cfg.model.name} with model.pretrained={cfg.model.get('pretrained')} "
-            f"(model.arch={cfg.model.get('arch')}); use model=timm model.pretrained=true, or give the numbers.")
+            f"(model.arch={cfg.model.get('arch')}); use model=timm model.pretrained=true, or give the numbers."
+        )
     with open_dict(cfg):
         for key in keys:
             cfg.dataset[key] = stats[0] if key == "mean" else stats[1]

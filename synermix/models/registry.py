@@ -14,16 +14,21 @@ if TYPE_CHECKING:
 
     from synermix.models.staged import StagedClassifier
 
-MODELS = Registry("model", "model.name", {
-    "cifar_resnet": "synermix.models.cifar_resnet:CIFAR_RESNET",
-    "resnet18": "synermix.models.torchvision_archs:RESNET18",
-    "resnet34": "synermix.models.torchvision_archs:RESNET34",
-    "resnet50": "synermix.models.torchvision_archs:RESNET50",
-    "resnet101": "synermix.models.torchvision_archs:RESNET101",
-    "mobilenetv3_large": "synermix.models.torchvision_archs:MOBILENETV3_LARGE",
-    "swin_t": "synermix.models.torchvision_archs:SWIN_T",
-    "timm": "synermix.models.timm_models:TIMM",  # any timm.list_models() name as model.arch
-}, "model._target_=my_module.MyModel")
+MODELS = Registry(
+    "model",
+    "model.name",
+    {
+        "cifar_resnet": "synermix.models.cifar_resnet:CIFAR_RESNET",
+        "resnet18": "synermix.models.torchvision_archs:RESNET18",
+        "resnet34": "synermix.models.torchvision_archs:RESNET34",
+        "resnet50": "synermix.models.torchvision_archs:RESNET50",
+        "resnet101": "synermix.models.torchvision_archs:RESNET101",
+        "mobilenetv3_large": "synermix.models.torchvision_archs:MOBILENETV3_LARGE",
+        "swin_t": "synermix.models.torchvision_archs:SWIN_T",
+        "timm": "synermix.models.timm_models:TIMM",  # any timm.list_models() name as model.arch
+    },
+    "model._target_=my_module.MyModel",
+)
 MIX_POINT_SETS = ("paper", "authors")  # the paper's models: Sec. 4.1.2's sets, or the released code's draws
 
 
@@ -38,8 +43,15 @@ class ModelEntry:
         """What is wrong with the `model` group beyond its keys' own checks (e.g. an unknown architecture)."""
         return []
 
-    def build(self, cfg: Any, num_classes: int, in_channels: int, image_size: int,
-              state: dict[str, Tensor] | None, source: str) -> StagedClassifier:
+    def build(
+        self,
+        cfg: Any,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        state: dict[str, Tensor] | None,
+        source: str,
+    ) -> StagedClassifier:
         """The model for the data's classes, channels and image size; `state` (read from `source`) its weights
         without the head, or None."""
         raise NotImplementedError

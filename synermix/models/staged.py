@@ -1,4 +1,5 @@
 """A classifier split into named stages, a penultimate feature vector and one linear head."""
+
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence, Tuple

@@ -1,4 +1,5 @@
 """Any timm model as a SynerMix classifier: timm's own feature/head split, Manifold MixUp by a forward hook."""
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,11 @@ class TimmClassifier(nn.Module):
         self.net = net
         unknown = [p for p in mix_points if p != INPUT and p not in dict(net.named_modules())]
         if unknown or not mix_points:
-            raise ValueError(f"model.mix_points={list(mix_points)} must be a non-empty list of 'input' and module "
-                             f"names of {type(net).__name__} (e.g. its feature_info stages "
-                             f"{feature_stages(net)}); unknown: {unknown}.")
+            raise ValueError(
+                f"model.mix_points={list(mix_points)} must be a non-empty list of 'input' and module "
+                f"names of {type(net).__name__} (e.g. its feature_info stages "
+                f"{feature_stages(net)}); unknown: {unknown}."
+            )
         self.mix_points = tuple(mix_points)
 
     @property
@@ -37,8 +40,9 @@ class TimmClassifier(nn.Module):
         """The classifier timm's `get_classifier()` returns (a property: its weights stay under `net.`)."""
         return self.net.get_classifier()
 
-    def features(self, x: Tensor, mix_at: Optional[str] = None, mix_fn: Optional[Callable[[Tensor], Tensor]] = None
-                 ) -> Tensor:
+    def features(
+        self, x: Tensor, mix_at: Optional[str] = None, mix_fn: Optional[Callable[[Tensor], Tensor]] = None
+    ) -> Tensor:
         """Penultimate features of `x`; with `mix_at`, `mix_fn` is applied to that point's output."""
         if mix_at is not None and mix_at not in self.mix_points:
             raise ValueError(f"mix_at={mix_at!r} is not one of this model's mix points {self.mix_points}.")
@@ -80,12 +84,20 @@ def unknown_arch(arch: str) -> Optional[str]:
         return None
     close = difflib.get_close_matches(arch, names, n=5, cutoff=0.6)
     hint = f"the closest names are {', '.join(close)}" if close else "no name is close to it"
-    return (f"model.arch={arch!r} is not a timm model: {hint} (python -c \"import timm; "
-            "print(timm.list_models('*name*'))\" lists them)")
+    return (
+        f'model.arch={arch!r} is not a timm model: {hint} (python -c "import timm; '
+        "print(timm.list_models('*name*'))\" lists them)"
+    )
 
 
-def build_timm_model(cfg, num_classes: int, in_channels: int, image_size: int,
-                     state: Optional[Dict[str, Tensor]] = None, source: str = "") -> TimmClassifier:
+def build_timm_model(
+    cfg,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    state: Optional[Dict[str, Tensor]] = None,
+    source: str = "",
+) -> TimmClassifier:
     """timm.create_model(model.arch, num_classes, in_chans, **model.kwargs) wrapped as a TimmClassifier; weights
     from `state` (a local file) or, with model.pretrained, timm's local cache; the classifier always new."""
     import timm
@@ -97,15 +109,19 @@ def build_timm_model(cfg, num_classes: int, in_channels: int, image_size: int,
     overlay = {}
     if state is None and cfg.pretrained:
         overlay = {"pretrained_cfg_overlay": {"file": _cached_pretrained_file(arch, bool(cfg.get("download", False)))}}
-    net = timm.create_model(arch, pretrained=bool(overlay), num_classes=num_classes, in_chans=in_channels,
-                            **overlay, **kwargs)
+    net = timm.create_model(
+        arch, pretrained=bool(overlay), num_classes=num_classes, in_chans=in_channels, **overlay, **kwargs
+    )
     if state is not None:
         state = {k.removeprefix("net."): v for k, v in state.items()}
         load_backbone_weights(net, state, net.pretrained_cfg.get("classifier", "head") + ".", f"timm {arch}", source)
     points = cfg.get("mix_points", DEFAULT_POINTS)
     if points == DEFAULT_POINTS and not feature_stages(net):
-        log.info("timm %s has no feature_info: Manifold MixUp mixes the input only (model.mix_points=[input, "
-                 "<module name>, ...] picks hidden points).", arch)
+        log.info(
+            "timm %s has no feature_info: Manifold MixUp mixes the input only (model.mix_points=[input, "
+            "<module name>, ...] picks hidden points).",
+            arch,
+        )
     points = default_mix_points(net) if points == DEFAULT_POINTS else list(points)
     model = TimmClassifier(net, points)
     _check_input_size(model, arch, in_channels, image_size)
@@ -120,10 +136,12 @@ def _check_input_size(model: TimmClassifier, arch: str, in_channels: int, image_
         with torch.no_grad():
             model.features(torch.zeros(2, in_channels, image_size, image_size))
     except Exception as exc:  # timm's own message says what did not fit
-        raise ValueError(f"timm {arch} cannot take the data's {image_size}x{image_size} images: "
-                         f"{first_line(exc) or type(exc).__name__}. Pass the size to the "
-                         f"model (e.g. model.kwargs.img_size={image_size} for ViTs) or pick an architecture "
-                         "for small inputs.") from None
+        raise ValueError(
+            f"timm {arch} cannot take the data's {image_size}x{image_size} images: "
+            f"{first_line(exc) or type(exc).__name__}. Pass the size to the "
+            f"model (e.g. model.kwargs.img_size={image_size} for ViTs) or pick an architecture "
+            "for small inputs."
+        ) from None
     finally:
         model.train(was_training)
 
@@ -136,8 +154,10 @@ def _cached_pretrained_file(arch: str, download: bool) -> str:
     cfg = timm.models.get_pretrained_cfg(arch)
     hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
     if not hub_id:
-        raise WeightsError(f"model.pretrained=true but timm has no pretrained weights for {arch} on the Hugging Face "
-                           "hub; pass model.weights=/path/to/file instead.")
+        raise WeightsError(
+            f"model.pretrained=true but timm has no pretrained weights for {arch} on the Hugging Face "
+            "hub; pass model.weights=/path/to/file instead."
+        )
     for filename in ("model.safetensors", "pytorch_model.bin"):
         found = try_to_load_from_cache(hub_id, filename)
         if isinstance(found, str):

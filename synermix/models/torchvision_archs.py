@@ -39,8 +39,9 @@ class TorchvisionArch(ModelEntry):
         small, points = image_size < int(cfg.small_input_below), str(cfg.mix_points)
 
         def build(load_backbone=None):
-            return build_torchvision_model(self.ctor, self.family, num_classes, in_channels, small, load_backbone,
-                                           points)
+            return build_torchvision_model(
+                self.ctor, self.family, num_classes, in_channels, small, load_backbone, points
+            )
 
         if state is None:
             return build()
@@ -55,6 +56,11 @@ RESNET18 = TorchvisionArch("resnet18", "resnet18", "resnet", "ResNet18_Weights.I
 RESNET34 = TorchvisionArch("resnet34", "resnet34", "resnet", "ResNet34_Weights.IMAGENET1K_V1", "fc.")
 RESNET50 = TorchvisionArch("resnet50", "resnet50", "resnet", "ResNet50_Weights.IMAGENET1K_V1", "fc.")
 RESNET101 = TorchvisionArch("resnet101", "resnet101", "resnet", "ResNet101_Weights.IMAGENET1K_V1", "fc.")
-MOBILENETV3_LARGE = TorchvisionArch("mobilenetv3_large", "mobilenet_v3_large", "mobilenet_v3",
-                                    "MobileNet_V3_Large_Weights.IMAGENET1K_V1", "classifier.3.")
+MOBILENETV3_LARGE = TorchvisionArch(
+    "mobilenetv3_large",
+    "mobilenet_v3_large",
+    "mobilenet_v3",
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+    "classifier.3.",
+)
 SWIN_T = TorchvisionArch("swin_t", "swin_t", "swin", "Swin_T_Weights.IMAGENET1K_V1", "head.")

@@ -16,6 +16,7 @@ the input, so the input is drawn half the time, then MobileNetV3 after the stem 
 inverted residual, Swin-T after the patch embedding or after features[2] (the first patch merging).
 A point listed twice is drawn twice as often.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Tuple
@@ -45,7 +46,10 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
 MIX_POINTS: Dict[str, Dict[str, Tuple[str, ...]]] = {
     "resnet": {"paper": ("input", "layer1", "layer2"), "authors": ("input", "layer1", "layer2")},
     "mobilenet_v3": {"paper": ("input", "stem", "block1", "block2"), "authors": ("input", "input", "stem", "block1")},
-    "swin": {"paper": ("input", "patch_embed", "block2", "block4"), "authors": ("input", "input", "patch_embed", "merge1")},
+    "swin": {
+        "paper": ("input", "patch_embed", "block2", "block4"),
+        "authors": ("input", "input", "patch_embed", "merge1"),
+    },
 }
 
 
@@ -101,7 +105,9 @@ def staged(net: nn.Module, head: Optional[nn.Linear] = None, points: str = "pape
     return StagedClassifier(stages(net), head if head is not None else classifier(net), MIX_POINTS[family][points])
 
 
-def wrap_resnet(net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
+def wrap_resnet(
+    net: tvm.ResNet, num_classes: int, in_channels: int, small_input: bool, points: str
+) -> StagedClassifier:
     """ResNet with a new head; small inputs get a 3x3 stride-1 stem and no max-pool."""
     if small_input:  # PyTorch's default Conv2d init, as the authors' replacement conv1 has
         net.conv1 = nn.Conv2d(in_channels, net.conv1.out_channels, 3, 1, 1, bias=False)
@@ -119,7 +125,9 @@ def wrap_mobilenet_v3(
     return staged(net, nn.Linear(net.classifier[-1].in_features, num_classes), points)
 
 
-def wrap_swin(net: tvm.SwinTransformer, num_classes: int, in_channels: int, small_input: bool, points: str) -> StagedClassifier:
+def wrap_swin(
+    net: tvm.SwinTransformer, num_classes: int, in_channels: int, small_input: bool, points: str
+) -> StagedClassifier:
     """Swin with a new head and the patch embedding adapted to the input channels."""
     net.features[0][0] = adapt_first_conv(net.features[0][0], in_channels)
     return staged(net, nn.Linear(net.head.in_features, num_classes), points)

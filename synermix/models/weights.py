@@ -1,4 +1,5 @@
 """Offline pretrained weights: a local file (`model.weights`) or torchvision's own hub cache."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,7 +48,9 @@ def load_backbone_weights(net: nn.Module, state: Dict[str, Tensor], head_prefix:
         result = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # size mismatches
         detail = "; ".join(line.strip() for line in str(exc).splitlines()[1:4])
-        raise WeightsError(f"The weights in {source} do not fit {what}: {detail}. Are they of another architecture?") from None
+        raise WeightsError(
+            f"The weights in {source} do not fit {what}: {detail}. Are they of another architecture?"
+        ) from None
     missing = [k for k in result.missing_keys if not k.startswith(head_prefix)]
     if missing or result.unexpected_keys:
         raise WeightsError(
@@ -72,4 +75,3 @@ def pretrained_state_dict(name: str, weights, download: bool) -> Dict[str, Tenso
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(weights.url, str(path), progress=True)
     return read_state_dict(path, key="cached weights")
-

@@ -1,4 +1,5 @@
 """SynerMix in your own training loop: any timm or torchvision classifier as the object SynerMixLoss needs."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -27,5 +28,6 @@ def wrap(model: nn.Module, mix_points: Optional[Sequence[str]] = None) -> nn.Mod
     raise TypeError(
         f"synermix.wrap() cannot split a {type(model).__name__} into features and head: it knows timm models and "
         f"torchvision's {', '.join(k.__name__ for k in FAMILIES)}. For another model build "
-        "synermix.models.StagedClassifier(stages=[(name, module), ...], head=nn.Linear(...), mix_points=['input', ...])."
+        "synermix.models.StagedClassifier(stages=[(name, module), ...], head=nn.Linear(...), "
+        "mix_points=['input', ...])."
     )

@@ -1,4 +1,5 @@
 """Closed-form quantities the paper plots (Figure 1)."""
+
 from __future__ import annotations
 
 

@@ -1,5 +1,6 @@
 """Paired statistics over seeds: runs of two methods with the same seed share initialisation and batches, so
 their accuracy differences are compared seed by seed (mean difference, 95% CI, paired t-test)."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Sequence
@@ -7,8 +8,8 @@ from typing import Any, Dict, Mapping, Sequence
 import numpy as np
 
 NA = "n/a"
-LEVEL = 0.95            # confidence level of the intervals; `significant` means p < 1 - LEVEL
-BOOTSTRAP_FROM = 10     # from this many pairs on, the interval is a percentile bootstrap instead of a t-interval
+LEVEL = 0.95  # confidence level of the intervals; `significant` means p < 1 - LEVEL
+BOOTSTRAP_FROM = 10  # from this many pairs on, the interval is a percentile bootstrap instead of a t-interval
 BOOTSTRAP_RESAMPLES = 10_000
 
 
@@ -27,8 +28,14 @@ def difference_stats(diffs: Sequence[float]) -> Dict[str, Any]:
         low = high = mean
         interval = "t"
     elif n >= BOOTSTRAP_FROM:
-        res = stats.bootstrap((d,), np.mean, confidence_level=LEVEL, n_resamples=BOOTSTRAP_RESAMPLES,
-                              method="percentile", random_state=np.random.default_rng(0))
+        res = stats.bootstrap(
+            (d,),
+            np.mean,
+            confidence_level=LEVEL,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            random_state=np.random.default_rng(0),
+        )
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
         p = float(stats.ttest_1samp(d, 0.0).pvalue)
         interval = "bootstrap"
@@ -37,8 +44,15 @@ def difference_stats(diffs: Sequence[float]) -> Dict[str, Any]:
         low, high = mean - half, mean + half
         p = float(stats.ttest_1samp(d, 0.0).pvalue)
         interval = "t"
-    return {"n": n, "mean": mean, "ci_low": low, "ci_high": high, "p": p, "significant": bool(p < 1 - LEVEL),
-            "interval": interval}
+    return {
+        "n": n,
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "p": p,
+        "significant": bool(p < 1 - LEVEL),
+        "interval": interval,
+    }
 
 
 def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> Dict[str, Any]:
@@ -47,8 +61,9 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> Dict[st
     return difference_stats([a[s] - b[s] for s in seeds])
 
 
-def synergy_margin(combo: Mapping[int, float], intra: Mapping[int, float], inter: Mapping[int, float],
-                   base: Mapping[int, float]) -> Dict[str, Any]:
+def synergy_margin(
+    combo: Mapping[int, float], intra: Mapping[int, float], inter: Mapping[int, float], base: Mapping[int, float]
+) -> Dict[str, Any]:
     """difference_stats of the per-seed synergy margin (combo - base) - (intra - base) - (inter - base) over the
     seeds all four have: > 0 where SynerMix gains more than its two components' gains added."""
     seeds = sorted(set(combo) & set(intra) & set(inter) & set(base))

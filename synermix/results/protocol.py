@@ -1,4 +1,5 @@
 """The paper's protocol (Sec. 4.1.3): pick beta on a stratified validation split, then test with N seeds."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from omegaconf import DictConfig, OmegaConf
 
 from synermix.config.checks import Check, is_int, one_of, problems
-from synermix.errors import ConfigError, Interrupted, SynerMixError
 from synermix.config.identity import PROTOCOL_KEYS, run_dir_of
+from synermix.errors import ConfigError, Interrupted, SynerMixError
 from synermix.store.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ def grid_search(cfg: DictConfig, runner: Runner, grid: Sequence[float]) -> Tuple
     return val_acc, select_beta(val_acc, grid)
 
 
-def optuna_search(cfg: DictConfig, runner: Runner, out_dir: Path) -> Tuple[Dict[float, Optional[float]], Dict[str, float]]:
+def optuna_search(
+    cfg: DictConfig, runner: Runner, out_dir: Path
+) -> Tuple[Dict[float, Optional[float]], Dict[str, float]]:
     """A TPE study (seeded by `seed`) of `optuna.n_trials` validation runs over log-uniform `optuna.beta`
     (and `optuna.alpha` when given), stored in out_dir/optuna.db: re-running resumes it. Returns the
     validation accuracy per beta tried and the best trial's parameters."""
@@ -82,14 +85,18 @@ def optuna_search(cfg: DictConfig, runner: Runner, out_dir: Path) -> Tuple[Dict[
     space = {key: bounds for key, bounds in space.items() if bounds is not None or key == "method.beta"}
     for key, bounds in space.items():
         if not (OmegaConf.is_list(bounds) and len(bounds) == 2 and 0 < bounds[0] < bounds[1]):
-            raise ConfigError(f"Invalid configuration: optuna.{key.split('.')[-1]}={bounds!r} is invalid: it must be "
-                              "[low, high] with 0 < low < high (searched log-uniformly).")
+            raise ConfigError(
+                f"Invalid configuration: optuna.{key.split('.')[-1]}={bounds!r} is invalid: it must be "
+                "[low, high] with 0 < low < high (searched log-uniformly)."
+            )
     study = open_study(sqlite_url(Path(out_dir) / OPTUNA_DB), "protocol")
     # a resumed study gets a sampler seeded past its trials: seed alone would repeat the first suggestions
     study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials))
     for _ in range(resume(study, cfg.optuna.n_trials)):
         trial = study.ask()
-        params = {key: trial.suggest_float(key, float(low), float(high), log=True) for key, (low, high) in space.items()}
+        params = {
+            key: trial.suggest_float(key, float(low), float(high), log=True) for key, (low, high) in space.items()
+        }
         summary = attempt(runner, run_config(cfg, phase="val", **params))
         if summary is None:
             study.tell(trial, state=TrialState.FAIL)
@@ -98,8 +105,10 @@ def optuna_search(cfg: DictConfig, runner: Runner, out_dir: Path) -> Tuple[Dict[
         log.info("validation trial %d: %s final_acc=%s", trial.number, params, summary and summary["final_acc"])
     trials = completed_trials(study)
     if not trials:
-        raise SynerMixError(f"Every validation trial of the Optuna study in {out_dir / OPTUNA_DB} failed; see "
-                            "error.txt in their run directories.")
+        raise SynerMixError(
+            f"Every validation trial of the Optuna study in {out_dir / OPTUNA_DB} failed; see "
+            "error.txt in their run directories."
+        )
     return {t.params["method.beta"]: t.value for t in trials}, dict(study.best_params)
 
 
@@ -123,14 +132,25 @@ def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, An
     for seed in range(cfg.seed, cfg.seed + seeds):
         sub = run_config(cfg, **{"phase": "test", "seed": seed, **chosen})
         summary = attempt(runner, sub)
-        tests.append({"seed": seed, "final_acc": None if summary is None else summary["final_acc"],
-                      "run_dir": str(run_dir_of(sub))})
+        tests.append(
+            {
+                "seed": seed,
+                "final_acc": None if summary is None else summary["final_acc"],
+                "run_dir": str(run_dir_of(sub)),
+            }
+        )
     accs = [t["final_acc"] for t in tests if t["final_acc"] is not None]
     result = {
-        "dataset": cfg.dataset.name, "model": cfg.model.name, "method": cfg.method.name,
-        "batch_size": cfg.train.batch_size, "search": search, "beta_grid": grid,
-        "val_final_acc": {str(b): a for b, a in val_acc.items()}, "chosen_beta": chosen["method.beta"],
-        "chosen_alpha": chosen.get("method.alpha", cfg.method.alpha), "test": tests,
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+        "method": cfg.method.name,
+        "batch_size": cfg.train.batch_size,
+        "search": search,
+        "beta_grid": grid,
+        "val_final_acc": {str(b): a for b, a in val_acc.items()},
+        "chosen_beta": chosen["method.beta"],
+        "chosen_alpha": chosen.get("method.alpha", cfg.method.alpha),
+        "test": tests,
         "test_final_acc_mean": sum(accs) / len(accs) if accs else None,
         "n_failed": sum(t["final_acc"] is None for t in tests) + sum(a is None for a in val_acc.values()),
     }

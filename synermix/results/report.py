@@ -1,4 +1,5 @@
 """Collect run summaries into tables: mean ± std over seeds per configuration, flags, and SynerMix's gains."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from synermix.run.validation import METHOD_NAMES
 from synermix.config.identity import IDENTITY_COLUMNS
-from synermix.results.paired import describe, paired_difference, synergy_margin
 from synermix.config.presets import synermix_variants
+from synermix.results.paired import describe, paired_difference, synergy_margin
+from synermix.run.validation import METHOD_NAMES
 from synermix.store.rundir import CONFIG, ERROR, SUMMARY
 
 MAIN_KEYS = ["dataset", "model", "batch_size", "method", "beta", "tag", "phase"]  # tag: run_tag (variants)
@@ -23,8 +24,11 @@ SYNERMIX_VARIANTS = synermix_variants()  # (combo, its mixer alone, tag) from th
 def _unreadable_row(path: Path, exc: Exception) -> dict:
     """The row of a run whose summary.json cannot be read: status `unreadable`, its identity from config.yaml
     where that is readable (so the table flags its configuration), the problem in `error`."""
-    row = {"status": "unreadable", "run_dir": str(path.parent),
-           "error": f"{path} is unreadable ({type(exc).__name__}: {exc}); the run's results are not counted"}
+    row = {
+        "status": "unreadable",
+        "run_dir": str(path.parent),
+        "error": f"{path} is unreadable ({type(exc).__name__}: {exc}); the run's results are not counted",
+    }
     try:
         from omegaconf import OmegaConf
 
@@ -70,13 +74,27 @@ def _sort(table: pd.DataFrame) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: mean/std of final_acc over complete seeds, counts of incomplete/failed runs,
     seeds missing relative to the other configurations of the same scenario and phase, and a flag."""
-    columns = [*GROUP_KEYS, "final_acc_mean", "final_acc_std", "best_acc_mean", "final_acc5_mean",
-               "final_acc_ema_mean", "final_ece_mean", "final_nll_mean", "n_seeds", "n_incomplete",
-               "n_failed", "n_unreadable", "missing_seeds", "flag", "seed_accs"]
+    columns = [
+        *GROUP_KEYS,
+        "final_acc_mean",
+        "final_acc_std",
+        "best_acc_mean",
+        "final_acc5_mean",
+        "final_acc_ema_mean",
+        "final_ece_mean",
+        "final_nll_mean",
+        "n_seeds",
+        "n_incomplete",
+        "n_failed",
+        "n_unreadable",
+        "missing_seeds",
+        "flag",
+        "seed_accs",
+    ]
     known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
     if known.empty:
         return pd.DataFrame(columns=columns)
-    for key in ["tag", *GROUP_KEYS[len(MAIN_KEYS):]]:  # absent from summaries of older versions
+    for key in ["tag", *GROUP_KEYS[len(MAIN_KEYS) :]]:  # absent from summaries of older versions
         known = known.assign(**{key: known[key].map(lambda v: "" if pd.isna(v) else v) if key in known else ""})
     known = known.astype({"batch_size": int, "seed": int}).assign(
         complete=known["status"].eq("complete"),
@@ -86,17 +104,30 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     )
     # sort=False: identity columns of older summaries may mix "" with numbers
     grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
-    table = grouped.agg(n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum"),
-                        n_unreadable=("unreadable", "sum")).reset_index()
-    for key in ("final_acc", "best_acc", "final_acc5", "final_acc_ema", "final_ece", "final_nll"):  # absent: older or unreadable
+    table = grouped.agg(
+        n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum"), n_unreadable=("unreadable", "sum")
+    ).reset_index()
+    for key in (
+        "final_acc",
+        "best_acc",
+        "final_acc5",
+        "final_acc_ema",
+        "final_ece",
+        "final_nll",
+    ):  # absent: older or unreadable
         if key not in known:
             known = known.assign(**{key: float("nan")})
     done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)
-    stats = done.agg(final_acc_mean=("final_acc", "mean"), final_acc_std=("final_acc", "std"),
-                     best_acc_mean=("best_acc", "mean"), final_acc5_mean=("final_acc5", "mean"),
-                     final_acc_ema_mean=("final_acc_ema", "mean"),
-                     final_ece_mean=("final_ece", "mean"),
-                     final_nll_mean=("final_nll", "mean"), n_seeds=("final_acc", "count")).reset_index()
+    stats = done.agg(
+        final_acc_mean=("final_acc", "mean"),
+        final_acc_std=("final_acc", "std"),
+        best_acc_mean=("best_acc", "mean"),
+        final_acc5_mean=("final_acc5", "mean"),
+        final_acc_ema_mean=("final_acc_ema", "mean"),
+        final_ece_mean=("final_ece", "mean"),
+        final_nll_mean=("final_nll", "mean"),
+        n_seeds=("final_acc", "count"),
+    ).reset_index()
     table = table.merge(stats, on=GROUP_KEYS, how="left")
     table["seed_accs"] = _seed_accuracies(known, table)
     table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
@@ -141,8 +172,14 @@ def _seed_accuracies(known: pd.DataFrame, table: pd.DataFrame) -> list:
 
 
 # synermix.results.paired's statistics -> the suffix of their gains column (`vs_intra_diff`, `synergy_margin_p`, ...)
-PAIRED_FIELDS = {"n": "pairs", "mean": "diff", "ci_low": "ci_low", "ci_high": "ci_high", "p": "p",
-                 "significant": "significant"}
+PAIRED_FIELDS = {
+    "n": "pairs",
+    "mean": "diff",
+    "ci_low": "ci_low",
+    "ci_high": "ci_high",
+    "p": "p",
+    "significant": "significant",
+}
 
 
 def paired_columns(prefix: str, stats: dict) -> dict:
@@ -167,8 +204,16 @@ def gains(table: pd.DataFrame) -> pd.DataFrame:
         for combo, inter, tag in SYNERMIX_VARIANTS:
             if row_of[combo] is None or row_of["intra"] is None or row_of[inter] is None:
                 continue
-            rows.append(_gain_row(dict(zip(SCENARIO_KEYS, scenario)), tag, row_of[combo], row_of["intra"],
-                                  row_of[inter], row_of["baseline"]))
+            rows.append(
+                _gain_row(
+                    dict(zip(SCENARIO_KEYS, scenario)),
+                    tag,
+                    row_of[combo],
+                    row_of["intra"],
+                    row_of[inter],
+                    row_of["baseline"],
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -176,9 +221,16 @@ def _gain_row(scenario: dict, tag: str, combo: dict, intra: dict, inter: dict, b
     """One gains row: differences of the means (Sec. 4.2.3) and the same comparisons paired by seed."""
     acc = {"combo": combo["final_acc_mean"], "intra": intra["final_acc_mean"], "inter": inter["final_acc_mean"]}
     better = intra if acc["intra"] >= acc["inter"] else inter
-    row = dict(scenario, variant=tag, synermix_acc=acc["combo"], intra_acc=acc["intra"], inter_acc=acc["inter"],
-               gain_vs_intra=acc["combo"] - acc["intra"], gain_vs_inter=acc["combo"] - acc["inter"],
-               gain_vs_best=acc["combo"] - max(acc["intra"], acc["inter"]))
+    row = dict(
+        scenario,
+        variant=tag,
+        synermix_acc=acc["combo"],
+        intra_acc=acc["intra"],
+        inter_acc=acc["inter"],
+        gain_vs_intra=acc["combo"] - acc["intra"],
+        gain_vs_inter=acc["combo"] - acc["inter"],
+        gain_vs_best=acc["combo"] - max(acc["intra"], acc["inter"]),
+    )
     if base is None:
         row["synergy"] = None
     else:
@@ -186,8 +238,9 @@ def _gain_row(scenario: dict, tag: str, combo: dict, intra: dict, inter: dict, b
         row["synergy"] = bool(acc["combo"] - b > (acc["intra"] - b) + (acc["inter"] - b))
     for name, other in (("intra", intra), ("inter", inter), ("best", better)):
         row.update(paired_columns(f"vs_{name}", paired_difference(combo["seed_accs"], other["seed_accs"])))
-    margin = synergy_margin(combo["seed_accs"], intra["seed_accs"], inter["seed_accs"],
-                            base["seed_accs"] if base is not None else {})
+    margin = synergy_margin(
+        combo["seed_accs"], intra["seed_accs"], inter["seed_accs"], base["seed_accs"] if base is not None else {}
+    )
     row.update(paired_columns("synergy_margin", margin))
     return row
 
@@ -195,15 +248,21 @@ def _gain_row(scenario: dict, tag: str, combo: dict, intra: dict, inter: dict, b
 def format_gains(g: pd.DataFrame) -> pd.DataFrame:
     """Printed view of `gains`: accuracies, then each paired comparison as 'diff [95% CI] p=… *' (* p < 0.05)."""
     view = g[[*SCENARIO_KEYS, "variant", "synermix_acc", "intra_acc", "inter_acc"]].copy()
-    for prefix, title in (("vs_intra", "vs w-RA"), ("vs_inter", "vs w-ER"), ("vs_best", "vs better"),
-                          ("synergy_margin", "synergy margin")):
-        view[f"{title} (paired)"] = [describe({k: r[f"{prefix}_{c}"] for k, c in PAIRED_FIELDS.items()})
-                                     for r in g.to_dict("records")]
+    for prefix, title in (
+        ("vs_intra", "vs w-RA"),
+        ("vs_inter", "vs w-ER"),
+        ("vs_best", "vs better"),
+        ("synergy_margin", "synergy margin"),
+    ):
+        view[f"{title} (paired)"] = [
+            describe({k: r[f"{prefix}_{c}"] for k, c in PAIRED_FIELDS.items()}) for r in g.to_dict("records")
+        ]
     return view
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
     """Human-readable view: final_acc as 'mean ± std' in percent, with counts and the flag."""
+
     def cell(row) -> str:
         if pd.isna(row.final_acc_mean):
             return "—"
@@ -212,8 +271,11 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         return f"{row.final_acc_mean:.2f} ± {row.final_acc_std:.2f}"
 
     # other identity keys only where they tell configurations of one method apart (e.g. a train.lr sweep)
-    varying = [k for k in GROUP_KEYS[len(MAIN_KEYS):] if len(table) and
-               table.assign(_k=table[k].astype(str)).groupby("method")["_k"].nunique().max() > 1]
+    varying = [
+        k
+        for k in GROUP_KEYS[len(MAIN_KEYS) :]
+        if len(table) and table.assign(_k=table[k].astype(str)).groupby("method")["_k"].nunique().max() > 1
+    ]
     view = table[MAIN_KEYS + varying].copy()
     view["final_acc (%)"] = table.apply(cell, axis=1) if len(table) else []
     # the paper reports final_acc (last-k average); the best epoch is shown apart, never in its place

@@ -5,6 +5,7 @@ as failed and queued again with the same parameters, so they re-run in (and resu
 directories; the trials still owed are `n_trials` minus the trials that really finished. Both the Hydra
 sweeper (`hydra/sweeper=optuna`) and `scripts/protocol.py search=optuna` go through here.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -20,15 +21,17 @@ def sqlite_url(path: Path) -> str:
     return SQLITE + str(Path(path).resolve())
 
 
-def open_study(storage: Optional[str], name: Optional[str], directions: Sequence[str] = ("maximize",),
-               sampler: Any = None):
+def open_study(
+    storage: Optional[str], name: Optional[str], directions: Sequence[str] = ("maximize",), sampler: Any = None
+):
     """Create the study `name` in `storage`, or load it if it exists (an SQLite file's folder is created)."""
     import optuna
 
     if storage and str(storage).startswith(SQLITE):
-        Path(str(storage)[len(SQLITE):]).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=list(directions),
-                               load_if_exists=True)
+        Path(str(storage)[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, directions=list(directions), load_if_exists=True
+    )
 
 
 def resume(study, n_trials: int) -> int:

@@ -43,7 +43,18 @@ class EpochRecorder(Hook):
         """One log line per epoch."""
         intra = "" if row.get("train_loss_intra") is None else f" intra {row['train_loss_intra']:.4f}"
         inter = "" if row.get("train_loss_inter") is None else f" inter {row['train_loss_inter']:.4f}"
-        log.info("[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% ece %.4f nll %.4f (%.1fs)",
-                 self.cfg.method.name, row["epoch"], self.cfg.train.epochs, row["lr"], row["train_loss"], intra, inter,
-                 self.cfg.phase, row.get("eval_acc") or 0.0, row.get("eval_ece") or 0.0, row.get("eval_nll") or 0.0,
-                 row.get("epoch_seconds") or 0.0)
+        log.info(
+            "[%s] epoch %d/%d lr %.4g loss %.4f%s%s %s_acc %.2f%% ece %.4f nll %.4f (%.1fs)",
+            self.cfg.method.name,
+            row["epoch"],
+            self.cfg.train.epochs,
+            row["lr"],
+            row["train_loss"],
+            intra,
+            inter,
+            self.cfg.phase,
+            row.get("eval_acc") or 0.0,
+            row.get("eval_ece") or 0.0,
+            row.get("eval_nll") or 0.0,
+            row.get("epoch_seconds") or 0.0,
+        )

@@ -1,5 +1,6 @@
 """The configs' resolvers that read the data or a model's statistics (registered on `import synermix`; each
 imports its module on first use, so --help and --cfg do not pay for torch)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,7 +19,8 @@ OmegaConf.register_new_resolver("data_fingerprint", _data_fingerprint_resolver, 
 
 
 def _normalization_resolver(which: str, default: Any, *, _root_: DictConfig) -> Any:
-    """dataset.mean/std: a pretrained timm model's own statistics, else the data set's (synermix.models.normalization)."""
+    """dataset.mean/std: a pretrained timm model's own statistics, else the data set's
+    (synermix.models.normalization)."""
     from synermix.models.normalization import normalization_resolver
 
     return normalization_resolver(which, default, _root_=_root_)

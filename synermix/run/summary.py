@@ -19,7 +19,7 @@ def final_accuracy(values: list[float], average_last: int) -> float | None:
 
 def final_name(column: str) -> str:
     """summary.json's name of a column's final value: eval_acc -> final_acc, train_loss -> final_train_loss."""
-    return "final_" + (column[len("eval_"):] if column.startswith("eval_") else column)
+    return "final_" + (column[len("eval_") :] if column.startswith("eval_") else column)
 
 
 def _numeric(value: Any) -> bool:
@@ -40,8 +40,9 @@ def final_values(rows: list[dict[str, Any]], columns: list[str], average_last: i
     return finals
 
 
-def run_summary(rows: list[dict[str, Any]], columns: list[str], cfg: DictConfig, status: str,
-                error: str | None = None) -> dict[str, Any]:
+def run_summary(
+    rows: list[dict[str, Any]], columns: list[str], cfg: DictConfig, status: str, error: str | None = None
+) -> dict[str, Any]:
     """summary.json's content for `rows` (the metric rows so far): status, final_* of a complete run, progress
     (epochs, best and last accuracy) and the run's identity."""
     accs = [r["eval_acc"] for r in rows if r.get("eval_acc") is not None]
@@ -49,9 +50,16 @@ def run_summary(rows: list[dict[str, Any]], columns: list[str], cfg: DictConfig,
     finals = final_values(rows, columns, k)
     if status != "complete":
         finals = dict.fromkeys(finals)
-    summary = {"status": status, "final_acc": finals.pop("final_acc", None), **finals,
-               "best_acc": max(accs) if accs else None, "last_acc": accs[-1] if accs else None,
-               "epochs_completed": len(rows), "average_last": k, **run_identity(cfg)}
+    summary = {
+        "status": status,
+        "final_acc": finals.pop("final_acc", None),
+        **finals,
+        "best_acc": max(accs) if accs else None,
+        "last_acc": accs[-1] if accs else None,
+        "epochs_completed": len(rows),
+        "average_last": k,
+        **run_identity(cfg),
+    }
     if error is not None:
         summary["error"] = error
     return summary

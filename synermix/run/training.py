@@ -1,4 +1,5 @@
 """One training run in one run directory: build, resume, then per epoch train / evaluate / step / record."""
+
 from __future__ import annotations
 
 import logging
@@ -9,24 +10,29 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.train.cohesion import fixed_subsample
-from synermix.run.validation import validate_config
-from synermix.data import Loading, build_data
-from synermix.train.distributed import export_task_environment, setup_distributed, teardown_distributed
-from synermix.errors import ConfigError, RunError, SynerMixError
-from synermix.train.evaluation import evaluate
-from synermix.train.ema import WeightEma
-from synermix.train.hooks import Hook, MixingEpoch, PeriodicCheckpoint, hooks_from_config
 from synermix.config.identity import freeze_data_fingerprint, run_identity
+from synermix.data import Loading, build_data
+from synermix.errors import ConfigError, RunError, SynerMixError
 from synermix.method.intra import GlobalIntra, LocalIntra
 from synermix.method.loss import SynerMixLoss, uses_original_view
 from synermix.method.mixers.schedule import scheduled_mixer
 from synermix.models import build_model
 from synermix.models.normalization import resolve_auto_normalization
+from synermix.run.recording import EpochRecorder
 from synermix.run.summary import final_accuracy, run_summary
+from synermix.run.trackers import TrackedRun, Tracking
+from synermix.run.validation import validate_config
+from synermix.seeding import RunSeeds
 from synermix.store.rundir import RunDir, UntouchedRunDir, output_error
+from synermix.train.cohesion import fixed_subsample
+from synermix.train.distributed import export_task_environment, setup_distributed, teardown_distributed
+from synermix.train.ema import WeightEma
+from synermix.train.evaluation import evaluate
+from synermix.train.hooks import Hook, MixingEpoch, PeriodicCheckpoint, hooks_from_config
 from synermix.train.metrics import (
     BUILT_IN_COLUMNS as METRIC_COLUMNS,
+)
+from synermix.train.metrics import (
     AveragedEvaluation,
     EpochTime,
     EvaluationMetric,
@@ -35,9 +41,6 @@ from synermix.train.metrics import (
     metrics_from_config,
 )
 from synermix.train.recipes import build_optimizer, build_scheduler
-from synermix.run.recording import EpochRecorder
-from synermix.seeding import RunSeeds
-from synermix.run.trackers import TrackedRun, Tracking
 from synermix.train.trainer import Trainer, TrainOptions
 
 log = logging.getLogger(__name__)
@@ -50,15 +53,20 @@ def resolve_device(name: str, amp: bool) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("Invalid configuration: device='cuda' but no CUDA device is available; use device=auto or device=cpu.")
+        raise ConfigError(
+            "Invalid configuration: device='cuda' but no CUDA device is available; use device=auto or device=cpu."
+        )
     device = torch.device(name)
     if amp and not torch.amp.is_autocast_available(device.type):
-        raise ConfigError(f"Invalid configuration: amp=true but torch has no autocast for device={name}; set amp=false.")
+        raise ConfigError(
+            f"Invalid configuration: amp=true but torch has no autocast for device={name}; set amp=false."
+        )
     return device
 
 
-def run_training(cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = (),
-                 record: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def run_training(
+    cfg: DictConfig, run_dir: Path, hooks: Sequence[Hook] = (), record: Optional[Dict[str, str]] = None
+) -> Dict[str, Any]:
     """Train and evaluate as configured in `run_dir` (resuming it; a finished run is returned as it is).
 
     `record`: files for `.hydra/` (name -> text: the command's composed config and overrides), written when the
@@ -93,35 +101,50 @@ def _log_shortened_average(cfg: DictConfig) -> None:
     train = cfg.train
     default = train.get("default_average_last")
     if OmegaConf.is_interpolation(train, "average_last") and default is not None and train.average_last < default:
-        log.info("train.average_last: the default %d is more than train.epochs=%d; final_acc averages all %d epochs",
-                 default, train.epochs, train.average_last)
+        log.info(
+            "train.average_last: the default %d is more than train.epochs=%d; final_acc averages all %d epochs",
+            default,
+            train.epochs,
+            train.average_last,
+        )
 
 
 def _skip_caveat(cfg: DictConfig) -> str:
     """What deciding "complete" by the config did not check: an image folder's files by content."""
     if cfg.dataset.get("fingerprint") is None:
         return ""
-    return (f" (dataset.fingerprint={cfg.dataset.fingerprint} covers each image's path and byte size, not its "
-            "content: an image replaced by another of the same size is not noticed; delete summary.json there to "
-            "train the run again)")
+    return (
+        f" (dataset.fingerprint={cfg.dataset.fingerprint} covers each image's path and byte size, not its "
+        "content: an image replaced by another of the same size is not noticed; delete summary.json there to "
+        "train the run again)"
+    )
 
 
 def _run_locked(cfg: DictConfig, rundir: RunDir, hooks: Sequence[Hook]) -> Dict[str, Any]:
     """run_training's body, holding the run directory: skip a finished run, else set up and train."""
     done = rundir.completed_summary()
     if done is not None:
-        log.info("Run %s is already complete (%d epochs); nothing to do.%s", rundir.path, done["epochs_completed"],
-                 _skip_caveat(cfg))
+        log.info(
+            "Run %s is already complete (%d epochs); nothing to do.%s",
+            rundir.path,
+            done["epochs_completed"],
+            _skip_caveat(cfg),
+        )
         if rundir.missing_weights():
-            log.warning("%s is complete, but its weights.pt is missing, so evaluate.py and predict.py have nothing to "
-                        "use: restore it from a copy, or delete %s and re-run this command to train the run again.",
-                        rundir.path, rundir.path / "summary.json")
+            log.warning(
+                "%s is complete, but its weights.pt is missing, so evaluate.py and predict.py have nothing to "
+                "use: restore it from a copy, or delete %s and re-run this command to train the run again.",
+                rundir.path,
+                rundir.path / "summary.json",
+            )
         if rundir.missing_features():
             try:
                 _repair_features(cfg, rundir, resolve_device(cfg.device, cfg.amp))
             except SynerMixError as exc:
-                raise UntouchedRunDir(f"{rundir.path} is complete, but its missing features.npz could not be "
-                                      f"recomputed: {exc} The run's files were left as they are.") from None
+                raise UntouchedRunDir(
+                    f"{rundir.path} is complete, but its missing features.npz could not be "
+                    f"recomputed: {exc} The run's files were left as they are."
+                ) from None
         return done
     env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
     if not env.is_main:
@@ -160,8 +183,12 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
             trainer.train(data.train, cfg.train.epochs)
     summary = recorder.summary
     if env.is_main:
-        log.info("[%s] final_acc (mean of last %d epochs) %.2f%%", cfg.method.name, cfg.train.average_last,
-                 summary["final_acc"])
+        log.info(
+            "[%s] final_acc (mean of last %d epochs) %.2f%%",
+            cfg.method.name,
+            cfg.train.average_last,
+            summary["final_acc"],
+        )
     return summary
 
 
@@ -171,9 +198,15 @@ def built_in_metrics(cfg: DictConfig, eval_stream, env, averaged: Dict[str, torc
     n = cfg.train.cohesion_samples
     keep = fixed_subsample(len(eval_stream), n) if n else None
     evaluation = EvaluationMetric(eval_stream, cfg.amp, cfg.amp_dtype, keep, env, cfg.train.epochs)
-    return [Losses(), evaluation, EpochTime(),
-            *(AveragedEvaluation(name, module, eval_stream, cfg.amp, cfg.amp_dtype, env)
-              for name, module in averaged.items())]
+    return [
+        Losses(),
+        evaluation,
+        EpochTime(),
+        *(
+            AveragedEvaluation(name, module, eval_stream, cfg.amp, cfg.amp_dtype, env)
+            for name, module in averaged.items()
+        ),
+    ]
 
 
 def tracked_run(cfg: DictConfig, rundir: RunDir) -> TrackedRun:
@@ -199,8 +232,17 @@ def loading_of(cfg: DictConfig, env=None) -> Loading:
     """How the run reads its data (synermix.data.Loading) from its config and, under torchrun, its process."""
     t = cfg.train
     place = {} if env is None else {"world_size": env.world_size, "rank": env.rank}
-    return Loading(cfg.phase, float(cfg.val_ratio), int(cfg.val_seed), int(t.batch_size), bool(t.supplement),
-                   int(t.eval_batch_size), int(t.num_workers), bool(t.channels_last), **place)
+    return Loading(
+        cfg.phase,
+        float(cfg.val_ratio),
+        int(cfg.val_seed),
+        int(t.batch_size),
+        bool(t.supplement),
+        int(t.eval_batch_size),
+        int(t.num_workers),
+        bool(t.channels_last),
+        **place,
+    )
 
 
 def build_loss(method: DictConfig, train: DictConfig, num_classes: Optional[int], env) -> SynerMixLoss:
@@ -209,8 +251,16 @@ def build_loss(method: DictConfig, train: DictConfig, num_classes: Optional[int]
     smoothing = train.get("label_smoothing", 0.0)
     intra = (GlobalIntra if env.enabled else LocalIntra)(method.num_per_class, num_classes, smoothing)
     mixer = scheduled_mixer(method)
-    return SynerMixLoss(method.intra, mixer, method.beta, method.num_per_class, num_classes, smoothing,
-                        train.get("view_order", "original_first"), intra_term=intra)
+    return SynerMixLoss(
+        method.intra,
+        mixer,
+        method.beta,
+        method.num_per_class,
+        num_classes,
+        smoothing,
+        train.get("view_order", "original_first"),
+        intra_term=intra,
+    )
 
 
 def build_training(cfg: DictConfig, data, seeds: RunSeeds, device: torch.device, env):
@@ -226,7 +276,7 @@ def build_training(cfg: DictConfig, data, seeds: RunSeeds, device: torch.device,
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if t.compile:  # not under torchrun with two views (config.py checks it)
-        for stage in (model.stages.values() if hasattr(model, "stages") else [model.net]):  # timm: the whole net
+        for stage in model.stages.values() if hasattr(model, "stages") else [model.net]:  # timm: the whole net
             stage.compile(dynamic=True)  # in place: parameter names, and so checkpoints, stay the same
     return model, optimizer, scheduler
 

@@ -1,4 +1,5 @@
 """Atomic file writes: a reader (or a kill) never sees a half-written result or checkpoint."""
+
 from __future__ import annotations
 
 import csv
@@ -74,8 +75,10 @@ def check_writable(folder: Path, what: str, remedy: str) -> None:
         os.unlink(probe)
     except OSError as exc:
         code = errno.errorcode.get(exc.errno or 0, "OSError")
-        raise RunError(f"Cannot write {what} in {folder}: {existing}: {exc.strerror or exc} ({code}). {remedy} "
-                       "Nothing was computed or written.") from None
+        raise RunError(
+            f"Cannot write {what} in {folder}: {existing}: {exc.strerror or exc} ({code}). {remedy} "
+            "Nothing was computed or written."
+        ) from None
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

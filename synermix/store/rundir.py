@@ -8,6 +8,7 @@ train.log (the log of every attempt that trained), .hydra/ (the composed config 
 last trained it), eval/<name>/ (scripts/evaluate.py); trackers write their own folders (tb/, wandb/). A command
 that is refused, or that finds the run complete, writes none of them.
 """
+
 from __future__ import annotations
 
 import errno
@@ -23,10 +24,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from synermix.config.identity import config_differences
+from synermix.config.identity import IDENTITY_COLUMNS, config_differences, run_identity
 from synermix.errors import Interrupted, RunError, SynerMixError, describe
-from synermix.config.identity import IDENTITY_COLUMNS, run_identity
-from synermix.store.io import save_checkpoint_atomic, save_npz_atomic, write_csv_atomic, write_json_atomic, write_text_atomic
+from synermix.store.io import (
+    save_checkpoint_atomic,
+    save_npz_atomic,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 log = logging.getLogger(__name__)
 FailedSummary = Callable[[str], Dict[str, Any]]  # error message -> summary.json of the failed run
@@ -114,7 +120,8 @@ def output_error(exc: OSError, run_dir: Path) -> Optional[RunError]:
     return RunError(
         f"Cannot write the run directory {run_dir}: {where}: {exc.strerror or exc} ({code}). Files already written "
         "there were not changed (every write is atomic). Free space, or choose a writable out_root (or "
-        "hydra.run.dir), then re-run: the run resumes from its last checkpoint.")
+        "hydra.run.dir), then re-run: the run resumes from its last checkpoint."
+    )
 
 
 class RunDir:
@@ -180,7 +187,8 @@ class RunDir:
     def _unreadable(self, name: str, exc: Exception) -> UnreadableRunDir:
         return UnreadableRunDir(
             f"{self.path / name} cannot be read ({describe(exc)}); nothing in {self.path} was changed. "
-            f"Restore the file, or move the run directory away to train the run again.")
+            f"Restore the file, or move the run directory away to train the run again."
+        )
 
     def read_summary(self) -> Optional[Dict[str, Any]]:
         """summary.json as a dict (None when absent; UnreadableRunDir when it is not a JSON object)."""
@@ -198,13 +206,17 @@ class RunDir:
     def _check_identity(self, summary: Dict[str, Any]) -> None:
         """Refuse a directory whose summary.json (its config.yaml lost) names another run than this config."""
         ours = run_identity(self.cfg)
-        diffs = [f"{k}: {summary[k]!r} -> {ours[k]!r}" for k in IDENTITY_COLUMNS
-                 if k in summary and not _same_value(summary[k], ours[k])]
+        diffs = [
+            f"{k}: {summary[k]!r} -> {ours[k]!r}"
+            for k in IDENTITY_COLUMNS
+            if k in summary and not _same_value(summary[k], ours[k])
+        ]
         if diffs:
             raise ForeignRunDir(
                 f"The run directory {self.path} holds a run with a different configuration (its summary.json says so; "
                 f"its {CONFIG} is missing), so it will not be resumed into or overwritten: {'; '.join(diffs)}. Use "
-                "another hydra.run.dir (or out_root) or restore those values.")
+                "another hydra.run.dir (or out_root) or restore those values."
+            )
 
     def completed_summary(self) -> Optional[Dict[str, Any]]:
         """The summary of a finished run of this config (its config checked), None when not finished.
@@ -262,8 +274,10 @@ class RunDir:
         """The finished model's state_dict: weights.pt, else the last checkpoint's model."""
         found = self.latest_weights()
         if found is None:
-            raise RunError(f"{self.path} is complete but holds neither {WEIGHTS} nor {CHECKPOINT}, so its missing "
-                           f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again.")
+            raise RunError(
+                f"{self.path} is complete but holds neither {WEIGHTS} nor {CHECKPOINT}, so its missing "
+                f"{FEATURES} cannot be recomputed; delete {self.path / SUMMARY} to train the run again."
+            )
         return found.state
 
     def latest_weights(self, averaged: Optional[str] = None) -> Optional[Weights]:
@@ -367,11 +381,17 @@ class RunDir:
         """Write the resume state (the config, and `state`: the trainer's and the metric rows), keeping the previous
         checkpoint as a fallback; each step is an atomic rename."""
         if self.is_main:
-            save_checkpoint_atomic(self.path / CHECKPOINT, {"config": self.config, **state},
-                                   previous=self.path / PREVIOUS_CHECKPOINT)
+            save_checkpoint_atomic(
+                self.path / CHECKPOINT, {"config": self.config, **state}, previous=self.path / PREVIOUS_CHECKPOINT
+            )
 
-    def end_epoch(self, table: Table, state: Dict[str, Any], summary: Dict[str, Any],
-                  features: Optional[Dict[str, np.ndarray]] = None) -> None:
+    def end_epoch(
+        self,
+        table: Table,
+        state: Dict[str, Any],
+        summary: Dict[str, Any],
+        features: Optional[Dict[str, np.ndarray]] = None,
+    ) -> None:
         """Record a finished epoch (the last row of `table`): features (the final epoch's, first, so a kill cannot
         lose them), checkpoint of `state`, metrics.csv, summary.json (`running`)."""
         if not self.is_main:
@@ -382,8 +402,13 @@ class RunDir:
         write_csv_atomic(self.path / METRICS, table.rows, table.columns)
         write_json_atomic(self.path / SUMMARY, summary)
 
-    def finish(self, table: Table, model_state: Dict[str, Any], summary: Dict[str, Any],
-               averaged: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+    def finish(
+        self,
+        table: Table,
+        model_state: Dict[str, Any],
+        summary: Dict[str, Any],
+        averaged: Optional[Dict[str, Dict[str, Any]]] = None,
+    ) -> None:
         """Complete the run: final weights (and weights_<name>.pt of each averaged model, e.g. the EMA), then
         summary.json `complete` (last), then drop the resume state unless train.keep_checkpoints."""
         if self.is_main:

@@ -1,4 +1,5 @@
 """Calibration of a classifier on an evaluation set: expected calibration error and negative log-likelihood."""
+
 from __future__ import annotations
 
 import torch

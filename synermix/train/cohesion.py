@@ -1,4 +1,5 @@
 """Intra-class cohesion and inter-class separability of penultimate features (the paper's central claim)."""
+
 from __future__ import annotations
 
 from typing import Dict
@@ -7,7 +8,14 @@ import numpy as np
 
 from synermix.errors import RunError
 
-COHESION_COLUMNS = ("intra_dist", "centroid_dist", "cohesion_ratio", "silhouette", "calinski_harabasz", "davies_bouldin")
+COHESION_COLUMNS = (
+    "intra_dist",
+    "centroid_dist",
+    "cohesion_ratio",
+    "silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
+)
 
 
 def fixed_subsample(n: int, max_samples: int, seed: int = 0) -> np.ndarray:
@@ -26,8 +34,10 @@ def cohesion_metrics(features: np.ndarray, labels: np.ndarray) -> Dict[str, floa
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
     if not np.isfinite(features).all():
-        raise RunError("The evaluation features hold NaN or infinite values, so no cohesion metric can be computed; "
-                       "the weights went non-finite. Lower train.lr, or check the data for NaN/inf values.")
+        raise RunError(
+            "The evaluation features hold NaN or infinite values, so no cohesion metric can be computed; "
+            "the weights went non-finite. Lower train.lr, or check the data for NaN/inf values."
+        )
     classes, inverse = np.unique(labels, return_inverse=True)
     if classes.size < 2 or classes.size >= labels.size:
         return {k: float("nan") for k in COHESION_COLUMNS}

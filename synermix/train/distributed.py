@@ -1,4 +1,5 @@
 """Multi-GPU runs under torchrun: process group set-up and the few collectives the training loop needs."""
+
 from __future__ import annotations
 
 import os
@@ -100,8 +101,10 @@ class GlobalBatch:
     @property
     def sizes(self) -> List[int]:
         """The sizes of all processes' parts, in rank order."""
-        return [b - a for a, b in (shard_bounds(self.global_size, self.env.world_size, r)
-                                   for r in range(self.env.world_size))]
+        return [
+            b - a
+            for a, b in (shard_bounds(self.global_size, self.env.world_size, r) for r in range(self.env.world_size))
+        ]
 
     @property
     def share(self) -> float:
@@ -156,8 +159,13 @@ def export_task_environment() -> None:
     if job is None or job.num_tasks <= 1:
         return
     port = os.environ.get("MASTER_PORT") or str(random.Random(job.job_id).randint(20000, 60000))
-    os.environ.update(MASTER_ADDR=job.hostnames[0], MASTER_PORT=port, RANK=str(job.global_rank),
-                      WORLD_SIZE=str(job.num_tasks), LOCAL_RANK=str(job.local_rank))
+    os.environ.update(
+        MASTER_ADDR=job.hostnames[0],
+        MASTER_PORT=port,
+        RANK=str(job.global_rank),
+        WORLD_SIZE=str(job.num_tasks),
+        LOCAL_RANK=str(job.local_rank),
+    )
 
 
 def setup_distributed(device: torch.device) -> tuple[DistEnv, torch.device]:

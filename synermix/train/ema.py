@@ -1,6 +1,7 @@
 """An exponential moving average of the weights (train.ema): a hook that keeps timm's ModelEmaV3 of the model,
 updated every `every` optimisation steps, carried in every checkpoint, and evaluated each epoch beside the raw
 weights (eval_acc_ema, eval_ece_ema, eval_nll_ema)."""
+
 from __future__ import annotations
 
 from typing import Any, Dict

@@ -1,17 +1,17 @@
 """One evaluation pass: accuracy, calibration, and the penultimate features of kept samples."""
+
 from __future__ import annotations
 
 import contextlib
 from typing import NamedTuple, Optional
 
-from torch import nn
-
 import numpy as np
 import torch
+from torch import nn
 
+from synermix.errors import RunError
 from synermix.train.calibration import CalibrationTotals
 from synermix.train.distributed import DistEnv
-from synermix.errors import RunError
 
 
 class NonFiniteLoss(RunError):
@@ -53,12 +53,12 @@ class _Counts:
         """Add one batch of logits (N, C) and integer labels (N,)."""
         if self.confusion is None:
             self.classes = logits.shape[1]
-            self.confusion = torch.zeros(self.classes ** 2, dtype=torch.long, device=logits.device)
+            self.confusion = torch.zeros(self.classes**2, dtype=torch.long, device=logits.device)
         predicted = logits.argmax(dim=1)
         self.correct += (predicted == labels).sum()
         if self.classes > 5:
             self.top5 += (logits.topk(5, dim=1).indices == labels[:, None]).any(dim=1).sum()
-        self.confusion += torch.bincount(labels * self.classes + predicted, minlength=self.classes ** 2)
+        self.confusion += torch.bincount(labels * self.classes + predicted, minlength=self.classes**2)
 
     def sum_(self, dist_env: DistEnv) -> None:
         """Add the counts up over processes, in place (a process that saw no batch learns the class count)."""
@@ -66,7 +66,7 @@ class _Counts:
         dist_env.max_(classes)
         if self.confusion is None:
             self.classes = int(classes)
-            self.confusion = torch.zeros(self.classes ** 2, dtype=torch.long, device=self.correct.device)
+            self.confusion = torch.zeros(self.classes**2, dtype=torch.long, device=self.correct.device)
         dist_env.sum_(self.correct, self.top5, self.confusion)
 
     def matrix(self) -> np.ndarray:
@@ -75,8 +75,14 @@ class _Counts:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str = "bfloat16",
-             keep: Optional[np.ndarray] = None, dist_env: DistEnv = DistEnv()) -> Evaluation:
+def evaluate(
+    model: torch.nn.Module,
+    stream,
+    amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    keep: Optional[np.ndarray] = None,
+    dist_env: DistEnv = DistEnv(),
+) -> Evaluation:
     """Accuracy and calibration of `model` on the evaluation `stream` (EvalStream), and the penultimate
     features and labels of the evaluation samples at positions `keep`.
 
@@ -116,16 +122,17 @@ def evaluate(model: torch.nn.Module, stream, amp: bool = False, amp_dtype: str =
     if keep is None:
         return Evaluation(*found, **extra)
     parts = dist_env.gather_objects((torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()))
-    return Evaluation(*found, np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]),
-                      **extra)
+    return Evaluation(*found, np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]), **extra)
 
 
 def check_finite(model: nn.Module, where: str, sums: Optional[torch.Tensor] = None) -> None:
     """Refuse to checkpoint non-finite weights, buffers or loss sums (one host read per checkpoint)."""
-    tensors = [t for t in (*model.parameters(), *model.buffers(), *([] if sums is None else [sums]))
-               if t.is_floating_point()]
+    tensors = [
+        t for t in (*model.parameters(), *model.buffers(), *([] if sums is None else [sums])) if t.is_floating_point()
+    ]
     finite = torch.stack([torch.isfinite(t).all() for t in tensors]).all()
     if not bool(finite):
         raise NonFiniteLoss(
             f"Non-finite weights or loss at {where}: they were not checkpointed, so the last good checkpoint is "
-            "kept. Training stopped; lower train.lr, or check the data for NaN/inf values.")
+            "kept. Training stopped; lower train.lr, or check the data for NaN/inf values."
+        )

@@ -12,6 +12,7 @@ instead; `trainer.checkpoint()` writes one now. Extra hooks come from the config
 `hooks.<name>: {_target_: module.Class, ...}`. A hook with a `state_key` has its `state_dict()` in every
 checkpoint (under that key) and gets it back through `load_state_dict` when the run resumes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -144,7 +145,8 @@ class PeriodicCheckpoint(Hook):
 
 
 class MixingEpoch(Hook):
-    """Tells a mixer with `set_epoch(epoch)` (synermix.method.mixers.schedule.MixSchedule) each epoch before it starts."""
+    """Tells a mixer with `set_epoch(epoch)` (synermix.method.mixers.schedule.MixSchedule) each epoch before it
+    starts."""
 
     def __init__(self, mixer) -> None:
         self.mixer = mixer
@@ -155,8 +157,12 @@ class MixingEpoch(Hook):
 
 
 # the hooks a config names by name (`hooks.<label>: {name: periodic_checkpoint, every: 100}`); your own by _target_
-HOOKS = Registry("hook", "hooks.<name>", {"periodic_checkpoint": "synermix.train.hooks:PeriodicCheckpoint"},
-                 "hooks.mine={_target_:my_module.MyHook}")
+HOOKS = Registry(
+    "hook",
+    "hooks.<name>",
+    {"periodic_checkpoint": "synermix.train.hooks:PeriodicCheckpoint"},
+    "hooks.mine={_target_:my_module.MyHook}",
+)
 
 
 def entries_from_config(specs: Any, registry: Registry, base: type, group: str) -> List[Any]:
@@ -174,8 +180,10 @@ def entries_from_config(specs: Any, registry: Registry, base: type, group: str) 
                 f"be {registry.allowed()}, naming a {base.__module__}.{base.__name__} subclass and its arguments."
             ) from None
         if not isinstance(entry, base):
-            raise ConfigError(f"Invalid configuration: {group}.{label} made a {type(entry).__name__}, not a "
-                              f"{base.__module__}.{base.__name__}.")
+            raise ConfigError(
+                f"Invalid configuration: {group}.{label} made a {type(entry).__name__}, not a "
+                f"{base.__module__}.{base.__name__}."
+            )
         built.append(entry)
     return built
 

@@ -23,8 +23,12 @@ from synermix.train.evaluation import check_finite, evaluate
 from synermix.train.hooks import Hook, entries_from_config
 
 # the metrics a config names (`metrics.<name>: grad_norm`); the others are composed by the run from its config
-METRICS = Registry("metric", "metrics.<name>", {"grad_norm": "synermix.train.metrics:GradNorm"},
-                   "metrics.gn={_target_:my_module.MyMetric}")
+METRICS = Registry(
+    "metric",
+    "metrics.<name>",
+    {"grad_norm": "synermix.train.metrics:GradNorm"},
+    "metrics.gn={_target_:my_module.MyMetric}",
+)
 
 
 class EpochLog:
@@ -104,8 +108,9 @@ class EvaluationMetric(Metric):
 
     columns = ("eval_acc", "eval_acc5", "eval_ece", "eval_nll", *COHESION_COLUMNS)
 
-    def __init__(self, stream: Any, amp: bool, amp_dtype: str, keep: np.ndarray | None, env: DistEnv,
-                 epochs: int) -> None:
+    def __init__(
+        self, stream: Any, amp: bool, amp_dtype: str, keep: np.ndarray | None, env: DistEnv, epochs: int
+    ) -> None:
         self.stream, self.amp, self.amp_dtype, self.keep, self.env = stream, amp, amp_dtype, keep, env
         self.epochs = epochs
 
@@ -138,7 +143,14 @@ class AveragedEvaluation(Metric):
     """An averaged model's evaluation beside the trained one's: eval_acc_<name>, eval_ece_<name>, eval_nll_<name>."""
 
     def __init__(self, name: str, module: Any, stream: Any, amp: bool, amp_dtype: str, env: DistEnv) -> None:
-        self.name, self.module, self.stream, self.amp, self.amp_dtype, self.env = name, module, stream, amp, amp_dtype, env
+        self.name, self.module, self.stream, self.amp, self.amp_dtype, self.env = (
+            name,
+            module,
+            stream,
+            amp,
+            amp_dtype,
+            env,
+        )
         self.columns = tuple(f"eval_{m}_{name}" for m in ("acc", "ece", "nll"))
 
     def measure(self, trainer: Any, log: EpochLog) -> None:

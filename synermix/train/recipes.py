@@ -1,14 +1,22 @@
 """Training recipes: the optimizer (SGD, AdamW) and learning-rate schedule (step, multistep, cosine; linear warmup,
 a floor) a run's `train` group names, built from torch's optimizers and schedulers so a checkpoint restores them
 exactly. The defaults are the paper's Table 1: SGD with momentum and StepLR."""
+
 from __future__ import annotations
 
 from typing import Any, List, Tuple
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import (CosineAnnealingLR, LambdaLR, LinearLR, LRScheduler, MultiStepLR, SequentialLR,
-                                      StepLR)
+from torch.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    LambdaLR,
+    LinearLR,
+    LRScheduler,
+    MultiStepLR,
+    SequentialLR,
+    StepLR,
+)
 
 from synermix.config.checks import Check, is_bool, is_int, is_num, one_of
 
@@ -23,20 +31,39 @@ def recipe_checks(epochs: Any, warmup_epochs: Any) -> tuple:
     below_epochs = lambda v: bound is None or v < bound  # noqa: E731
     return (
         Check("optimizer", one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
-        Check("betas", lambda v: len(v) == 2 and all(is_num(b) and 0 <= b < 1 for b in v),
-              "two numbers in [0, 1) (AdamW's beta1, beta2)"),
+        Check(
+            "betas",
+            lambda v: len(v) == 2 and all(is_num(b) and 0 <= b < 1 for b in v),
+            "two numbers in [0, 1) (AdamW's beta1, beta2)",
+        ),
         Check("eps", lambda v: is_num(v) and v > 0, "a number > 0"),
-        Check("decay_norm_and_bias", is_bool, "true (weight decay on every parameter) or false (not on norm "
-              "and bias parameters: every parameter of one dimension, and every .bias)"),
+        Check(
+            "decay_norm_and_bias",
+            is_bool,
+            "true (weight decay on every parameter) or false (not on norm "
+            "and bias parameters: every parameter of one dimension, and every .bias)",
+        ),
         Check("scheduler", one_of(SCHEDULERS), f"one of {list(SCHEDULERS)}"),
-        Check("milestones", lambda v: all(is_int(m) and warmup < m for m in v) and list(v) == sorted(set(v))
-              and all(below_epochs(m) for m in v),
-              f"increasing epochs in (train.warmup_epochs={warmup}, train.epochs={epochs}) (multistep: lr *= "
-              "gamma at each)"),
-        Check("warmup_epochs", lambda v: is_int(v) and v >= 0 and below_epochs(v),
-              f"an integer in [0, train.epochs={epochs}) (0: no warmup)"),
-        Check("warmup_start_factor", lambda v: is_num(v) and 0 < v <= 1,
-              "a number in (0, 1] (the first warmup step's share of train.lr)"),
+        Check(
+            "milestones",
+            lambda v: (
+                all(is_int(m) and warmup < m for m in v)
+                and list(v) == sorted(set(v))
+                and all(below_epochs(m) for m in v)
+            ),
+            f"increasing epochs in (train.warmup_epochs={warmup}, train.epochs={epochs}) (multistep: lr *= "
+            "gamma at each)",
+        ),
+        Check(
+            "warmup_epochs",
+            lambda v: is_int(v) and v >= 0 and below_epochs(v),
+            f"an integer in [0, train.epochs={epochs}) (0: no warmup)",
+        ),
+        Check(
+            "warmup_start_factor",
+            lambda v: is_num(v) and 0 < v <= 1,
+            "a number in (0, 1] (the first warmup step's share of train.lr)",
+        ),
         Check("min_lr", lambda v: is_num(v) and v >= 0, "a number >= 0 (the learning rate's floor)"),
         Check("clip_grad_norm", lambda v: v is None or (is_num(v) and v > 0), "null (off) or a number > 0"),
     )

@@ -9,6 +9,7 @@ after each epoch (`trainer.epoch` then counts the epochs done, `trainer.last_epo
 after training. At each epoch's end the metrics (synermix.train.metrics) put the epoch's row into `trainer.metrics`
 first; then the hooks run (the run's recorder writes the row and the checkpoint).
 """
+
 from __future__ import annotations
 
 import signal
@@ -21,13 +22,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from synermix.train.distributed import DistEnv, GlobalBatch
 from synermix.errors import Interrupted, SynerMixError
+from synermix.method.loss import SynerMixLoss
+from synermix.seeding import RunSeeds
+from synermix.train.distributed import DistEnv, GlobalBatch
 from synermix.train.evaluation import NonFiniteLoss, autocast_context, check_finite
 from synermix.train.hooks import Hook, Hooks, StopFlag
 from synermix.train.metrics import EpochLog, Metric
-from synermix.method.loss import SynerMixLoss
-from synermix.seeding import RunSeeds
 
 TERMS = ("total", "L_intra", "L_inter")
 
@@ -81,8 +82,17 @@ class Trainer:
     """Trains `model` with `loss` (see the module docstring). `metrics` put each epoch's row into `self.metrics`;
     `store` (a synermix.store.RunDir, or None) keeps `checkpoint()`s of `state_dict()`."""
 
-    def __init__(self, model: nn.Module, loss: SynerMixLoss, optimizer: torch.optim.Optimizer, scheduler,
-                 options: TrainOptions, hooks: Sequence[Hook] = (), metrics: Sequence[Metric] = (), store=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: SynerMixLoss,
+        optimizer: torch.optim.Optimizer,
+        scheduler,
+        options: TrainOptions,
+        hooks: Sequence[Hook] = (),
+        metrics: Sequence[Metric] = (),
+        store=None,
+    ):
         self.model, self.loss, self.optimizer, self.scheduler, self.options = model, loss, optimizer, scheduler, options
         self.device = next(model.parameters()).device
         self.scaler = torch.amp.GradScaler(self.device.type) if options.amp and options.amp_dtype == "float16" else None
@@ -113,11 +123,26 @@ class Trainer:
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything a resume needs: model, optimizer, scheduler, scaler, epoch and the partial epoch's progress."""
-        partial = None if not self.step else {"step": self.step, "sums": self.sums.detach().cpu().clone(),
-                                               "seconds": self.seconds, "lr": self.epoch_lr}
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler and self.scaler.state_dict(),
-                "epoch": self.epoch, "partial": partial, "hooks": self.hooks.state_dict(), **self.metrics.state_dict()}
+        partial = (
+            None
+            if not self.step
+            else {
+                "step": self.step,
+                "sums": self.sums.detach().cpu().clone(),
+                "seconds": self.seconds,
+                "lr": self.epoch_lr,
+            }
+        )
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler and self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "partial": partial,
+            "hooks": self.hooks.state_dict(),
+            **self.metrics.state_dict(),
+        }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Continue from `state_dict()` output (a checkpoint without `epoch` counts its metric rows)."""
@@ -189,8 +214,15 @@ class Trainer:
         guard = NonFiniteGuard(self.device, self.options.env)
         self.sums = self.sums.to(device=self.device, dtype=torch.float32)  # on the device: no per-step host sync
         interactive = sys.stderr.isatty()
-        bar = tqdm(batches, total=total_steps, initial=self.step, desc=f"epoch {self.epoch + 1}", leave=False,
-                   disable=not interactive, dynamic_ncols=True)
+        bar = tqdm(
+            batches,
+            total=total_steps,
+            initial=self.step,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            disable=not interactive,
+            dynamic_ncols=True,
+        )
         for batch in bar:
             values = self.run_step(batch)
             guard.update(batch.step, values)
@@ -208,8 +240,14 @@ class Trainer:
         bar.close()
         guard.check(self.epoch, total_steps)
         means = (self.options.env.mean(self.sums) / max(self.step, 1)).tolist()
-        return EpochStats(self.epoch, lr, means[0], means[1] if self.loss.uses_intra else None,
-                          means[2] if self.loss.uses_inter else None, self.step)
+        return EpochStats(
+            self.epoch,
+            lr,
+            means[0],
+            means[1] if self.loss.uses_intra else None,
+            means[2] if self.loss.uses_inter else None,
+            self.step,
+        )
 
     def run_step(self, batch) -> torch.Tensor:
         """One optimisation step on `batch`: seed, loss terms, backward, optimizer step; the detached
@@ -286,8 +324,11 @@ class Trainer:
         self.checkpoint()
         name = signal.Signals(self.stop.signum).name
         where = f" in {self.run_dir}" if self.run_dir else ""
-        return Interrupted(f"Interrupted by {name} at epoch {self.epoch + 1}, step {self.step} of {total_steps}; "
-                           f"checkpoint saved{where}. Re-run the same command to resume.", self.stop.signum)
+        return Interrupted(
+            f"Interrupted by {name} at epoch {self.epoch + 1}, step {self.step} of {total_steps}; "
+            f"checkpoint saved{where}. Re-run the same command to resume.",
+            self.stop.signum,
+        )
 
 
 class NonFiniteGuard:
@@ -317,4 +358,5 @@ class NonFiniteGuard:
         raise NonFiniteLoss(
             f"Non-finite training loss at epoch {epoch + 1}, step {step + 1} of {total_steps}: "
             f"{', '.join(terms)} became NaN or infinite. Training stopped; the last good checkpoint is kept. "
-            "Lower train.lr, or check the data for NaN/inf values.")
+            "Lower train.lr, or check the data for NaN/inf values."
+        )

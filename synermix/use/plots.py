@@ -1,4 +1,5 @@
 """Pictures of one evaluation: the confusion matrix and the reliability diagram (matplotlib, Agg)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,15 @@ def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: Path, ti
     if n <= 20:
         for (i, j), count in np.ndenumerate(confusion):
             if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=font,
-                        color="white" if shares[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=font,
+                    color="white" if shares[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)
@@ -43,8 +51,9 @@ def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: Path, ti
     plt.close(fig)
 
 
-def plot_reliability(count: np.ndarray, confidence: np.ndarray, correct: np.ndarray, ece: float, path: Path,
-                     title: str) -> None:
+def plot_reliability(
+    count: np.ndarray, confidence: np.ndarray, correct: np.ndarray, ece: float, path: Path, title: str
+) -> None:
     """Accuracy against mean confidence per equal-width confidence bin (bar width: the bin), the diagonal of perfect
     calibration, the gap shaded, and the share of images per bin below."""
     plt = pyplot()
@@ -56,8 +65,16 @@ def plot_reliability(count: np.ndarray, confidence: np.ndarray, correct: np.ndar
     mean_conf = np.divide(confidence, count, out=centres.copy(), where=seen)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.2, 6.0), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centres[seen], accuracy[seen], width=1 / bins, edgecolor="black", color="#4c72b0", label="accuracy")
-    top.bar(centres[seen], (mean_conf - accuracy)[seen], bottom=accuracy[seen], width=1 / bins, color="#dd8452",
-            alpha=0.5, edgecolor="#dd8452", label="gap to confidence")
+    top.bar(
+        centres[seen],
+        (mean_conf - accuracy)[seen],
+        bottom=accuracy[seen],
+        width=1 / bins,
+        color="#dd8452",
+        alpha=0.5,
+        edgecolor="#dd8452",
+        label="gap to confidence",
+    )
     top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")

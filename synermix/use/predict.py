@@ -1,5 +1,6 @@
 """Label new images with a trained run: its model and final weights, its evaluation transform, batched; a CSV of
 each image's top-k classes and probabilities."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,8 @@ from synermix.data import Loading, eval_stream, held_in_memory
 from synermix.data.sources import FileSplit
 from synermix.data.tree import bad_images, image_files
 from synermix.errors import ConfigError, RunError
-from synermix.train.evaluation import autocast_context
 from synermix.store.io import check_writable, spreadsheet_safe
+from synermix.train.evaluation import autocast_context
 from synermix.use.trained import TrainedRun
 
 
@@ -46,8 +47,11 @@ def _split_for(trained: TrainedRun, files: List[Path]):
 def check_output(out: Path, batch_size: int, topk: int, workers: int) -> None:
     """Refuse, before any image is read, a --batch-size/--topk below 1, --workers below 0, and an --out that is a
     folder or cannot be written (the predictions would be computed, then lost)."""
-    found = [f"{flag}={value} is invalid: use an integer >= {least}" for flag, value, least in
-             (("--batch-size", batch_size, 1), ("--topk", topk, 1), ("--workers", workers, 0)) if value < least]
+    found = [
+        f"{flag}={value} is invalid: use an integer >= {least}"
+        for flag, value, least in (("--batch-size", batch_size, 1), ("--topk", topk, 1), ("--workers", workers, 0))
+        if value < least
+    ]
     if Path(out).is_dir():
         found.append(f"--out={out} is a folder: name the CSV file to write, e.g. {Path(out) / 'predictions.csv'}")
     if found:
@@ -65,8 +69,9 @@ def csv_text(table: pd.DataFrame) -> str:
 
 
 @torch.no_grad()
-def predict(trained: TrainedRun, files: List[Path], topk: int = 5, batch_size: int = 64,
-            num_workers: int = 0) -> pd.DataFrame:
+def predict(
+    trained: TrainedRun, files: List[Path], topk: int = 5, batch_size: int = 64, num_workers: int = 0
+) -> pd.DataFrame:
     """One row per file: path, then class_1, prob_1, ..., class_k, prob_k (most probable first)."""
     classes = trained.classes
     if not 1 <= topk <= len(classes):

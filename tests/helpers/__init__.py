@@ -1,4 +1,5 @@
 """Test helpers: composing the real Hydra config, a tiny deterministic model, dataset writers, hooks."""
+
 from __future__ import annotations
 
 import csv
@@ -54,13 +55,24 @@ def wait_for(path, proc, timeout=120):
         time.sleep(0.05)
 
 
-def write_summary(root: Path, method: str, seed: int, acc, status="complete", beta=0.1, bs=32, phase="test",
-                  **identity) -> None:
+def write_summary(
+    root: Path, method: str, seed: int, acc, status="complete", beta=0.1, bs=32, phase="test", **identity
+) -> None:
     """A hand-made run directory under `root` holding only summary.json (for the result tables' tests)."""
     d = root / f"{method}_bs{bs}_b{beta}_{phase}{''.join(f'_{k}{v}' for k, v in identity.items())}" / f"seed{seed}"
     d.mkdir(parents=True)
-    summary = dict(dataset="digits", model="m", batch_size=bs, method=method, beta=beta, phase=phase,
-                   seed=seed, final_acc=acc if status == "complete" else None, status=status, **identity)
+    summary = dict(
+        dataset="digits",
+        model="m",
+        batch_size=bs,
+        method=method,
+        beta=beta,
+        phase=phase,
+        seed=seed,
+        final_acc=acc if status == "complete" else None,
+        status=status,
+        **identity,
+    )
     (d / "summary.json").write_text(json.dumps(summary))
 
 

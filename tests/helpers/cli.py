@@ -1,4 +1,5 @@
 """Running the scripts as a user does (a subprocess) and reading what a refusal printed."""
+
 from __future__ import annotations
 
 import os
@@ -13,17 +14,30 @@ from helpers import ROOT
 
 SCRIPTS = ROOT / "scripts"
 # One epoch of SynerMix on a few digits: the quickest run that trains, evaluates and finishes.
-FAST = ("method=synermix", "train.epochs=1", "train.average_last=1", "train.batch_size=16", "dataset.max_per_class=6",
-        "train.cohesion_samples=0")
+FAST = (
+    "method=synermix",
+    "train.epochs=1",
+    "train.average_last=1",
+    "train.batch_size=16",
+    "dataset.max_per_class=6",
+    "train.cohesion_samples=0",
+)
 
 
-def run_script(script: str, *args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
-               timeout: int = 300) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
     """scripts/<script>.py with `args` in `cwd` (default: the repository): the finished process."""
     environ = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     environ.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, str(SCRIPTS / f"{script}.py"), *args], cwd=cwd or ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=environ)
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / f"{script}.py"), *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environ,
+    )
 
 
 def refusal(proc: subprocess.CompletedProcess) -> str:
@@ -53,15 +67,22 @@ def can_mount() -> bool:
     import tempfile
 
     with tempfile.TemporaryDirectory() as where:
-        probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {where}"],
-                               capture_output=True, timeout=30)
+        probe = subprocess.run(
+            ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {where}"], capture_output=True, timeout=30
+        )
     return probe.returncode == 0
 
 
 def in_private_mounts(script: str, cwd) -> None:
     """Run the shell `script` as root in a mount namespace of its own (what it mounts is gone when it ends)."""
-    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=cwd, timeout=600, capture_output=True,
-                          text=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=cwd,
+        timeout=600,
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 

@@ -1,4 +1,5 @@
 """Writers of tiny datasets in each dataset's exact on-disk layout (real pickles, IDX, JSON, CSV, JPEG files)."""
+
 from __future__ import annotations
 
 import gzip
@@ -54,7 +55,9 @@ def write_fashion_mnist(root: Path, per_class=5, test_per_class=2, torchvision_l
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", per_class), ("t10k", test_per_class)):
         labels = np.repeat(np.arange(10), n)
-        _idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (labels.size, 28, 28)), not torchvision_layout)
+        _idx(
+            folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (labels.size, 28, 28)), not torchvision_layout
+        )
         _idx(folder / f"{prefix}-labels-idx1-ubyte", labels, not torchvision_layout)
     return root
 
@@ -143,8 +146,9 @@ def write_oxford_pet(root: Path, train_per_class=4, test_per_class=2) -> Path:
     return root
 
 
-def write_image_folder(root: Path, classes=("cat", "dog", "emu"), train_per_class=6, test_per_class=3,
-                       layout="split", size=(40, 30)) -> Path:
+def write_image_folder(
+    root: Path, classes=("cat", "dog", "emu"), train_per_class=6, test_per_class=3, layout="split", size=(40, 30)
+) -> Path:
     """ImageFolder trees: `split` root/train/<class>/*.jpg + root/test/<class>/*.jpg; `flat` root/<class>/*.jpg.
     File names are written in reverse order and in mixed case of extension (the reader must sort as torchvision)."""
     rng = np.random.default_rng(6)

@@ -1,4 +1,5 @@
 """Run a function in several gloo processes on this machine and collect what each returns."""
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,5 @@ def run_in_processes(fn: Callable, world: int, *args: Any) -> List[Any]:
     with tempfile.TemporaryDirectory() as tmp:
         init_file = os.path.join(tmp, "init")
         # fork: the children inherit the imported modules (spawn re-imports torch and the tests: seconds each)
-        mp.start_processes(_entry, args=(world, fn, args, init_file, tmp), nprocs=world, join=True,
-                           start_method="fork")
+        mp.start_processes(_entry, args=(world, fn, args, init_file, tmp), nprocs=world, join=True, start_method="fork")
         return [pickle.loads(Path(tmp, f"{r}.pkl").read_bytes()) for r in range(world)]

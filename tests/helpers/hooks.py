@@ -1,4 +1,5 @@
 """Training hooks the tests inject (through `hooks.<name>` on the command line or run_training's `hooks`)."""
+
 from __future__ import annotations
 
 import os

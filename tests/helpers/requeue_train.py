@@ -1,5 +1,6 @@
 """scripts/train.py under a stand-in for submitit's SIGUSR2 handler: it records that it was called, and
 whether the run's checkpoint existed by then, then exits with code 3 as a requeued job would."""
+
 import os
 import runpy
 import signal

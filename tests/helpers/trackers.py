@@ -1,5 +1,6 @@
 """Reading what the trackers logged back through their own libraries: W&B's offline run files (its transaction log,
 decoded with wandb's own protobuf Record) and MLflow's client."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,8 @@ def _records(path: Path) -> Iterator[bytes]:
         if BLOCK - pos % BLOCK < 7:  # the rest of a block too short for a chunk header is padding
             pos += BLOCK - pos % BLOCK
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind == 0 and length == 0:
             break
         pending = chunk if kind in (FULL, FIRST) else pending + chunk
@@ -41,10 +42,12 @@ def wandb_history(run_dir: Path) -> List[Tuple[int, Dict[str, float]]]:
             record = Record()
             record.ParseFromString(raw)
             if record.WhichOneof("record_type") == "history":
-                items = {item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                         for item in record.history.item}
-                entries.append((int(record.history.step.num), {k: v for k, v in items.items()
-                                                                 if not k.startswith("_")}))
+                items = {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item
+                }
+                entries.append(
+                    (int(record.history.step.num), {k: v for k, v in items.items() if not k.startswith("_")})
+                )
     return entries
 
 

@@ -1,4 +1,5 @@
 """Caltech-256 (256_ObjectCategories/): 257 class folders, decoded from files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,9 @@ def read_caltech256(root: Path, train_per_class: int = 60, test_per_class: int =
     base = first_existing([root / "caltech256", root], "256_ObjectCategories")
     if base is None:
         raise not_found(
-            "Caltech-256", root, [root / "256_ObjectCategories", root / "caltech256" / "256_ObjectCategories"],
+            "Caltech-256",
+            root,
+            [root / "256_ObjectCategories", root / "caltech256" / "256_ObjectCategories"],
             "256_ObjectCategories/NNN.name/NNN_XXXX.jpg (257 class folders including 257.clutter)",
             "Set dataset.download=true to fetch it with torchvision, or unpack 256_ObjectCategories.tar there.",
         )

@@ -1,4 +1,5 @@
 """CIFAR-100 (the python pickles): 50,000 + 10,000 32x32 images of 100 classes, held in memory."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,9 @@ def read_cifar100(root: Path, verify_md5: bool = True, **_) -> Source:
     base = first_existing([root / "cifar-100-python", root], "train")
     if base is None:
         raise not_found(
-            "CIFAR-100", root, [root / "cifar-100-python" / "train", root / "train"],
+            "CIFAR-100",
+            root,
+            [root / "cifar-100-python" / "train", root / "train"],
             "cifar-100-python/{train,test,meta} (the python pickles)",
             "Set dataset.download=true to fetch it with torchvision, or unpack cifar-100-python.tar.gz there.",
         )
@@ -45,7 +48,9 @@ def read_cifar100(root: Path, verify_md5: bool = True, **_) -> Source:
             images = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             labels = np.asarray(d["fine_labels"], dtype=np.int64)
         except (KeyError, ValueError) as exc:
-            raise DatasetFormatError(f"{base / name} is not a CIFAR-100 pickle (no usable 'data'/'fine_labels': {exc}).") from None
+            raise DatasetFormatError(
+                f"{base / name} is not a CIFAR-100 pickle (no usable 'data'/'fine_labels': {exc})."
+            ) from None
         return ArraySplit(images, labels)
 
     meta = unpickle(base / "meta") if (base / "meta").exists() else {}

@@ -1,4 +1,5 @@
 """Fashion-MNIST (four IDX files): 60,000 + 10,000 28x28 grey images of 10 classes, held in memory."""
+
 from __future__ import annotations
 
 import gzip
@@ -36,7 +37,9 @@ def read_fashion_mnist(root: Path, **_) -> Source:
                 if (folder / name).is_file():
                     return folder / name
         raise not_found(
-            "Fashion-MNIST", root, [f / (stem + "[.gz]") for f in folders],
+            "Fashion-MNIST",
+            root,
+            [f / (stem + "[.gz]") for f in folders],
             "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
             "(optionally .gz) directly in the root or in FashionMNIST/raw/",
             "Install Debian's package (apt-get install dataset-fashion-mnist; root /usr/share/datasets/fashion-mnist) "
@@ -47,7 +50,9 @@ def read_fashion_mnist(root: Path, **_) -> Source:
         images = read_idx(find(f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(find(f"{prefix}-labels-idx1-ubyte")).astype(np.int64)
         if images.ndim != 3 or labels.shape != (images.shape[0],):
-            raise DatasetFormatError(f"Fashion-MNIST {prefix} images {images.shape} and labels {labels.shape} do not match.")
+            raise DatasetFormatError(
+                f"Fashion-MNIST {prefix} images {images.shape} and labels {labels.shape} do not match."
+            )
         return ArraySplit(images[:, None], labels)
 
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

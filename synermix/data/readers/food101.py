@@ -1,10 +1,10 @@
 """Food-101 (images + meta/{train,test}.json): 101 classes, decoded from files."""
+
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional, Tuple
-
 from pathlib import Path
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -18,7 +18,9 @@ def read_food101(root: Path, **_) -> Source:
     base = first_existing([root / "food-101", root], "meta/train.json")
     if base is None:
         raise not_found(
-            "Food-101", root, [root / "food-101" / "meta" / "train.json", root / "meta" / "train.json"],
+            "Food-101",
+            root,
+            [root / "food-101" / "meta" / "train.json", root / "meta" / "train.json"],
             "food-101/images/<class>/<id>.jpg with food-101/meta/{train.json,test.json,classes.txt}",
             "Set dataset.download=true to fetch it with torchvision, or unpack food-101.tar.gz there.",
         )

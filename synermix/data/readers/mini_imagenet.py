@@ -1,4 +1,5 @@
 """mini-ImageNet (the cache pickles or the Ravi-Larochelle CSVs + images): 100 classes at 84x84, held in memory."""
+
 from __future__ import annotations
 
 import random
@@ -20,7 +21,7 @@ MINI_LAYOUT = (
 
 MINI_SPLITS = ("table1", "authors")
 AUTHORS_SHUFFLE_SEED = 100  # the authors' MLclf call: random.seed(100), then random.shuffle of all images
-AUTHORS_TRAIN_RATIO = 0.8   # ... and the first 80% of the shuffled pool train, the rest test
+AUTHORS_TRAIN_RATIO = 0.8  # ... and the first 80% of the shuffled pool train, the rest test
 
 
 def authors_mini_imagenet_split(n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -42,7 +43,9 @@ def _mini_from_pickles(pkls: Sequence[Path]) -> Tuple[np.ndarray, List[str]]:
             for wnid, idx in d["class_dict"].items():
                 owner[np.asarray(idx)] = wnid
         except (KeyError, TypeError, IndexError) as exc:
-            raise DatasetFormatError(f"{p} is not a mini-ImageNet cache pickle ({type(exc).__name__}: {exc}).") from None
+            raise DatasetFormatError(
+                f"{p} is not a mini-ImageNet cache pickle ({type(exc).__name__}: {exc})."
+            ) from None
         if any(w is None for w in owner):
             raise DatasetFormatError(f"{p}: some images of 'image_data' belong to no class of 'class_dict'.")
         images.append(data)
@@ -77,7 +80,10 @@ def read_mini_imagenet(
         data, wnids = _mini_from_csvs(root, csvs, image_size)
     else:
         raise not_found(
-            "mini-ImageNet", root, [*pkls, *csvs, root / "images"], MINI_LAYOUT,
+            "mini-ImageNet",
+            root,
+            [*pkls, *csvs, root / "images"],
+            MINI_LAYOUT,
             "torchvision cannot download it; obtain it from the few-shot-learning releases and unpack it there.",
         )
     data = data.transpose(0, 3, 1, 2)
@@ -98,8 +104,14 @@ class MiniImagenet(DatasetEntry):
 
     in_memory = True
     downloads = False
-    checks = (Check("split", one_of(MINI_SPLITS), f"one of {list(MINI_SPLITS)} (table1: 500/100 per class as Table 1; "
-                    "authors: the released code's split)", optional=True),)
+    checks = (
+        Check(
+            "split",
+            one_of(MINI_SPLITS),
+            f"one of {list(MINI_SPLITS)} (table1: 500/100 per class as Table 1; authors: the released code's split)",
+            optional=True,
+        ),
+    )
 
     @classmethod
     def read(cls, root, **options) -> Source:

@@ -1,9 +1,9 @@
 """Oxford-IIIT Pet (images/ + annotations/{trainval,test}.txt): 37 breeds, decoded from files."""
+
 from __future__ import annotations
 
-from typing import Dict
-
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 
@@ -17,10 +17,12 @@ def read_oxford_pet(root: Path, **_) -> Source:
     base = first_existing([root / "oxford-iiit-pet", root], "annotations/trainval.txt")
     if base is None:
         raise not_found(
-            "Oxford-IIIT Pet", root,
+            "Oxford-IIIT Pet",
+            root,
             [root / "annotations" / "trainval.txt", root / "oxford-iiit-pet" / "annotations" / "trainval.txt"],
             "images/<Breed>_<n>.jpg and annotations/{trainval.txt,test.txt}",
-            "Set dataset.download=true to fetch it with torchvision, or unpack images.tar.gz and annotations.tar.gz there.",
+            "Set dataset.download=true to fetch it with torchvision, or unpack images.tar.gz and annotations.tar.gz "
+            "there.",
         )
     names: Dict[int, str] = {}
 
@@ -34,7 +36,9 @@ def read_oxford_pet(root: Path, **_) -> Source:
             try:
                 image_id, class_id = fields[0], int(fields[1])
             except (IndexError, ValueError):
-                raise DatasetFormatError(f"{path}:{n}: expected '<image> <class id> <species> <breed id>', got {line!r}.") from None
+                raise DatasetFormatError(
+                    f"{path}:{n}: expected '<image> <class id> <species> <breed id>', got {line!r}."
+                ) from None
             names[class_id - 1] = image_id.rsplit("_", 1)[0].replace("_", " ")
             paths.append(str(base / "images" / f"{image_id}.jpg"))
             labels.append(class_id - 1)

@@ -18,6 +18,7 @@ against both label sets:
 any class with this `draw` (your own module; no edit here); a list of two of either is chosen between by
 method.switch_prob. `none` is plain cross-entropy on the augmented view.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,14 +33,19 @@ from synermix.errors import describe
 from synermix.method.inter import LAM_MODES
 
 # name -> "module:Class" of the built-in mixers; `method.inter` takes one of these names or a `_target_` mapping
-MIXERS = Registry("inter-class mixer", "method.inter", {
-    "mixup": "synermix.method.mixers.mixup:MixUp",
-    "manifold": "synermix.method.mixers.manifold:ManifoldMixUp",
-    "cutmix": "synermix.method.mixers.cutmix:CutMix",
-    "saliencymix": "synermix.method.mixers.saliencymix:SaliencyMix",
-    "resizemix": "synermix.method.mixers.resizemix:ResizeMix",
-    "fmix": "synermix.method.mixers.fmix:FMix",
-}, "method.inter={_target_:my_module.MyMixer,alpha:0.4}")
+MIXERS = Registry(
+    "inter-class mixer",
+    "method.inter",
+    {
+        "mixup": "synermix.method.mixers.mixup:MixUp",
+        "manifold": "synermix.method.mixers.manifold:ManifoldMixUp",
+        "cutmix": "synermix.method.mixers.cutmix:CutMix",
+        "saliencymix": "synermix.method.mixers.saliencymix:SaliencyMix",
+        "resizemix": "synermix.method.mixers.resizemix:ResizeMix",
+        "fmix": "synermix.method.mixers.fmix:FMix",
+    },
+    "method.inter={_target_:my_module.MyMixer,alpha:0.4}",
+)
 
 
 # `method.inter`, and the built-in mixers' own keys (`method.alpha`, `method.lam_mode`)
@@ -55,9 +61,13 @@ def _inter_ok(v: Any) -> bool:
     return len(v) == 2 and all(_one_mixer(m) for m in v)
 
 
-INTER_CHECK = Check("inter", _inter_ok, f"one of {['none', *MIXERS.names()]}, a list of two of them (chosen between by "
-                    "method.switch_prob), or a mapping with _target_ naming your mixer class (synermix.method.mixers), "
-                    "alone or in such a list")
+INTER_CHECK = Check(
+    "inter",
+    _inter_ok,
+    f"one of {['none', *MIXERS.names()]}, a list of two of them (chosen between by "
+    "method.switch_prob), or a mapping with _target_ naming your mixer class (synermix.method.mixers), "
+    "alone or in such a list",
+)
 MIXUP_CHECKS = (
     Check("alpha", lambda v: is_num(v) and v > 0, "a number > 0"),
     Check("lam_mode", one_of(LAM_MODES), f"one of {list(LAM_MODES)}"),
@@ -77,8 +87,13 @@ class Mix:
 class Mixer(Protocol):
     """What the loss needs of an inter-class mixer (see the module docstring)."""
 
-    def draw(self, labels: Tensor, generator: Optional[torch.Generator], batch_shape: Tuple[int, ...],
-             mix_points: Sequence[str]) -> Mix:
+    def draw(
+        self,
+        labels: Tensor,
+        generator: Optional[torch.Generator],
+        batch_shape: Tuple[int, ...],
+        mix_points: Sequence[str],
+    ) -> Mix:
         """This batch's draw (see the module docstring)."""
 
 
@@ -97,8 +112,9 @@ def build_mixer(spec: Any, alpha: float = 1.0, lam_mode: str = "batch") -> Optio
         return None
     if isinstance(spec, str):
         if spec not in MIXERS:
-            raise ValueError(f"inter must be 'none', one of {sorted(MIXERS.names())} or a mapping with _target_, got "
-                             f"{spec!r}.")
+            raise ValueError(
+                f"inter must be 'none', one of {sorted(MIXERS.names())} or a mapping with _target_, got {spec!r}."
+            )
         return MIXERS.build(spec, alpha=alpha, lam_mode=lam_mode)
     if hasattr(spec, "get") and spec.get("_target_"):
         from hydra.utils import instantiate
@@ -106,11 +122,14 @@ def build_mixer(spec: Any, alpha: float = 1.0, lam_mode: str = "batch") -> Optio
         try:
             mixer = instantiate(spec)
         except Exception as exc:  # Hydra wraps the class's own error: name that one
-            raise ValueError(f"inter={{_target_: {spec.get('_target_')}}} cannot be instantiated "
-                             f"({describe(exc.__cause__ or exc)}).") from None
+            raise ValueError(
+                f"inter={{_target_: {spec.get('_target_')}}} cannot be instantiated ({describe(exc.__cause__ or exc)})."
+            ) from None
     else:
         mixer = spec
     if not callable(getattr(mixer, "draw", None)):
-        raise ValueError(f"inter={mixer_name(spec)!r} made a {type(mixer).__name__}, which has no "
-                         "draw(labels, generator, batch_shape, mix_points) method (see synermix.method.mixers).")
+        raise ValueError(
+            f"inter={mixer_name(spec)!r} made a {type(mixer).__name__}, which has no "
+            "draw(labels, generator, batch_shape, mix_points) method (see synermix.method.mixers)."
+        )
     return mixer

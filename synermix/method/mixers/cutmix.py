@@ -1,9 +1,10 @@
 """CutMix (Yun et al. 2019): a box of the partner image pasted in; lambda becomes the share of the image left."""
+
 from __future__ import annotations
 
+from synermix.method.inter import cutmix, cutmix_boxes
 from synermix.method.mixers import Mix
 from synermix.method.mixers.mixup import MixUp
-from synermix.method.inter import cutmix, cutmix_boxes
 
 
 class CutMix(MixUp):

@@ -1,14 +1,15 @@
 """FMix (Harris et al. 2020), written from the paper: a binary mask from low-frequency Fourier noise (the spectrum
 of Gaussian noise scaled by 1 / frequency^decay_power), its top-lambda share of pixels set to 1; the mixed image
 is the sample where the mask is 1 and its partner elsewhere, so lambda is exactly the mask's share."""
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
 from synermix.config.checks import Check, is_num, one_of, require
-from synermix.method.mixers import Mix
 from synermix.method.inter import _PermuteRows, sample_lam
+from synermix.method.mixers import Mix
 
 FMIX_CHECKS = (
     Check("alpha", lambda v: is_num(v) and v > 0, "a number > 0"),
@@ -22,7 +23,7 @@ def fourier_noise(height: int, width: int, decay_power: float, generator) -> Ten
     by 1 / max(|f|, 1 / max(height, width))^decay_power, transformed back."""
     fy = torch.fft.fftfreq(height, dtype=torch.float64)[:, None]
     fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :]
-    freqs = torch.sqrt(fy ** 2 + fx ** 2)
+    freqs = torch.sqrt(fy**2 + fx**2)
     scale = 1.0 / freqs.clamp_min(1.0 / max(height, width)) ** decay_power
     parts = torch.randn(2, height, width // 2 + 1, generator=generator, dtype=torch.float64)
     spectrum = torch.complex(parts[0], parts[1]) * scale

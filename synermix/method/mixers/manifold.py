@@ -1,5 +1,6 @@
 """Manifold MixUp (Verma et al. 2019; the paper's Eq. 4): MixUp of the hidden states at a mix point drawn per
 batch from the model's `mix_points`."""
+
 from __future__ import annotations
 
 from synermix.method.mixers.mixup import MixUp

@@ -1,11 +1,12 @@
 """MixUp (Zhang et al. 2018; the paper's Eq. 3): images mixed with a permuted partner, lam ~ Beta(alpha, alpha)."""
+
 from __future__ import annotations
 
 import torch
 
 from synermix.config.checks import require
-from synermix.method.mixers import MIXUP_CHECKS, Mix
 from synermix.method.inter import mix, sample_lam
+from synermix.method.mixers import MIXUP_CHECKS, Mix
 
 
 class MixUp:

@@ -1,5 +1,6 @@
 """ResizeMix (Qin et al. 2020): the whole partner image shrunk into a box pasted at a random place; lambda is the
 share of the image left (1 - box area / image area)."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -9,12 +10,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from synermix.config.checks import Check, is_num, one_of, require
-from synermix.method.mixers import Mix
 from synermix.method.inter import _PermuteRows
+from synermix.method.mixers import Mix
 
 RESIZEMIX_CHECKS = (
-    Check("scale", lambda v: len(v) == 2 and all(is_num(s) and 0 < s <= 1 for s in v) and v[0] <= v[1],
-          "[low, high] with 0 < low <= high <= 1 (the box's side as a share of the image's)"),
+    Check(
+        "scale",
+        lambda v: len(v) == 2 and all(is_num(s) and 0 < s <= 1 for s in v) and v[0] <= v[1],
+        "[low, high] with 0 < low <= high <= 1 (the box's side as a share of the image's)",
+    ),
     Check("lam_mode", one_of(("batch",)), "batch (one box per batch, as the paper's code)"),
 )
 
@@ -42,8 +46,9 @@ class ResizeMix:
         left = int(torch.randint(0, width - bw + 1, (), generator=generator))
 
         def apply(x: Tensor) -> Tensor:
-            small = F.interpolate(_PermuteRows.apply(x, perm), size=(bh, bw), mode="bilinear", align_corners=False,
-                                  antialias=True)
+            small = F.interpolate(
+                _PermuteRows.apply(x, perm), size=(bh, bw), mode="bilinear", align_corners=False, antialias=True
+            )
             return F.pad(small, (left, width - left - bw, top, height - top - bh)) + x * _outside(x, top, left, bh, bw)
 
         lam = torch.tensor(1.0 - bh * bw / (height * width), dtype=torch.float32)
@@ -53,5 +58,5 @@ class ResizeMix:
 def _outside(x: Tensor, top: int, left: int, bh: int, bw: int) -> Tensor:
     """1 outside the box, 0 inside, shaped (1, 1, H, W) for x."""
     mask = torch.ones(1, 1, x.shape[-2], x.shape[-1], dtype=x.dtype, device=x.device)
-    mask[..., top:top + bh, left:left + bw] = 0
+    mask[..., top : top + bh, left : left + bw] = 0
     return mask

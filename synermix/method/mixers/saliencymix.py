@@ -1,6 +1,7 @@
 """SaliencyMix (Uddin et al., ICLR 2021): CutMix whose box is centred on the most salient pixel of the partner
 image (OpenCV's static fine-grained saliency, as the paper), cut from the partner and pasted at the same place;
 lambda becomes the share of the image left."""
+
 from __future__ import annotations
 
 from typing import Callable, Tuple
@@ -8,9 +9,9 @@ from typing import Callable, Tuple
 import torch
 from torch import Tensor
 
+from synermix.method.inter import cutmix, cutmix_box
 from synermix.method.mixers import Mix
 from synermix.method.mixers.mixup import MixUp
-from synermix.method.inter import cutmix, cutmix_box
 
 Peaks = Callable[[Tensor], Tuple[Tensor, Tensor]]
 

@@ -3,6 +3,7 @@ mixed with probability `mix_prob` (else L_inter is plain cross-entropy on the au
 mixers with probability `switch_prob` (DeiT's MixUp/CutMix alternation), and not at all from epoch `off_epoch`
 (0-based) on. The intra-class term is never affected. Draws come first from the step's generator, in order: mix
 or not (when mix_prob < 1), which mixer (with two), then the mixer's own draws; so a resumed run draws alike."""
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -15,12 +16,24 @@ from synermix.method.mixers import Mix, Mixer, build_mixer
 
 # method.mix_prob, method.switch_prob, method.mix_off_epoch (method.inter's list form is checked by INTER_CHECK)
 SCHEDULE_CHECKS = (
-    Check("mix_prob", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1] (1: every batch is mixed)",
-          optional=True),
-    Check("switch_prob", lambda v: v is None or (is_num(v) and 0 <= v <= 1),
-          "null, or with method.inter=[first, second] the probability in [0, 1] of the second", optional=True),
-    Check("mix_off_epoch", lambda v: v is None or (is_int(v) and v >= 1),
-          "null (never) or the 0-based epoch >= 1 from which batches are not mixed", optional=True),
+    Check(
+        "mix_prob",
+        lambda v: is_num(v) and 0 <= v <= 1,
+        "a probability in [0, 1] (1: every batch is mixed)",
+        optional=True,
+    ),
+    Check(
+        "switch_prob",
+        lambda v: v is None or (is_num(v) and 0 <= v <= 1),
+        "null, or with method.inter=[first, second] the probability in [0, 1] of the second",
+        optional=True,
+    ),
+    Check(
+        "mix_off_epoch",
+        lambda v: v is None or (is_int(v) and v >= 1),
+        "null (never) or the 0-based epoch >= 1 from which batches are not mixed",
+        optional=True,
+    ),
 )
 
 
@@ -34,11 +47,17 @@ class MixSchedule:
     `off_epoch` on (`set_epoch`, called by the trainer's MixingEpoch hook); `draw` returns None for a batch left
     unmixed."""
 
-    def __init__(self, mixers: Sequence[Mixer], mix_prob: float = 1.0, switch_prob: Optional[float] = None,
-                 off_epoch: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        mixers: Sequence[Mixer],
+        mix_prob: float = 1.0,
+        switch_prob: Optional[float] = None,
+        off_epoch: Optional[int] = None,
+    ) -> None:
         if len(mixers) not in (1, 2) or (len(mixers) == 2) != (switch_prob is not None):
-            raise ValueError("switch_prob chooses between exactly two mixers (inter=[first, second]); give both "
-                             "or neither.")
+            raise ValueError(
+                "switch_prob chooses between exactly two mixers (inter=[first, second]); give both or neither."
+            )
         self.mixers, self.mix_prob, self.switch_prob = list(mixers), float(mix_prob), switch_prob
         self.off_epoch, self.active = off_epoch, True
 

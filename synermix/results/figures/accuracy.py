@@ -1,4 +1,5 @@
 """Figures 5, 6 and 9: final test accuracy (mean ± std over seeds) of the six methods per scenario."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,11 @@ TITLES = {
 }
 COLUMNS = ["scenario", "label", "method", "paper_name", "beta", "n_seeds", "acc_mean", "acc_std", "accs", "seeds"]
 # paired columns' prefix -> their title in the printed table ('diff [95% CI] p=… *', * p < 0.05)
-COMPARISONS = {"vs_baseline": "vs baseline (paired)", "vs_better_component": "vs better component (paired)",
-               "vs_original_views": "vs original views (paired)"}
+COMPARISONS = {
+    "vs_baseline": "vs baseline (paired)",
+    "vs_better_component": "vs better component (paired)",
+    "vs_original_views": "vs original views (paired)",
+}
 
 
 def accuracy_row(scenario, method: str, result: Dict[str, Any]) -> Dict[str, Any]:
@@ -60,7 +64,9 @@ def seed_accuracies(row: Dict[str, Any]) -> Dict[int, float]:
     return dict(zip((int(s) for s in row["seeds"].split(";")), (float(a) for a in row["accs"].split(";"))))
 
 
-def add_paired(data: pd.DataFrame, prefix: str, reference: Callable[[dict, List[dict]], Optional[dict]]) -> pd.DataFrame:
+def add_paired(
+    data: pd.DataFrame, prefix: str, reference: Callable[[dict, List[dict]], Optional[dict]]
+) -> pd.DataFrame:
     """Columns <prefix>_pairs/_diff/_ci_low/_ci_high/_p/_significant: each row's per-seed accuracies minus those
     of the row `reference(row, rows of its scenario)` picks, paired by seed (synermix.results.paired; 'n/a' where it
     picks none or fewer than two seeds pair up)."""
@@ -105,26 +111,37 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         bars(ax, list(part["paper_name"]), part["acc_mean"], part["acc_std"], colors[: len(part)])
         ax.set_title(part["label"].iloc[0], fontsize=9)
         ax.set_ylabel("test accuracy (%)")
-    fig.suptitle(f"{TITLES.get(runs.spec.name, runs.spec.name)}\nmean ± std over {runs.spec.seeds} seed(s), "
-                 f"scale {runs.spec.scale}", fontsize=10)
+    fig.suptitle(
+        f"{TITLES.get(runs.spec.name, runs.spec.name)}\nmean ± std over {runs.spec.seeds} seed(s), "
+        f"scale {runs.spec.scale}",
+        fontsize=10,
+    )
     save(fig, data, out_dir, runs.spec.name)
     return data
 
 
 def markdown(data: pd.DataFrame) -> str:
     """The figure's numbers as a Markdown table: accuracy mean ± std over seeds per scenario and method."""
+
     def cell(row) -> str:
         if not row.n_seeds:
             return "failed"
         spread = "" if np.isnan(row.acc_std) else f" ± {row.acc_std:.2f}"
         return f"{row.acc_mean:.2f}{spread}"
 
-    view = pd.DataFrame({
-        "scenario": data["label"], "method": data["paper_name"] + " (" + data["method"] + ")",
-        "beta": data["beta"], "seeds": data["n_seeds"], "test accuracy (%)": data.apply(cell, axis=1),
-    })
+    view = pd.DataFrame(
+        {
+            "scenario": data["label"],
+            "method": data["paper_name"] + " (" + data["method"] + ")",
+            "beta": data["beta"],
+            "seeds": data["n_seeds"],
+            "test accuracy (%)": data.apply(cell, axis=1),
+        }
+    )
     for prefix, title in COMPARISONS.items():
         if f"{prefix}_diff" in data:
-            view[title] = [describe({k: r[f"{prefix}_{c}"] for k, c in PAIRED_FIELDS.items()}) if r[f"{prefix}_pairs"]
-                           else "" for r in data.to_dict("records")]
+            view[title] = [
+                describe({k: r[f"{prefix}_{c}"] for k, c in PAIRED_FIELDS.items()}) if r[f"{prefix}_pairs"] else ""
+                for r in data.to_dict("records")
+            ]
     return view.to_markdown(index=False)

@@ -1,5 +1,6 @@
 """Figure 10: final validation accuracy vs beta for w-RA, w-RA&ER(M) and w-RA&ER(MM); beta = 0 is the
 method without its intra-class term (wo-RA&ER, w-ER(M), w-ER(MM) respectively)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,18 @@ def table(runs: FigureRuns) -> Optional[pd.DataFrame]:
             grid = runs.beta_grid(scenario, method)
             points = [(0.0, reference, runs.val(scenario, reference))]
             points += [(beta, method, runs.val(scenario, method, beta)) for beta in grid]
-            rows += [{"scenario": scenario.key, "label": scenario.label, "method": method,
-                      "paper_name": paper_name(method), "beta": beta, "val_acc": acc, "run_method": run_method}
-                     for beta, run_method, acc in points]
+            rows += [
+                {
+                    "scenario": scenario.key,
+                    "label": scenario.label,
+                    "method": method,
+                    "paper_name": paper_name(method),
+                    "beta": beta,
+                    "val_acc": acc,
+                    "run_method": run_method,
+                }
+                for beta, run_method, acc in points
+            ]
     return None if runs.plan else pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -46,7 +56,8 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
     panels[0][0].legend(fontsize=7)
-    fig.suptitle(f"Figure 10: validation accuracy vs beta\n(stratified validation split), scale {runs.spec.scale}",
-                 fontsize=10)
+    fig.suptitle(
+        f"Figure 10: validation accuracy vs beta\n(stratified validation split), scale {runs.spec.scale}", fontsize=10
+    )
     save(fig, data, out_dir, "fig10")
     return data

@@ -1,4 +1,5 @@
 """Figures 7 and 11: test accuracy per epoch (mean ± std over seeds), with class cohesion per epoch."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,19 @@ from synermix.results.figures.plots import method_colors, pyplot, save
 from synermix.results.figures.runs import FigureRuns, read_metrics
 from synermix.results.figures.spec import paper_name
 
-COLUMNS = ["scenario", "label", "series", "method", "beta", "epoch", "n_seeds", "acc_mean", "acc_std",
-           "cohesion_ratio_mean", "silhouette_mean"]
+COLUMNS = [
+    "scenario",
+    "label",
+    "series",
+    "method",
+    "beta",
+    "epoch",
+    "n_seeds",
+    "acc_mean",
+    "acc_std",
+    "cohesion_ratio_mean",
+    "silhouette_mean",
+]
 
 
 def epoch_rows(scenario, series: str, method: str, result: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -21,12 +33,28 @@ def epoch_rows(scenario, series: str, method: str, result: Dict[str, Any]) -> Li
     if not dirs:
         return []
     metrics = pd.concat([read_metrics(d) for d in dirs])
-    stats = metrics.groupby("epoch").agg(
-        n_seeds=("eval_acc", "size"), acc_mean=("eval_acc", "mean"), acc_std=("eval_acc", "std"),
-        cohesion_ratio_mean=("cohesion_ratio", "mean"), silhouette_mean=("silhouette", "mean"),
-    ).reset_index()
-    return [{"scenario": scenario.key, "label": scenario.label, "series": series, "method": method,
-             "beta": result["chosen_beta"], **row} for row in stats.to_dict("records")]
+    stats = (
+        metrics.groupby("epoch")
+        .agg(
+            n_seeds=("eval_acc", "size"),
+            acc_mean=("eval_acc", "mean"),
+            acc_std=("eval_acc", "std"),
+            cohesion_ratio_mean=("cohesion_ratio", "mean"),
+            silhouette_mean=("silhouette", "mean"),
+        )
+        .reset_index()
+    )
+    return [
+        {
+            "scenario": scenario.key,
+            "label": scenario.label,
+            "series": series,
+            "method": method,
+            "beta": result["chosen_beta"],
+            **row,
+        }
+        for row in stats.to_dict("records")
+    ]
 
 
 def fig7_table(runs: FigureRuns) -> Optional[pd.DataFrame]:
@@ -47,8 +75,9 @@ def fig11_table(runs: FigureRuns) -> Optional[pd.DataFrame]:
     rows = []
     for scenario in runs.spec.scenarios:
         for p in values:
-            result = runs.protocol(scenario, "intra", beta=beta, extra=[f"method.num_per_class={p}"],
-                                   tag="" if p == 1 else f"_P{p}")  # P=1 is the plain w-RA run
+            result = runs.protocol(
+                scenario, "intra", beta=beta, extra=[f"method.num_per_class={p}"], tag="" if p == 1 else f"_P{p}"
+            )  # P=1 is the plain w-RA run
             if result is not None:
                 rows += epoch_rows(scenario, f"P={p}", "intra", result)
     return None if runs.plan else pd.DataFrame(rows, columns=COLUMNS)
@@ -67,8 +96,13 @@ def draw(data: pd.DataFrame, title: str, with_cohesion: bool):
         for name, curve in part.groupby("series", sort=False):
             ax = axes[0][col]
             ax.plot(curve["epoch"], curve["acc_mean"], label=name, color=colors[name])
-            ax.fill_between(curve["epoch"], curve["acc_mean"] - curve["acc_std"].fillna(0),
-                            curve["acc_mean"] + curve["acc_std"].fillna(0), color=colors[name], alpha=0.15)
+            ax.fill_between(
+                curve["epoch"],
+                curve["acc_mean"] - curve["acc_std"].fillna(0),
+                curve["acc_mean"] + curve["acc_std"].fillna(0),
+                color=colors[name],
+                alpha=0.15,
+            )
             if with_cohesion:
                 axes[1][col].plot(curve["epoch"], curve["cohesion_ratio_mean"], label=name, color=colors[name])
         axes[0][col].set_title(part["label"].iloc[0], fontsize=9)
@@ -91,8 +125,11 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
     data = fig7_table(runs) if fig7 else fig11_table(runs)
     if data is None:
         return None
-    title = ("Figure 7: test accuracy and feature cohesion per epoch" if fig7
-             else f"Figure 11: w-RA with P linear interpolations per class (beta={runs.spec.options.get('beta', 0.5)})")
+    title = (
+        "Figure 7: test accuracy and feature cohesion per epoch"
+        if fig7
+        else f"Figure 11: w-RA with P linear interpolations per class (beta={runs.spec.options.get('beta', 0.5)})"
+    )
     fig = draw(data, f"{title}\nmean ± std over {runs.spec.seeds} seed(s), scale {runs.spec.scale}", with_cohesion=fig7)
     save(fig, data, out_dir, runs.spec.name)
     return data

@@ -1,4 +1,5 @@
 """One entry point for every figure target: load the scale's spec, run or reuse its runs, draw."""
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -26,8 +27,15 @@ FIGURES = ("fig1", *sorted((n for n in MODULES if n.startswith("fig")), key=lamb
 TARGETS = (*FIGURES, "mixers")  # `all` makes the paper's FIGURES
 
 
-def make_figure(name: str, scale: str, out_dir: Path, runs_root: Optional[Path] = None, plan: bool = False,
-                runner: Optional[Runner] = None, data_root: Optional[Path] = None) -> Optional[FigureRuns]:
+def make_figure(
+    name: str,
+    scale: str,
+    out_dir: Path,
+    runs_root: Optional[Path] = None,
+    plan: bool = False,
+    runner: Optional[Runner] = None,
+    data_root: Optional[Path] = None,
+) -> Optional[FigureRuns]:
     """Make figure `name` at `scale` into out_dir (figN.png + figN.csv); with `plan`, only list the jobs;
     `data_root` sets every dataset's root to data_root/<dataset name>.
     Returns the FigureRuns (commands planned, failures met), or None for the analytic Figure 1."""

@@ -1,4 +1,5 @@
 """Figure 1: probability that a shuffle pairs an image with its own class, vs classes and batch size."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,7 +50,7 @@ def make(out_dir: Path, scale: str = "cpu") -> pd.DataFrame:
     data.to_csv(out_dir / "fig1.csv", index=False)
     fig, ax = plt.subplots(figsize=(6, 4))
     for b, group in data.groupby("batch_size"):
-        line, = ax.plot(group["num_classes"], 100 * group["analytic"], label=f"batch {b}")
+        (line,) = ax.plot(group["num_classes"], 100 * group["analytic"], label=f"batch {b}")
         ax.plot(group["num_classes"], 100 * group["simulated"], "o", color=line.get_color(), markersize=4)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("number of classes")

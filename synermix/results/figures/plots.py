@@ -1,4 +1,5 @@
 """Shared drawing: a grid of panels, bars with error bars, and writing figN.png + figN.csv atomically."""
+
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
 """The runs behind a figure, through the protocol machinery: composed like scripts/protocol.py, reused when
 finished, resumed when not, and listed as commands instead (`plan`) for a cluster to run first."""
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,10 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from synermix.run.validation import validate_config
-from synermix.results.figures.spec import CONFIG_DIR, FigureSpec, Scenario
 from synermix.config.identity import protocol_dir_of, run_dir_of
+from synermix.results.figures.spec import CONFIG_DIR, FigureSpec, Scenario
 from synermix.results.protocol import attempt, run_config, run_protocol
+from synermix.run.validation import validate_config
 
 log = logging.getLogger(__name__)
 Runner = Callable[[DictConfig, Path], Dict[str, Any]]
@@ -30,8 +31,9 @@ def read_metrics(run_dir: Path) -> pd.DataFrame:
 class FigureRuns:
     """Runs (or plans) the protocol and validation runs of one figure spec, collecting failures."""
 
-    def __init__(self, spec: FigureSpec, runner: Optional[Runner] = None, plan: bool = False,
-                 data_root: Optional[Path] = None):
+    def __init__(
+        self, spec: FigureSpec, runner: Optional[Runner] = None, plan: bool = False, data_root: Optional[Path] = None
+    ):
         if runner is None:
             from synermix.run.training import run_training  # late: torch-heavy, and plans need none of it
 
@@ -58,8 +60,9 @@ class FigureRuns:
         with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
             return compose(config_name="protocol", overrides=list(overrides))
 
-    def protocol(self, scenario: Scenario, method: str, beta: Optional[float] = None,
-                 extra: Sequence[str] = (), tag: str = "") -> Optional[Dict[str, Any]]:
+    def protocol(
+        self, scenario: Scenario, method: str, beta: Optional[float] = None, extra: Sequence[str] = (), tag: str = ""
+    ) -> Optional[Dict[str, Any]]:
         """Test runs of `method` on `scenario` with the spec's seeds: beta from validation when the spec
         selects it and no `beta` is given, else `beta` (or the preset's). None when planning."""
         fixed = beta is not None or not self.spec.select_beta
@@ -98,4 +101,3 @@ class FigureRuns:
         """The method's beta candidates (its config's method.beta_grid)."""
         cfg = self.compose(self.overrides(scenario, method))
         return [float(b) for b in cfg.method.get("beta_grid") or []]
-

@@ -1,5 +1,7 @@
-"""What a figure needs at a scale: its scenarios, methods and seeds, read from synermix/results/figures/scales/<scale>.yaml
+"""What a figure needs at a scale: its scenarios, methods and seeds, read from
+synermix/results/figures/scales/<scale>.yaml
 (kept out of configs/ so that train.py's --help does not list them as a config group of training)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,13 +10,15 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import OmegaConf
 
-from synermix.run.validation import METHOD_NAMES
-from synermix.errors import ConfigError
 from synermix.config.presets import PAPER_NAMES, paper_name  # noqa: F401  (the figures' labels)
+from synermix.errors import ConfigError
+from synermix.run.validation import METHOD_NAMES
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 SCALES_DIR = Path(__file__).resolve().parent / "scales"
 SCALES = ("smoke", "cpu", "paper")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One experimental setting: Hydra overrides on top of the scale's common ones."""
@@ -66,8 +70,10 @@ def load_figure_spec(name: str, scale: str, runs: Optional[Path] = None) -> Figu
     source = SCALES_DIR / f"{scale}.yaml"
     data = OmegaConf.to_container(OmegaConf.load(source), resolve=True)
     if name not in data:
-        raise ConfigError(f"{source} defines no `{name}:` entry; figures defined there: "
-                          f"{', '.join(k for k in data if k.startswith('fig'))}.")
+        raise ConfigError(
+            f"{source} defines no `{name}:` entry; figures defined there: "
+            f"{', '.join(k for k in data if k.startswith('fig'))}."
+        )
     entry = data[name] or {}
     keys = entry.get("scenarios") or ([entry["scenario"]] if "scenario" in entry else [])
     if not keys:

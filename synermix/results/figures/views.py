@@ -1,5 +1,6 @@
 """Figure 12: w-RA synthesizing from original-view features (Eq. 8) vs augmented-view ones (w-RA(aug),
 Eq. 7) at two betas, per scenario (e.g. with and without cutout)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,8 +44,15 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         x = np.arange(len(betas))
         for i, (method, name) in enumerate(zip(METHODS, ("original views (w-RA)", "augmented views (w-RA(aug))"))):
             rows = part[part["method"] == method].set_index("beta").reindex(betas)
-            ax.bar(x + (i - 0.5) * width, rows["acc_mean"], width, yerr=rows["acc_std"].fillna(0), capsize=3,
-                   color=colors[i], label=name)
+            ax.bar(
+                x + (i - 0.5) * width,
+                rows["acc_mean"],
+                width,
+                yerr=rows["acc_std"].fillna(0),
+                capsize=3,
+                color=colors[i],
+                label=name,
+            )
         low = np.nanmin(part["acc_mean"] - part["acc_std"].fillna(0))
         high = np.nanmax(part["acc_mean"] + part["acc_std"].fillna(0))
         ax.set_ylim(max(0.0, low - max(0.5, 0.3 * (high - low))), min(100.0, high + max(0.5, 0.3 * (high - low))))
@@ -54,7 +62,10 @@ def make(runs: FigureRuns, out_dir: Path) -> Optional[pd.DataFrame]:
         ax.set_ylabel("test accuracy (%)")
         ax.grid(axis="y", alpha=0.3)
     panels[0][0].legend(fontsize=7)
-    fig.suptitle(f"Figure 12: synthesizing from original vs augmented views\nmean ± std over {runs.spec.seeds} "
-                 f"seed(s), scale {runs.spec.scale}", fontsize=10)
+    fig.suptitle(
+        f"Figure 12: synthesizing from original vs augmented views\nmean ± std over {runs.spec.seeds} "
+        f"seed(s), scale {runs.spec.scale}",
+        fontsize=10,
+    )
     save(fig, data, out_dir, "fig12")
     return data

@@ -4,6 +4,7 @@ run's summary, on the main process only; a resumed run continues the same tracke
 A tracker is a class of `Tracker`'s methods: a built-in one is a file here named in TRACKERS (plus
 configs/logger/<name>.yaml); your own is `logger.<name>: {_target_: my_module.MyTracker, ...}` (docs/extending.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,23 +22,32 @@ from synermix.train.hooks import Hook
 log = logging.getLogger(__name__)
 
 # logger name -> "module:Class"; `csv` (no tracker) is the run directory's own metrics.csv, written whatever is selected
-TRACKERS = Registry("tracker", "logger.<name>", {
-    "tensorboard": "synermix.run.trackers.tensorboard:TensorBoardTracker",
-    "wandb": "synermix.run.trackers.wandb:WandbTracker",
-    "mlflow": "synermix.run.trackers.mlflow:MlflowTracker",
-}, "logger.mine={_target_:my_module.MyTracker}")
+TRACKERS = Registry(
+    "tracker",
+    "logger.<name>",
+    {
+        "tensorboard": "synermix.run.trackers.tensorboard:TensorBoardTracker",
+        "wandb": "synermix.run.trackers.wandb:WandbTracker",
+        "mlflow": "synermix.run.trackers.mlflow:MlflowTracker",
+    },
+    "logger.mine={_target_:my_module.MyTracker}",
+)
 METRICS_CSV_ONLY = "csv"
 
 
 def _selection_ok(logger: Any) -> bool:
-    return logger is None or (hasattr(logger, "keys") and all(
-        name in TRACKERS or name == METRICS_CSV_ONLY or target_of(logger[name]) for name in logger.keys()))
+    return logger is None or (
+        hasattr(logger, "keys")
+        and all(name in TRACKERS or name == METRICS_CSV_ONLY or target_of(logger[name]) for name in logger.keys())
+    )
 
 
 LOGGER_CHECK = Check(
-    "logger", _selection_ok,
+    "logger",
+    _selection_ok,
     f"a selection from the logger config group: logger=[{','.join([*TRACKERS.names(), METRICS_CSV_ONLY])}] (any of "
-    "them), or a tracker of your own as logger.<name>={_target_:my_module.MyTracker}")
+    "them), or a tracker of your own as logger.<name>={_target_:my_module.MyTracker}",
+)
 
 
 @dataclass
@@ -81,8 +91,9 @@ def summary_results(summary: Dict[str, Any]) -> Dict[str, float]:
 
 def metric_values(row: Dict[str, Any]) -> Dict[str, float]:
     """The numeric values of a metrics.csv row or summary (None, text and flags left out)."""
-    return {k: float(v) for k, v in row.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"}
+    return {
+        k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"
+    }
 
 
 def build_tracker(name: str, options) -> Optional[Tracker]:
@@ -137,14 +148,16 @@ class Tracking(Hook):
         except Exception as exc:
             self._close("failed")  # the trackers already started
             hint = getattr(tracker, "SETUP_HINT", f"check the logger.{name} settings")
-            raise RunError(f"The {name} tracker (logger={name}) could not start, so the run stopped before "
-                           f"training: {describe(exc)}. {hint}; or train without it (logger=tensorboard, or "
-                           "logger=csv).") from None
+            raise RunError(
+                f"The {name} tracker (logger={name}) could not start, so the run stopped before "
+                f"training: {describe(exc)}. {hint}; or train without it (logger=tensorboard, or "
+                "logger=csv)."
+            ) from None
 
     def _log_new_rows(self) -> None:
         rows = self.rows
         for name, tracker in self.trackers.items():
-            for row in rows[self.state[name]["epochs"]:]:
+            for row in rows[self.state[name]["epochs"] :]:
                 tracker.log_epoch(row)
             self.state[name]["epochs"] = len(rows)
         if self.trackers:

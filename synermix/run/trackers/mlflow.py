@@ -1,5 +1,6 @@
 """MLflow: a local SQLite store by default (out_root/mlflow.db; browse it with
 `mlflow ui --backend-store-uri sqlite:///outputs/runs/mlflow.db`), or any tracking server's URI."""
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,11 @@ from synermix.run.trackers import TrackedRun, Tracker, metric_values, summary_re
 
 CHECKS = (
     Check("experiment", lambda v: isinstance(v, str) and v.strip() != "", "an MLflow experiment name"),
-    Check("tracking_uri", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
-          "null (sqlite:///<out_root>/mlflow.db) or an MLflow tracking URI"),
+    Check(
+        "tracking_uri",
+        lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+        "null (sqlite:///<out_root>/mlflow.db) or an MLflow tracking URI",
+    ),
 )
 STATUSES = {"complete": "FINISHED", "interrupted": "KILLED", "failed": "FAILED"}
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
@@ -33,8 +37,10 @@ class MlflowTracker(Tracker):
     """One MLflow run per run directory (its id kept in trackers.json, so a resumed run continues it), the resolved
     config as parameters, each row's numbers at step `epoch`, summary.json's as final metrics."""
 
-    SETUP_HINT = ("Set logger.mlflow.tracking_uri to a store it can write (sqlite:///<writable folder>/mlflow.db) or a "
-                  "reachable MLflow server")
+    SETUP_HINT = (
+        "Set logger.mlflow.tracking_uri to a store it can write (sqlite:///<writable folder>/mlflow.db) or a "
+        "reachable MLflow server"
+    )
 
     def __init__(self, experiment: str = "synermix", tracking_uri: Optional[str] = None) -> None:
         self.experiment, self.tracking_uri = experiment, tracking_uri
@@ -51,7 +57,7 @@ class MlflowTracker(Tracker):
 
         uri = self._uri(run)
         if uri.startswith("sqlite:///"):
-            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(self.experiment)
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
@@ -59,8 +65,9 @@ class MlflowTracker(Tracker):
         if self.run_id is not None:
             self.client.update_run(self.run_id, status="RUNNING")
         else:
-            created = self.client.create_run(experiment_id, run_name=run.name,
-                                             tags={"synermix.run_dir": str(run.path.resolve())})
+            created = self.client.create_run(
+                experiment_id, run_name=run.name, tags={"synermix.run_dir": str(run.path.resolve())}
+            )
             self.run_id = created.info.run_id
             self._log_params(_flat(run.config))
         return {"run_id": self.run_id, "tracking_uri": uri}
@@ -70,7 +77,7 @@ class MlflowTracker(Tracker):
 
         items: List[Param] = [Param(k, v) for k, v in sorted(params.items())]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 parameters a batch
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def _log_metrics(self, values: Dict[str, float], step: int) -> None:
         from mlflow.entities import Metric

@@ -1,10 +1,11 @@
 """TensorBoard: the run's scalars and hyper-parameters in its tb/ folder (`make tensorboard` serves outputs/)."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from synermix.train.cohesion import COHESION_COLUMNS
 from synermix.run.trackers import TrackedRun, Tracker, metric_values, summary_results
+from synermix.train.cohesion import COHESION_COLUMNS
 
 FOLDER = "tb"
 

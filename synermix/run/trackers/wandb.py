@@ -1,5 +1,6 @@
 """Weights & Biases: offline by default (the run is written under the run directory's wandb/ and uploaded later
 with `wandb sync`); `logger.wandb.mode=online` logs live where the machine can reach the server."""
+
 from __future__ import annotations
 
 import os
@@ -37,19 +38,29 @@ def setup_problems(options) -> List[str]:
     would fail after waiting for it."""
     if options.get("mode", "offline") != "online" or _has_credentials():
         return []
-    return ["logger.wandb.mode=online needs a W&B API key, and none is set (no WANDB_API_KEY, no `wandb login` entry "
-            "in ~/.netrc); run `wandb login` or set WANDB_API_KEY, or keep logger.wandb.mode=offline (the default; "
-            "`wandb sync` uploads later)"]
+    return [
+        "logger.wandb.mode=online needs a W&B API key, and none is set (no WANDB_API_KEY, no `wandb login` entry "
+        "in ~/.netrc); run `wandb login` or set WANDB_API_KEY, or keep logger.wandb.mode=offline (the default; "
+        "`wandb sync` uploads later)"
+    ]
 
 
 class WandbTracker(Tracker):
     """One W&B run per run directory: its id is kept in trackers.json, so a resumed run continues it."""
 
-    SETUP_HINT = ("Set logger.wandb.mode=offline (the default), or make W&B reachable and logged in (`wandb login`, "
-                  "WANDB_API_KEY)")
+    SETUP_HINT = (
+        "Set logger.wandb.mode=offline (the default), or make W&B reachable and logged in (`wandb login`, "
+        "WANDB_API_KEY)"
+    )
 
-    def __init__(self, project: str = "synermix", entity: Optional[str] = None, mode: str = "offline",
-                 group: Optional[str] = None, tags: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        project: str = "synermix",
+        entity: Optional[str] = None,
+        mode: str = "offline",
+        group: Optional[str] = None,
+        tags: Sequence[str] = (),
+    ) -> None:
         self.options = dict(project=project, entity=entity, mode=mode, group=group, tags=list(tags) or None)
         self.run = None
 
@@ -58,8 +69,15 @@ class WandbTracker(Tracker):
         import wandb
 
         run_id = run.saved.get("id") or uuid.uuid4().hex[:16]
-        self.run = wandb.init(name=run.name, id=run_id, resume="allow", dir=str(run.path), config=run.config,
-                              reinit="create_new", **self.options)
+        self.run = wandb.init(
+            name=run.name,
+            id=run_id,
+            resume="allow",
+            dir=str(run.path),
+            config=run.config,
+            reinit="create_new",
+            **self.options,
+        )
         return {"id": run_id}
 
     def log_epoch(self, row: Dict[str, Any]) -> None:
