@@ -15,11 +15,12 @@ DATA_ROOT ?=
 FIGURE_ARGS = --scale $(SCALE) --out $(FIGURES_DIR) $(if $(RUNS),--runs $(RUNS)) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
 FIGURES := fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12
 
-.PHONY: install quickstart test test-kernels test-all bench gpu-check figures $(FIGURES) mixers tensorboard data-fashion-mnist clean help
+.PHONY: install quickstart lint test test-kernels test-all bench gpu-check figures $(FIGURES) mixers tensorboard data-fashion-mnist clean help
 
 help:
 	@echo "make quickstart   install into $(VENV), train all seven methods on digits, print their accuracies"
-	@echo "make test         install into $(VENV), run the test suite on JOBS=2 workers (slow tests excluded), then test-kernels"
+	@echo "make lint         ruff (lint + format check), mypy and the import-layer contract (import-linter)"
+	@echo "make test         install into $(VENV), make lint, the test suite on JOBS=2 workers (slow tests excluded), then test-kernels"
 	@echo "make test-kernels the numerically sensitive tests again on another CPU kernel set (ATEN_CPU_CAPABILITY)"
 	@echo "make test-all     the test suite including tests marked slow"
 	@echo "make bench        performance figures, median [min, max] over repetitions (about 7 minutes on 2 cores), outputs/bench/benchmark.csv"
@@ -55,7 +56,16 @@ KERNEL_TESTS := tests/test_distributed.py tests/test_reliability.py tests/test_l
 	tests/test_recipe_resume.py
 OTHER_KERNELS = $$($(PY) -c "import torch; print({'AVX512': 'avx2'}.get(torch.backends.cpu.get_cpu_capability(), 'default'))")
 
+# The gate: the same checks as .pre-commit-config.yaml, on the code that is checked (pyproject.toml configures each)
+LINTED := synermix scripts benchmarks tests
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
 test: $(STAMP)
+	$(MAKE) --no-print-directory lint
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile
 	$(MAKE) --no-print-directory test-kernels
 

@@ -4,7 +4,7 @@ and `make gpu-check`; on CPU at tiny sizes in the tests, so none of these paths 
 
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple
+from typing import Any, Callable, Dict, List, NamedTuple
 
 import torch
 
@@ -67,7 +67,7 @@ def _step_job(variant: Variant, model_name: str, method: str, batch, device: tor
 
 
 def bench_accelerator(
-    device: str = "cuda",
+    device_name: str = "cuda",
     model_name: str = "resnet18",
     batch_size: int = 128,
     reps: int = 10,
@@ -76,14 +76,16 @@ def bench_accelerator(
     variants=VARIANTS,
 ) -> List[Row]:
     """Images/s of `method`'s training step in each variant, with its step time relative to float32 (per round)."""
-    device = torch.device(device)
+    device = torch.device(device_name)
     images, labels = cifar_format_data(max(4 * batch_size, 256), num_classes=100)
     data = InMemoryTwoViewData(
         torch.from_numpy(images), torch.from_numpy(labels), CIFAR_MEAN, CIFAR_STD, AugmentSpec(4, 0.5, 16), device
     )
     idx = next(iter(SupplementedBatchSampler(labels, batch_size, seed=0)))
     batch = data.batch(idx, torch.Generator(device=device).manual_seed(0))
-    jobs: Dict[str, object] = {v.name: _step_job(v, model_name, method, batch, device, 100) for v in variants}
+    jobs: Dict[str, Callable[[], Any]] = {
+        v.name: _step_job(v, model_name, method, batch, device, 100) for v in variants
+    }
     seconds = round_robin(jobs, reps, warmup, device=device)
     reference = seconds[variants[0].name]
     n = len(idx)

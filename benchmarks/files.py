@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from functools import partial
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from benchmarks.timing import Row, per_round, round_robin
+from benchmarks.timing import Row, drain, per_round, round_robin
 from synermix.data import load_splits
 from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 from synermix.data.sources import FileSplit
@@ -59,8 +60,8 @@ class AuthorsTwoView(Dataset):
         return len(self.split.paths)
 
     def __getitem__(self, index: int):
-        with Image.open(self.split.paths[index]) as image:
-            image = image.convert("RGB")
+        with Image.open(self.split.paths[index]) as opened:
+            image = opened.convert("RGB")
         return self.original(image), self.augment(image), int(self.split.labels[index])
 
 
@@ -73,17 +74,18 @@ def bench_files(
         cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "dataset" / "food101.yaml").dataset
         cfg.root = str(write_food101_fixture(Path(tmp), classes, per_class))
         train = load_splits(cfg, "test", 0.1, 0).train
+        assert isinstance(train, FileSplit)  # Food-101 is decoded from files
         sampler = SupplementedBatchSampler(train.labels, batch_size, seed=0)
         n_images = sum(len(b) for b in sampler)
-        jobs = {}
+        jobs: Dict[str, Callable[[], Any]] = {}
         for w in workers:
             views = FileTwoViewDataset(
                 train, train_transform(224, 0.5, MEAN, STD), eval_transform(224, 256, MEAN, STD), True
             )
             ours = FileTrainStream(views, sampler, RunSeeds(0), w, torch.device("cpu"))
             authors = DataLoader(AuthorsTwoView(train), batch_sampler=sampler, num_workers=w, persistent_workers=w > 0)
-            jobs[f"ours {w}"] = lambda s=ours: [None for _ in s.epoch(0)]
-            jobs[f"authors {w}"] = lambda a=authors: [None for _ in a]
+            jobs[f"ours {w}"] = partial(drain, ours.epoch, 0)
+            jobs[f"authors {w}"] = partial(drain, iter, authors)
         seconds = round_robin(jobs, reps)
     rows = []
     for w in workers:

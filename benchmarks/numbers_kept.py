@@ -36,7 +36,7 @@ def _train(run_dir: Path, args, processes: int = 1, **popen) -> subprocess.Popen
     return subprocess.Popen(
         [*launcher, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={run_dir}"],
         cwd=ROOT,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")},
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -52,8 +52,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def drain(make: Callable[..., Iterable[Any]], *args: Any) -> None:
+    """Consume everything make(*args) yields (one timed pass over a data pipeline)."""
+    for _ in make(*args):
+        pass
+
+
 def round_robin(
-    jobs: Dict[str, Callable[[], None]], reps: int, warmup: int = 1, device: torch.device = torch.device("cpu")
+    jobs: Dict[str, Callable[[], Any]], reps: int, warmup: int = 1, device: torch.device = torch.device("cpu")
 ) -> Dict[str, List[float]]:
     """Seconds of each job over `reps` rounds (after `warmup` untimed rounds); every round runs every job once,
     in turn, so a drift of the machine's speed hits all of them alike and per-round ratios cancel it."""

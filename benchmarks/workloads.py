@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -11,7 +13,7 @@ from synermix.models import build_model
 CIFAR_MEAN, CIFAR_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0):
+def cifar_format_data(n: int = 10_000, num_classes: int = 100, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     """Random uint8 images (n, 3, 32, 32) and balanced labels: CIFAR's format and size, no download."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), np.arange(n) % num_classes

@@ -1,6 +1,7 @@
 """`pip install .` gives a library that declares what it needs: the wheel's dependencies, and the README's own-loop
 example run from the installed wheel in a fresh virtual environment, away from the repository."""
 
+import ast
 import re
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ def test_the_wheel_declares_the_library_and_its_extras(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
     assert "synermix/method/loss.py" in names and "synermix/run/trackers/wandb.py" in names
+    assert "synermix/py.typed" in names  # type checkers read the package's annotations (PEP 561)
     assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
 
 
@@ -69,3 +71,21 @@ def test_the_installed_wheel_runs_the_readme_example_elsewhere(wheel, tmp_path):
     (work / "example.py").write_text(readme_block("own-loop"))
     proc = run(python, "example.py", cwd=work)
     assert 0 < float(re.search(r"loss ([0-9.]+) \(intra", proc.stdout).group(1)) < 5
+
+
+def test_the_package_keeps_its_shape():
+    """At most a dozen modules at the top of synermix/, and no function over 50 lines or 8 parameters (self and cls
+    not counted): what the layering and the code style promise, checked on every module."""
+    top = sorted(p.name for p in (ROOT / "synermix").glob("*.py"))
+    assert len(top) <= 12, top
+    long = []
+    for path in sorted((ROOT / "synermix").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+                count = len([p for p in params if p.arg not in ("self", "cls")])
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 50 or count > 8:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines, {count} params")
+    assert not long, long

@@ -45,6 +45,7 @@ def added_key_problems(cfg: DictConfig, overrides: Iterable[str]) -> List[str]:
 
     declared = set(declared_keys(cfg))
     plain = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(plain, dict)  # a composed config is a mapping
     known = [k for k in _flat_keys({k: v for k, v in plain.items() if k != "hydra"})]
     found = []
     for override in OverridesParser.create().parse_overrides(list(overrides)):

@@ -80,3 +80,11 @@ def require(values: Mapping[str, Any], checks: Sequence[Check]) -> None:
     found = problems(values, checks)
     if found:
         raise ValueError("; ".join(found) + ".")
+
+
+def plain_dict(config: Any) -> dict[str, Any]:
+    """A config mapping as a plain dict, interpolations resolved (TypeError for a list or a scalar)."""
+    container = OmegaConf.to_container(config, resolve=True)
+    if not isinstance(container, dict):
+        raise TypeError(f"expected a mapping, got {type(container).__name__}")
+    return {str(k): v for k, v in container.items()}

@@ -116,7 +116,7 @@ def _matches(key: str, prefixes) -> bool:
 def training_values(cfg: DictConfig) -> Dict[str, Any]:
     """Every value that can change a run's results, as dotted keys (resume-free and location keys left out)."""
     plain: Dict[str, Any] = {}
-    for key in cfg.keys():
+    for key in map(str, cfg.keys()):
         if key not in LOCATION_KEYS:  # run_subdir itself asks for the config id: not resolved here
             value = cfg[key]
             plain[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

@@ -46,7 +46,9 @@ def method_presets() -> Dict[str, dict]:
     """Every method preset by name (its config group file as a plain dict), in the paper's table order."""
     from omegaconf import OmegaConf
 
-    presets = {p.stem: OmegaConf.to_container(OmegaConf.load(p)) for p in (CONFIG_DIR / "method").glob("*.yaml")}
+    from synermix.config.checks import plain_dict
+
+    presets = {p.stem: plain_dict(OmegaConf.load(p)) for p in (CONFIG_DIR / "method").glob("*.yaml")}
     return dict(sorted(presets.items(), key=lambda item: (_paper_order(item[1]), item[0])))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, Any, List
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from synermix.data.stream import Batch, EvalStream, TrainStream
 from synermix.errors import ConfigError, RunError, describe, value_errors_as_config_errors
 from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
+
+if TYPE_CHECKING:
+    from synermix.data.files import FileEvalData
 
 POLICIES = ("none", "trivialaugment", "randaugment", "autoaugment")  # dataset.augment.policy (torchvision v2)
 
@@ -54,7 +57,6 @@ def dataset_checks(group) -> tuple:
     """The checks of the `dataset` config group (some depend on its name and image size)."""
     name, size, entry = group.get("name"), group.get("image_size"), _known_entry(group)
     in_memory = entry is not None and entry.held_in_memory(group)
-    bound = size if is_int(size) else None
     own = target_of(group) is not None
     return (
         Check(
@@ -81,6 +83,14 @@ def dataset_checks(group) -> tuple:
         Check("verify_md5", is_bool, "true or false", optional=True),
         Check("mean", is_numbers, "a list of numbers (one per image channel)"),
         Check("std", lambda v: is_numbers(v, lambda x: x > 0), "a list of numbers > 0 (one per image channel)"),
+        *_augment_checks(name, size, in_memory),
+    )
+
+
+def _augment_checks(name: str, size, in_memory: bool) -> tuple:
+    """The checks of dataset.augment.* and dataset.eval_resize (bounded by the image size)."""
+    bound = size if is_int(size) else None
+    return (
         Check("augment.crop_padding", lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: no padded crop)"),
         Check("augment.hflip", lambda v: is_num(v) and 0 <= v <= 1, "a probability in [0, 1]"),
         Check(
@@ -166,7 +176,7 @@ def load_source(cfg_dataset) -> Source:
 
 def _reader_options(cfg_dataset) -> dict:
     keys = ("image_size", "train_per_class", "test_per_class", "split_seed")
-    options = {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
+    options: dict[str, Any] = {k: int(cfg_dataset[k]) for k in keys if cfg_dataset.get(k) is not None}
     if cfg_dataset.get("test_ratio") is not None:
         options["test_ratio"] = float(cfg_dataset.test_ratio)
     if cfg_dataset.get("recipe") is not None:
@@ -315,8 +325,8 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
         train_data = InMemoryTwoViewData(
             torch.from_numpy(train.images), torch.from_numpy(train.labels), mean, std, spec, device
         )
-        stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
-        return DataBundle(stream, evaluation, splits.num_classes, channels, size, splits.classes)
+        memory_stream = InMemoryTrainStream(train_data, sampler, seeds, with_original, channels_last)
+        return DataBundle(memory_stream, evaluation, splits.num_classes, channels, size, splits.classes)
 
     if int(aug.crop_padding) or int(aug.cutout):
         raise ConfigError(
@@ -350,12 +360,13 @@ def eval_stream(dataset, split: ArraySplit | FileSplit, loading: Loading, device
     """The evaluation stream of `split`: normalised images (files: Resize + CenterCrop first), in fixed order,
     this process's part under torchrun."""
     mean, std = list(dataset.mean), list(dataset.std)
+    data: InMemoryTwoViewData | FileEvalData
     if isinstance(split, ArraySplit):
         data = InMemoryTwoViewData(
             torch.from_numpy(split.images), torch.from_numpy(split.labels), mean, std, AugmentSpec(), device
         )
     else:
-        from synermix.data.files import FileEvalData, eval_transform  # torchvision: ~2 s
+        from synermix.data.files import FileEvalData, eval_transform  # noqa: F811  torchvision: ~2 s, on use
 
         transform = eval_transform(int(dataset.image_size), int(dataset.eval_resize), mean, std)
         data = FileEvalData(split, transform, loading.num_workers, device)

@@ -120,7 +120,7 @@ def read_image_folder(
     else:
         train, test = _stratified(_checked(_split_of(samples), on_bad_image, train_dir), test_ratio, split_seed, root)
     if recipe == "cifar":
-        train, test = decode_to_array(train, image_size), decode_to_array(test, image_size)
+        return Source(decode_to_array(train, image_size), decode_to_array(test, image_size), classes)
     return Source(train, test, classes)
 
 
@@ -147,7 +147,7 @@ def decode_to_array(split: FileSplit, size: int, channels: int = 3) -> ArraySpli
     images = np.empty((len(split.paths), channels, size, size), dtype=np.uint8)
     for i, path in enumerate(split.paths):
         image = open_rgb(path).convert("L" if channels == 1 else "RGB")
-        pixels = np.asarray(image.resize((size, size), Image.BILINEAR))
+        pixels = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
         images[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
     return ArraySplit(images, split.labels)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -65,7 +66,10 @@ class InMemoryTwoViewData:
         return random_erasing(normalize(x, self.mean, self.std), spec.random_erasing, generator)
 
     def batch(
-        self, idx: Sequence[int] | Tensor, generator: Optional[torch.Generator] = None, with_original: bool = True
+        self,
+        idx: Sequence[int] | np.ndarray | Tensor,
+        generator: Optional[torch.Generator] = None,
+        with_original: bool = True,
     ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
         """(original view or None, augmented view, labels) of the samples at `idx`."""
         idx = torch.as_tensor(idx, dtype=torch.long).to(self.images.device, non_blocking=True)

@@ -154,10 +154,10 @@ def open_rgb(path) -> Image.Image:
 def decode_resized(path: Path, size: int) -> np.ndarray:
     image = open_rgb(path)
     if image.size != (size, size):
-        image = image.resize((size, size), Image.BILINEAR)
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 
 def resize_array(image_chw: np.ndarray, size: int) -> np.ndarray:
-    im = Image.fromarray(image_chw.transpose(1, 2, 0)).resize((size, size), Image.BILINEAR)
+    im = Image.fromarray(image_chw.transpose(1, 2, 0)).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)

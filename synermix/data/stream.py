@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, NamedTuple, Optional
+from typing import Iterator, NamedTuple, Optional, overload
 
 import numpy as np
 import torch
@@ -24,6 +24,10 @@ class Batch(NamedTuple):
     global_size: Optional[int] = None
 
 
+@overload
+def to_memory_format(x: Tensor, channels_last: bool) -> Tensor: ...
+@overload
+def to_memory_format(x: None, channels_last: bool) -> None: ...
 def to_memory_format(x: Optional[Tensor], channels_last: bool) -> Optional[Tensor]:
     """`x` as channels_last (NHWC) when asked; unchanged otherwise (None stays None)."""
     if x is None or not channels_last:
@@ -57,7 +61,7 @@ class TrainStream:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         """The batches of `epoch` from `start_step` on, on the device."""
         self.sampler.set_epoch(epoch)
-        sizes = itertools.repeat(None)
+        sizes: Iterator[int | None] = itertools.repeat(None)
         if self.sampler.num_replicas > 1:
             sizes = itertools.islice((len(b) for b in self.sampler.global_batches()), start_step, None)
         for (step, x_orig, x_aug, y), size in zip(self._views(self.seeds.augment(epoch), start_step), sizes):

@@ -129,4 +129,5 @@ class GlobalIntra(LocalIntra):
             raise ValueError(
                 "GlobalIntra needs the step's part of the global batch (`part`); it is computed under torchrun only."
             )
-        return super().__call__(head, *part.gather(features, labels), part.intra_generator)
+        gathered, gathered_labels = part.gather(features, labels)
+        return super().__call__(head, gathered, gathered_labels, part.intra_generator)

@@ -176,7 +176,8 @@ class SynerMixLoss:
         order = ("intra", "inter") if self.view_order == "original_first" else ("inter", "intra")
         for name in order:
             if name == "intra" and self.uses_intra:
-                features = view(x_orig, "original") if self.intra == "original" else view(x_aug, "augmented")
+                original = self.intra == "original" and x_orig is not None  # needs_original: checked above
+                features = view(x_orig, "original") if original and x_orig is not None else view(x_aug, "augmented")
                 yield Term("intra", self.beta, self.intra_term(model.head, features, y, generator, part))
             elif name == "inter" and self.uses_inter:
                 yield Term("inter", 1 - self.beta, self._inter(model, x_aug, y, mix, view))

@@ -67,7 +67,7 @@ class SupplementedBatchSampler(Sampler[List[int]]):
 
     def __init__(
         self,
-        labels: Sequence[int],
+        labels: Sequence[int] | np.ndarray,
         batch_size: int,
         *,
         seed: int = 0,
@@ -76,10 +76,10 @@ class SupplementedBatchSampler(Sampler[List[int]]):
         num_replicas: int = 1,
         rank: int = 0,
     ) -> None:
-        labels = np.asarray(labels, dtype=np.int64)
+        self.labels: np.ndarray = np.asarray(labels, dtype=np.int64)
+        labels = self.labels
         _check_arguments(labels, batch_size, drop_last, num_replicas, rank)
         self.num_replicas, self.rank = int(num_replicas), int(rank)
-        self.labels = labels
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.drop_last = drop_last

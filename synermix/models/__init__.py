@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
 from synermix.config.checks import NAME, Check, is_bool, is_int
 from synermix.config.registry import UnknownEntry, target_of
 from synermix.errors import ConfigError, WeightsError, describe, value_errors_as_config_errors
@@ -72,7 +74,7 @@ def model_checks(group) -> tuple:
     )
 
 
-def build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> StagedClassifier:
+def build_model(cfg, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """Instantiate the `model` group's entry for the data's classes/channels/size, with weights from
     `model.weights` or (when `model.pretrained`) ImageNet weights from torchvision's (timm: Hugging Face's) local
     cache; the head is always new. `model=timm` builds any timm architecture (`model.arch`)."""

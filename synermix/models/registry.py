@@ -10,9 +10,7 @@ from synermix.config.checks import Check
 from synermix.config.registry import Registry
 
 if TYPE_CHECKING:
-    from torch import Tensor
-
-    from synermix.models.staged import StagedClassifier
+    from torch import Tensor, nn
 
 MODELS = Registry(
     "model",
@@ -34,7 +32,8 @@ MIX_POINT_SETS = ("paper", "authors")  # the paper's models: Sec. 4.1.2's sets, 
 
 class ModelEntry:
     """A model: `build` returns a classifier with features(x, mix_at, mix_fn), a linear head and mix_points
-    (synermix.models.StagedClassifier); its facts below. An entry is an instance (a class is instantiated)."""
+    (synermix.models.StagedClassifier, or any module with those); its facts below. An entry is an instance (a
+    class is instantiated)."""
 
     pretrained = False  # ImageNet weights exist (model.pretrained=true)
     checks: tuple[Check, ...] = ()  # the checks of this model's own keys (model.<key>)
@@ -51,7 +50,7 @@ class ModelEntry:
         image_size: int,
         state: dict[str, Tensor] | None,
         source: str,
-    ) -> StagedClassifier:
+    ) -> nn.Module:
         """The model for the data's classes, channels and image size; `state` (read from `source`) its weights
         without the head, or None."""
         raise NotImplementedError

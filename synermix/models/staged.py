@@ -19,7 +19,7 @@ class StagedClassifier(nn.Module):
 
     def __init__(self, stages: Sequence[Tuple[str, nn.Module]], head: nn.Linear, mix_points: Sequence[str]):
         super().__init__()
-        self.stages = nn.ModuleDict(stages)
+        self.stages = nn.ModuleDict(dict(stages))
         self.head = head
         unknown = [p for p in mix_points if p != INPUT and p not in self.stages]
         if unknown or not mix_points:
@@ -35,11 +35,13 @@ class StagedClassifier(nn.Module):
         """Penultimate features of `x`; with `mix_at`, `mix_fn` is applied to that point's output."""
         if mix_at is not None and mix_at not in self.mix_points:
             raise ValueError(f"mix_at={mix_at!r} is not one of this model's mix points {self.mix_points}.")
-        if mix_at == INPUT:
+        if mix_at is not None and mix_fn is None:
+            raise ValueError(f"mix_at={mix_at!r} needs the mix_fn to apply there.")
+        if mix_at == INPUT and mix_fn is not None:
             x = mix_fn(x)
         for name, stage in self.stages.items():
             x = stage(x)
-            if name == mix_at:
+            if name == mix_at and mix_fn is not None:
                 x = mix_fn(x)
         return x
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +25,7 @@ class TimmClassifier(nn.Module):
 
     def __init__(self, net: nn.Module, mix_points: Sequence[str]):
         super().__init__()
-        self.net = net
+        self.net: Any = net  # timm's API (get_classifier, forward_features, ...) beyond nn.Module's
         unknown = [p for p in mix_points if p != INPUT and p not in dict(net.named_modules())]
         if unknown or not mix_points:
             raise ValueError(
@@ -46,10 +46,12 @@ class TimmClassifier(nn.Module):
         """Penultimate features of `x`; with `mix_at`, `mix_fn` is applied to that point's output."""
         if mix_at is not None and mix_at not in self.mix_points:
             raise ValueError(f"mix_at={mix_at!r} is not one of this model's mix points {self.mix_points}.")
-        if mix_at == INPUT:
+        if mix_at is not None and mix_fn is None:
+            raise ValueError(f"mix_at={mix_at!r} needs the mix_fn to apply there.")
+        if mix_at == INPUT and mix_fn is not None:
             x = mix_fn(x)
         handle = None
-        if mix_at not in (None, INPUT):
+        if mix_at is not None and mix_at != INPUT and mix_fn is not None:
             handle = self.net.get_submodule(mix_at).register_forward_hook(lambda module, args, out: mix_fn(out))
         try:
             return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
@@ -106,7 +108,7 @@ def build_timm_model(
     problem = unknown_arch(arch)
     if problem:
         raise ValueError(problem)
-    overlay = {}
+    overlay: Dict[str, Any] = {}
     if state is None and cfg.pretrained:
         overlay = {"pretrained_cfg_overlay": {"file": _cached_pretrained_file(arch, bool(cfg.get("download", False)))}}
     net = timm.create_model(
@@ -114,7 +116,8 @@ def build_timm_model(
     )
     if state is not None:
         state = {k.removeprefix("net."): v for k, v in state.items()}
-        load_backbone_weights(net, state, net.pretrained_cfg.get("classifier", "head") + ".", f"timm {arch}", source)
+        head = str(getattr(net, "pretrained_cfg", {}).get("classifier", "head"))
+        load_backbone_weights(net, state, head + ".", f"timm {arch}", source)
     points = cfg.get("mix_points", DEFAULT_POINTS)
     if points == DEFAULT_POINTS and not feature_stages(net):
         log.info(

@@ -19,7 +19,7 @@ A point listed twice is drawn twice as often.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, cast
 
 import torch
 from torch import nn
@@ -32,13 +32,13 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     """A copy of `conv` taking `in_channels` inputs; RGB weights are summed for grey input (as timm)."""
     if conv.in_channels == in_channels:
         return conv
-    new = nn.Conv2d(
-        in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None
-    )
+    kernel, stride = cast(Tuple[int, int], conv.kernel_size), cast(Tuple[int, int], conv.stride)
+    padding = cast(Tuple[int, int], conv.padding)  # torchvision's first convolutions: 2-d, numeric padding
+    new = nn.Conv2d(in_channels, conv.out_channels, kernel, stride, padding, bias=conv.bias is not None)
     with torch.no_grad():
         if in_channels == 1:
             new.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
-        if conv.bias is not None:
+        if conv.bias is not None and new.bias is not None:
             new.bias.copy_(conv.bias)
     return new
 

@@ -34,7 +34,7 @@ def protocol_problems(cfg: DictConfig) -> List[str]:
 def run_config(cfg: DictConfig, **changes: Any) -> DictConfig:
     """The training configuration of one protocol step: `cfg` without the protocol keys, with `changes`
     (dotted keys) applied — exactly what `scripts/train.py` composes for the same overrides."""
-    sub = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k not in PROTOCOL_KEYS])
+    sub = OmegaConf.masked_copy(cfg, [str(k) for k in cfg.keys() if k not in PROTOCOL_KEYS])
     for key, value in changes.items():
         OmegaConf.update(sub, key, value, merge=False)
     return sub
@@ -128,7 +128,7 @@ def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, An
     elif grid:
         val_acc, chosen["method.beta"] = grid_search(cfg, runner, grid)
     log.info("chosen for %s: %s", cfg.method.name, chosen)
-    tests = []
+    tests: List[Dict[str, Any]] = []
     for seed in range(cfg.seed, cfg.seed + seeds):
         sub = run_config(cfg, **{"phase": "test", "seed": seed, **chosen})
         summary = attempt(runner, sub)
@@ -152,7 +152,7 @@ def run_protocol(cfg: DictConfig, runner: Runner, out_dir: Path) -> Dict[str, An
         "chosen_alpha": chosen.get("method.alpha", cfg.method.alpha),
         "test": tests,
         "test_final_acc_mean": sum(accs) / len(accs) if accs else None,
-        "n_failed": sum(t["final_acc"] is None for t in tests) + sum(a is None for a in val_acc.values()),
+        "n_failed": sum(1 for t in tests if t["final_acc"] is None) + sum(1 for a in val_acc.values() if a is None),
     }
     write_json_atomic(Path(out_dir) / RESULT_FILES[search], result)
     return result

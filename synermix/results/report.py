@@ -30,11 +30,13 @@ def _unreadable_row(path: Path, exc: Exception) -> dict:
         "error": f"{path} is unreadable ({type(exc).__name__}: {exc}); the run's results are not counted",
     }
     try:
-        from omegaconf import OmegaConf
+        from omegaconf import DictConfig, OmegaConf
 
         from synermix.config.identity import run_identity
 
-        row.update(run_identity(OmegaConf.load(path.parent / CONFIG)))
+        config = OmegaConf.load(path.parent / CONFIG)
+        if isinstance(config, DictConfig):
+            row.update(run_identity(config))
     except Exception:  # no readable config.yaml either: listed below the table
         pass
     return row
@@ -71,62 +73,52 @@ def _sort(table: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per configuration: mean/std of final_acc over complete seeds, counts of incomplete/failed runs,
-    seeds missing relative to the other configurations of the same scenario and phase, and a flag."""
-    columns = [
-        *GROUP_KEYS,
-        "final_acc_mean",
-        "final_acc_std",
-        "best_acc_mean",
-        "final_acc5_mean",
-        "final_acc_ema_mean",
-        "final_ece_mean",
-        "final_nll_mean",
-        "n_seeds",
-        "n_incomplete",
-        "n_failed",
-        "n_unreadable",
-        "missing_seeds",
-        "flag",
-        "seed_accs",
-    ]
-    known = runs.dropna(subset=["method"]) if "method" in runs else pd.DataFrame()
-    if known.empty:
-        return pd.DataFrame(columns=columns)
+# summary.json's final_* the printed table shows (a column the runs lack is empty); the CSV table has every final_*
+REPORTED = ("final_acc", "final_acc5", "final_acc_ema", "final_ece", "final_nll")
+COUNTS = ("n_seeds", "n_incomplete", "n_failed", "n_unreadable", "missing_seeds", "flag", "seed_accs")
+
+
+def _with_status(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with a method, their identity columns filled and complete/failed/unreadable/incomplete flags."""
+    known = runs.dropna(subset=["method"])
     for key in ["tag", *GROUP_KEYS[len(MAIN_KEYS) :]]:  # absent from summaries of older versions
         known = known.assign(**{key: known[key].map(lambda v: "" if pd.isna(v) else v) if key in known else ""})
-    known = known.astype({"batch_size": int, "seed": int}).assign(
+    return known.astype({"batch_size": int, "seed": int}).assign(
         complete=known["status"].eq("complete"),
         failed=known["status"].eq("failed"),
         unreadable=known["status"].eq("unreadable"),
         incomplete=~known["status"].isin(["complete", "failed", "unreadable"]),
     )
+
+
+def final_columns(runs: pd.DataFrame) -> list:
+    """Every final_* of the summaries (one rule for every metric, summary.json's), REPORTED first."""
+    return [*REPORTED, *sorted(c for c in runs.columns if c.startswith("final_") and c not in REPORTED)]
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration: mean over complete seeds of every final_* (and final_acc's std), counts of
+    incomplete/failed runs, seeds missing relative to the other configurations of the same scenario and phase, and
+    a flag."""
+    finals = final_columns(runs)
+    means = [f"{c}_mean" for c in finals]
+    columns = [*GROUP_KEYS, means[0], "final_acc_std", "best_acc_mean", *means[1:], *COUNTS]
+    known = _with_status(runs) if "method" in runs else pd.DataFrame()
+    if known.empty:
+        return pd.DataFrame(columns=columns)
     # sort=False: identity columns of older summaries may mix "" with numbers
     grouped = known.groupby(GROUP_KEYS, dropna=False, sort=False)
     table = grouped.agg(
         n_incomplete=("incomplete", "sum"), n_failed=("failed", "sum"), n_unreadable=("unreadable", "sum")
     ).reset_index()
-    for key in (
-        "final_acc",
-        "best_acc",
-        "final_acc5",
-        "final_acc_ema",
-        "final_ece",
-        "final_nll",
-    ):  # absent: older or unreadable
-        if key not in known:
-            known = known.assign(**{key: float("nan")})
+    for key in ("best_acc", *finals):  # absent: older or unreadable summaries, or a metric no run has
+        known = known.assign(**{key: pd.to_numeric(known[key], errors="coerce") if key in known else float("nan")})
     done = known[known["complete"]].groupby(GROUP_KEYS, dropna=False, sort=False)
     stats = done.agg(
-        final_acc_mean=("final_acc", "mean"),
         final_acc_std=("final_acc", "std"),
         best_acc_mean=("best_acc", "mean"),
-        final_acc5_mean=("final_acc5", "mean"),
-        final_acc_ema_mean=("final_acc_ema", "mean"),
-        final_ece_mean=("final_ece", "mean"),
-        final_nll_mean=("final_nll", "mean"),
         n_seeds=("final_acc", "count"),
+        **{mean: (column, "mean") for mean, column in zip(means, finals)},
     ).reset_index()
     table = table.merge(stats, on=GROUP_KEYS, how="left")
     table["seed_accs"] = _seed_accuracies(known, table)
@@ -202,18 +194,10 @@ def gains(table: pd.DataFrame) -> pd.DataFrame:
     for scenario in test[SCENARIO_KEYS].drop_duplicates().itertuples(index=False):
         row_of = {m: chosen.get((*scenario, m)) for m in METHOD_NAMES}
         for combo, inter, tag in SYNERMIX_VARIANTS:
-            if row_of[combo] is None or row_of["intra"] is None or row_of[inter] is None:
+            combined, intra, alone = row_of[combo], row_of["intra"], row_of[inter]
+            if combined is None or intra is None or alone is None:
                 continue
-            rows.append(
-                _gain_row(
-                    dict(zip(SCENARIO_KEYS, scenario)),
-                    tag,
-                    row_of[combo],
-                    row_of["intra"],
-                    row_of[inter],
-                    row_of["baseline"],
-                )
-            )
+            rows.append(_gain_row(dict(zip(SCENARIO_KEYS, scenario)), tag, combined, intra, alone, row_of["baseline"]))
     return pd.DataFrame(rows)
 
 

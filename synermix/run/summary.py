@@ -35,8 +35,9 @@ def final_values(rows: list[dict[str, Any]], columns: list[str], average_last: i
         if column in INDEX_COLUMNS:
             continue
         values = [row.get(column) for row in last]
-        known = bool(values) and all(_numeric(v) for v in values)
-        finals[final_name(column)] = final_accuracy([float(v) for v in values], average_last) if known else None
+        numbers = [float(v) for v in values if _numeric(v)]  # type: ignore[arg-type]  # numeric: checked
+        known = bool(values) and len(numbers) == len(values)
+        finals[final_name(column)] = final_accuracy(numbers, average_last) if known else None
     return finals
 
 

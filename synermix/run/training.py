@@ -181,7 +181,7 @@ def _train(cfg: DictConfig, rundir: RunDir, seeds: RunSeeds, env, device, hooks)
             log.info("Resuming %s at epoch %d, step %d.", rundir.path, trainer.epoch + 1, trainer.step)
         with tracking.session(tracked_run(cfg, rundir), trainer.metrics.rows):  # it logs epochs its trackers missed
             trainer.train(data.train, cfg.train.epochs)
-    summary = recorder.summary
+    summary = recorder.summary or {}  # set once the last epoch is recorded
     if env.is_main:
         log.info(
             "[%s] final_acc (mean of last %d epochs) %.2f%%",
@@ -219,7 +219,7 @@ def tracked_run(cfg: DictConfig, rundir: RunDir) -> TrackedRun:
 
 def recipe_hooks(train: DictConfig, model: torch.nn.Module, loss: SynerMixLoss) -> list:
     """The recipe's hooks: the EMA of the weights (train.ema) and the loss's mixing schedule, where configured."""
-    hooks = []
+    hooks: List[Hook] = []
     ema = train.get("ema") or {}
     if ema.get("decay") is not None:
         hooks.append(WeightEma(model, ema["decay"], ema.get("every", 1)))
@@ -267,7 +267,7 @@ def build_training(cfg: DictConfig, data, seeds: RunSeeds, device: torch.device,
     """Model (initialised from the run seed; SyncBatchNorm, channels_last, compiled stages as configured), the
     optimizer and (scheduler, steps per iteration?) of the recipe (synermix.train.recipes; Table 1 by default)."""
     torch.manual_seed(seeds.model_init())
-    model = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
+    model: Any = build_model(cfg.model, data.num_classes, data.in_channels, data.image_size).to(device)
     t = cfg.train
     optimizer = build_optimizer(model, t)
     scheduler = build_scheduler(optimizer, t, len(data.train))
@@ -302,4 +302,5 @@ def _repair_features(cfg: DictConfig, rundir: RunDir, device: torch.device) -> N
     model.load_state_dict(rundir.final_weights())
     keep = fixed_subsample(len(data.eval), cfg.train.cohesion_samples)
     result = evaluate(model, data.eval, cfg.amp, cfg.amp_dtype, keep)
-    rundir.write_features({"features": result.features, "labels": result.labels})
+    if result.features is not None and result.labels is not None:
+        rundir.write_features({"features": result.features, "labels": result.labels})

@@ -95,7 +95,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     _atomic(path, lambda f: f.write(text), "w")
 
 
-def write_json_atomic(path: Path, obj: Dict[str, Any]) -> None:
+def write_json_atomic(path: Path, obj: Any) -> None:
     """Atomically write `obj` as indented, key-sorted JSON."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

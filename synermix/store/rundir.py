@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from synermix.config.checks import plain_dict
 from synermix.config.identity import IDENTITY_COLUMNS, config_differences, run_identity
 from synermix.errors import Interrupted, RunError, SynerMixError, describe
 from synermix.store.io import (
@@ -116,7 +117,7 @@ def output_error(exc: OSError, run_dir: Path) -> Optional[RunError]:
     inside = path is not None and (path == run_dir or run_dir in path.parents or path in run_dir.parents)
     if exc.errno not in _OUTPUT_ERRNOS and not inside:
         return None
-    where, code = path or run_dir, errno.errorcode.get(exc.errno, "OSError")
+    where, code = path or run_dir, errno.errorcode.get(exc.errno or 0, "OSError")
     return RunError(
         f"Cannot write the run directory {run_dir}: {where}: {exc.strerror or exc} ({code}). Files already written "
         "there were not changed (every write is atomic). Free space, or choose a writable out_root (or "
@@ -134,7 +135,13 @@ class RunDir:
 
     def attach(self, cfg: DictConfig) -> None:
         """Bind the (validated) config of the run; from now on failures are recorded in summary.json too."""
-        self.cfg, self.config = cfg, OmegaConf.to_container(cfg, resolve=True)
+        self.cfg, self.config = cfg, plain_dict(cfg)
+
+    def attached(self) -> DictConfig:
+        """The config `attach` bound."""
+        if self.cfg is None:
+            raise RuntimeError(f"RunDir({self.path}).attach(cfg) must come first")
+        return self.cfg
 
     @contextmanager
     def locked(self) -> Iterator["RunDir"]:
@@ -205,7 +212,7 @@ class RunDir:
 
     def _check_identity(self, summary: Dict[str, Any]) -> None:
         """Refuse a directory whose summary.json (its config.yaml lost) names another run than this config."""
-        ours = run_identity(self.cfg)
+        ours = run_identity(self.attached())
         diffs = [
             f"{k}: {summary[k]!r} -> {ours[k]!r}"
             for k in IDENTITY_COLUMNS
@@ -228,7 +235,7 @@ class RunDir:
             return None
         if (self.path / CONFIG).is_file():
             try:
-                saved = OmegaConf.to_container(OmegaConf.load(self.path / CONFIG), resolve=True)
+                saved = plain_dict(OmegaConf.load(self.path / CONFIG))
             except Exception as exc:  # YAML, encoding or interpolation errors alike
                 raise self._unreadable(CONFIG, exc) from None
             self._check_config(saved)
@@ -264,7 +271,7 @@ class RunDir:
 
     def missing_features(self) -> bool:
         """Whether a finished run that should have saved its final features (cohesion_samples > 0) lacks them."""
-        return bool(self.cfg.train.cohesion_samples) and not (self.path / FEATURES).is_file()
+        return bool(self.attached().train.cohesion_samples) and not (self.path / FEATURES).is_file()
 
     def missing_weights(self) -> bool:
         """Whether a finished run lacks weights.pt (deleted since: evaluate and predict have nothing to use)."""
@@ -421,7 +428,7 @@ class RunDir:
             self._prune()
 
     def _prune(self) -> None:
-        if self.is_main and not self.cfg.train.get("keep_checkpoints", False):
+        if self.is_main and not self.attached().train.get("keep_checkpoints", False):
             for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
                 (self.path / name).unlink(missing_ok=True)
 

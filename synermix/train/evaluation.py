@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -71,12 +71,14 @@ class _Counts:
 
     def matrix(self) -> np.ndarray:
         """The confusion counts as a (true class, predicted class) array."""
+        if self.confusion is None:
+            return np.zeros((self.classes, self.classes), dtype=np.int64)
         return self.confusion.cpu().numpy().reshape(self.classes, self.classes)
 
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module,
+    model: Any,  # a MixableClassifier module: features() and head
     stream,
     amp: bool = False,
     amp_dtype: str = "bfloat16",
@@ -118,11 +120,11 @@ def evaluate(
     confusion = counts.matrix()
     top5 = 100.0 * int(counts.top5) / len(stream) if counts.classes > 5 else None
     found = (100.0 * int(counts.correct) / len(stream), calibration.ece(), calibration.nll())
-    extra = dict(top5=top5, confusion=confusion, calibration=calibration)
     if keep is None:
-        return Evaluation(*found, **extra)
+        return Evaluation(*found, top5=top5, confusion=confusion, calibration=calibration)
     parts = dist_env.gather_objects((torch.cat(kept_features).numpy(), torch.cat(kept_labels).numpy()))
-    return Evaluation(*found, np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts]), **extra)
+    features, labels = np.concatenate([f for f, _ in parts]), np.concatenate([lab for _, lab in parts])
+    return Evaluation(*found, features, labels, top5=top5, confusion=confusion, calibration=calibration)
 
 
 def check_finite(model: nn.Module, where: str, sums: Optional[torch.Tensor] = None) -> None:

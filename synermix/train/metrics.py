@@ -121,7 +121,7 @@ class EvaluationMetric(Metric):
         check_finite(trainer.model, f"epoch {stats.epoch + 1}, step {stats.steps}")  # the losses were checked
         for name, value in zip(self.columns, (result.accuracy, result.top5, result.ece, result.nll)):
             log.put(name, value)
-        if result.features is None:
+        if result.features is None or result.labels is None:
             return
         for name, value in cohesion_metrics(result.features, result.labels).items():
             log.put(name, value)

@@ -64,7 +64,7 @@ class PartObjective(nn.Module):
     """Under torchrun: the loss's terms as one forward over this process's part of the global batch (so
     DistributedDataParallel sees one forward and one backward per step), L_inter weighted by the part's share."""
 
-    def __init__(self, model: nn.Module, loss: SynerMixLoss) -> None:
+    def __init__(self, model: Any, loss: SynerMixLoss) -> None:  # model: a MixableClassifier module
         super().__init__()
         self.model, self.loss = model, loss
 
@@ -101,7 +101,8 @@ class Trainer:
             self.metrics.declare(metric.columns)
         self.hooks, self.stop = Hooks([*self.measures, *hooks]), StopFlag()
         self.epoch, self.step, self.seconds, self.sums = 0, 0, 0.0, torch.zeros(3)
-        self.generator, self.epoch_start, self.last_epoch = torch.Generator(), time.perf_counter(), None
+        self.generator, self.epoch_start = torch.Generator(), time.perf_counter()
+        self.last_epoch: Optional[EpochStats] = None
         self.steps_per_epoch, self.epoch_lr = 0, self.lr  # epoch_lr: the learning rate of the epoch's first step
         self.objective = None
         if options.env.enabled:
@@ -322,12 +323,13 @@ class Trainer:
     def _interrupted(self, total_steps: int) -> Interrupted:
         """Checkpoint the partial epoch and say how to resume."""
         self.checkpoint()
-        name = signal.Signals(self.stop.signum).name
+        signum = int(self.stop.signum or signal.SIGTERM)
+        name = signal.Signals(signum).name
         where = f" in {self.run_dir}" if self.run_dir else ""
         return Interrupted(
             f"Interrupted by {name} at epoch {self.epoch + 1}, step {self.step} of {total_steps}; "
             f"checkpoint saved{where}. Re-run the same command to resume.",
-            self.stop.signum,
+            signum,
         )
 
 

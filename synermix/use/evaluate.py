@@ -70,6 +70,8 @@ def per_class_table(confusion: np.ndarray, classes: Sequence[str]) -> pd.DataFra
 def write_evaluation(out: Path, result: Evaluation, trained: TrainedRun, about: Dict[str, Any]) -> Dict[str, Any]:
     """metrics.json, per_class.csv, confusion.csv, confusion.png and reliability.png in `out`; returns the metrics."""
     classes = trained.classes
+    if result.confusion is None or result.calibration is None:
+        raise ValueError("write_evaluation needs an evaluate() result (its confusion counts and calibration sums)")
     metrics = {
         "top1": result.accuracy,
         "top5": result.top5,
@@ -90,6 +92,34 @@ def write_evaluation(out: Path, result: Evaluation, trained: TrainedRun, about: 
     count, confidence, correct, _ = (t.cpu().numpy() for t in result.calibration.sums())
     plot_reliability(count, confidence, correct, result.ece, out / "reliability.png", title)
     return metrics
+
+
+def _loading(cfg, train, env) -> Loading:
+    """How the evaluation reads the phase's evaluation split: the run's batch size and workers, this process's part."""
+    return Loading(
+        cfg.phase,
+        float(cfg.val_ratio),
+        int(cfg.val_seed),
+        eval_batch_size=int(train.eval_batch_size),
+        num_workers=int(train.num_workers),
+        world_size=env.world_size,
+        rank=env.rank,
+    )
+
+
+def _log_evaluation(run_dir: Path, metrics: Dict[str, Any], out: Path) -> None:
+    """One line: the evaluation's numbers and where they were written."""
+    top5 = "" if metrics["top5"] is None else f", top-5 {metrics['top5']:.2f}%"
+    log.info(
+        "%s: top-1 %.2f%%%s, ECE %.4f, NLL %.4f on %d images; written to %s",
+        run_dir,
+        metrics["top1"],
+        top5,
+        metrics["ece"],
+        metrics["nll"],
+        metrics["samples"],
+        out,
+    )
 
 
 def evaluate_run(
@@ -115,17 +145,7 @@ def evaluate_run(
     env, device = setup_distributed(resolve_device(cfg.device, cfg.amp))
     try:
         trained = load_run(run_dir, cfg, device, averaged)
-        t = trained.cfg.train
-        loading = Loading(
-            cfg.phase,
-            float(cfg.val_ratio),
-            int(cfg.val_seed),
-            eval_batch_size=int(t.eval_batch_size),
-            num_workers=int(t.num_workers),
-            world_size=env.world_size,
-            rank=env.rank,
-        )
-        stream, splits = build_eval_data(cfg.dataset, loading, device)
+        stream, splits = build_eval_data(cfg.dataset, _loading(cfg, trained.cfg.train, env), device)
         where = f"dataset {cfg.dataset.name}" + (
             f" at dataset.root={cfg.dataset.root}" if cfg.dataset.get("root") else ""
         )
@@ -141,18 +161,7 @@ def evaluate_run(
             "processes": env.world_size,
         }
         if env.is_main:
-            metrics = write_evaluation(out, result, trained, about)
-            top5 = "" if metrics["top5"] is None else f", top-5 {metrics['top5']:.2f}%"
-            log.info(
-                "%s: top-1 %.2f%%%s, ECE %.4f, NLL %.4f on %d images; written to %s",
-                run_dir,
-                metrics["top1"],
-                top5,
-                metrics["ece"],
-                metrics["nll"],
-                metrics["samples"],
-                out,
-            )
+            _log_evaluation(run_dir, write_evaluation(out, result, trained, about), out)
         return out
     finally:
         teardown_distributed(env)

@@ -28,9 +28,9 @@ def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: Path, ti
     ticks = np.arange(0, n, step)
     font = max(4.0, min(10.0, 360.0 / max(n, 1)))
     ax.set_xticks(ticks)
-    ax.set_xticklabels([classes[i] for i in ticks], rotation=90, fontsize=font)
+    ax.set_xticklabels([classes[int(i)] for i in ticks], rotation=90, fontsize=font)
     ax.set_yticks(ticks)
-    ax.set_yticklabels([classes[i] for i in ticks], fontsize=font)
+    ax.set_yticklabels([classes[int(i)] for i in ticks], fontsize=font)
     if n <= 20:
         for (i, j), count in np.ndenumerate(confusion):
             if count:

@@ -90,7 +90,7 @@ def predict(
             probs.append(p.cpu())
             indices.append(i.cpu())
             bar.update(len(x))
-    table = {"path": [str(f) for f in files]}
+    table: dict = {"path": [str(f) for f in files]}
     p, i = (torch.cat(t).numpy() if t else np.zeros((0, topk)) for t in (probs, indices))
     for rank in range(topk):
         table[f"class_{rank + 1}"] = [classes[int(k)] for k in i[:, rank]]

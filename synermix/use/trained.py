@@ -54,6 +54,8 @@ def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
             "Pass the folder of one run, e.g. outputs/runs/<dataset>/<model>/<method>/<...>/test_seed0."
         )
     cfg = OmegaConf.load(path)
+    if not isinstance(cfg, DictConfig):
+        raise RunError(f"{path} is not a run's config (not a mapping).")
     for override in overrides:
         key, sep, _ = override.partition("=")
         if not sep or not any(key == k or key.startswith(k) for k in OVERRIDABLE):
@@ -62,7 +64,9 @@ def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
                 f"(key=value with a key under {', '.join(OVERRIDABLE)}); the model and its training are the run's."
             )
         _check_known_key(cfg, key, override)
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    assert isinstance(merged, DictConfig)  # a mapping merged with a mapping
+    cfg = merged
     found = problems(cfg.dataset, dataset_checks(cfg.dataset), "dataset.")
     if found:
         raise ConfigError("Invalid configuration: " + "; ".join(found) + ".")

@@ -100,7 +100,7 @@ def write_food101(root: Path, train_per_class=4, test_per_class=2) -> Path:
     """root/food-101/images/<class>/<id>.jpg + meta/{train,test}.json + meta/classes.txt."""
     rng = np.random.default_rng(4)
     base = root / "food-101"
-    meta = {"train": {}, "test": {}}
+    meta: dict = {"train": {}, "test": {}}
     for c in FOOD_CLASSES:
         ids = [f"{c}/{100 + i}" for i in range(train_per_class + test_per_class)]
         meta["train"][c], meta["test"][c] = ids[:train_per_class], ids[train_per_class:]
@@ -133,7 +133,7 @@ PET_BREEDS = ("Abyssinian", "american_bulldog", "Bengal")
 def write_oxford_pet(root: Path, train_per_class=4, test_per_class=2) -> Path:
     """root/images/<Breed>_<n>.jpg + root/annotations/{trainval,test}.txt ('name class species breed')."""
     rng = np.random.default_rng(6)
-    lines = {"trainval": [], "test": []}
+    lines: dict = {"trainval": [], "test": []}
     for k, breed in enumerate(PET_BREEDS, 1):
         for i in range(1, train_per_class + test_per_class + 1):
             name = f"{breed}_{i}"

@@ -34,7 +34,7 @@ def _records(path: Path) -> Iterator[bytes]:
 def wandb_history(run_dir: Path) -> List[Tuple[int, Dict[str, float]]]:
     """Every history entry (step, {key: value}) logged under `run_dir`/wandb, in the order the offline runs were
     written (a resumed run adds an offline-run folder of the same id)."""
-    from wandb.proto.wandb_internal_pb2 import Record
+    from wandb.proto.wandb_internal_pb2 import Record  # type: ignore[attr-defined]  # generated protobuf module
 
     entries = []
     for log in sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")):

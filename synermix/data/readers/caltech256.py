@@ -23,12 +23,13 @@ def read_caltech256(root: Path, train_per_class: int = 60, test_per_class: int =
         )
     folder = base / "256_ObjectCategories"
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    paths, labels = [], []
+    paths: list[str] = []
+    numbers: list[int] = []
     for i, c in enumerate(classes):
         files = sorted(p.name for p in (folder / c).iterdir() if p.suffix.lower() == ".jpg")
         paths += [str(folder / c / f) for f in files]
-        labels += [i] * len(files)
-    labels = np.array(labels, dtype=np.int64)
+        numbers += [i] * len(files)
+    labels = np.array(numbers, dtype=np.int64)
     tr, te = split_per_class(labels, train_per_class, test_per_class, classes, "Caltech-256")
     split = FileSplit(paths, labels)
     return Source(split.subset(tr), split.subset(te), classes)

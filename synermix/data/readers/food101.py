@@ -31,7 +31,7 @@ def read_food101(root: Path, **_) -> Source:
             meta: Dict[str, List[str]] = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise DatasetFormatError(f"{path} is not a readable Food-101 split file ({exc}).") from None
-        classes = classes or sorted(meta)
+        classes = classes or sorted(meta.keys())
         lookup = {c: i for i, c in enumerate(classes)}
         paths, labels = [], []
         for cls, items in meta.items():
@@ -42,7 +42,7 @@ def read_food101(root: Path, **_) -> Source:
         return FileSplit(paths, np.array(labels, dtype=np.int64)), classes
 
     train, classes = split("train")
-    test, _ = split("test", classes)
+    test, _same_classes = split("test", classes)
     return Source(train, test, classes)
 
 

@@ -21,7 +21,7 @@ def opencv_saliency_peaks(x: Tensor) -> Tuple[Tensor, Tensor]:
     saliency map of the image scaled to 8 bits (per image, min to max; grey for one channel), its argmax."""
     import cv2  # opencv-contrib-python-headless: only SaliencyMix runs import it
 
-    detector = cv2.saliency.StaticSaliencyFineGrained_create()
+    detector = cv2.saliency.StaticSaliencyFineGrained_create()  # type: ignore[attr-defined]  # a contrib module
     images = x.detach().float().cpu()
     if images.shape[1] not in (1, 3):
         images = images.mean(dim=1, keepdim=True)

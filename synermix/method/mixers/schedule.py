@@ -70,12 +70,12 @@ class MixSchedule:
         if not self.active or (self.mix_prob < 1 and _uniform(generator) >= self.mix_prob):
             return None
         mixer = self.mixers[0]
-        if len(self.mixers) == 2 and _uniform(generator) < float(self.switch_prob):
+        if len(self.mixers) == 2 and _uniform(generator) < float(self.switch_prob or 0.0):
             mixer = self.mixers[1]
         return mixer.draw(labels, generator, batch_shape, mix_points)
 
 
-def scheduled_mixer(method) -> Optional[Mixer]:
+def scheduled_mixer(method) -> Optional[Mixer | MixSchedule]:
     """The inter-class mixer of a `method` config group: the plain mixer, or a MixSchedule when method.inter is a
     list or mix_prob / mix_off_epoch ask for one (None for inter=none)."""
     inter, switch = method.inter, method.get("switch_prob")
@@ -84,4 +84,4 @@ def scheduled_mixer(method) -> Optional[Mixer]:
     mix_prob, off = float(method.get("mix_prob", 1.0)), method.get("mix_off_epoch")
     if mixers == [None] or (len(mixers) == 1 and mix_prob == 1 and off is None and switch is None):
         return mixers[0]
-    return MixSchedule(mixers, mix_prob, switch, off)
+    return MixSchedule([m for m in mixers if m is not None], mix_prob, switch, off)

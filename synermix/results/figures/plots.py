@@ -41,11 +41,10 @@ def scenario_panels(data: pd.DataFrame, ncols: int = 4):
     return fig, [(ax, data[data["scenario"] == key]) for ax, key in zip(axes, keys)]
 
 
-def bars(ax, labels: Sequence[str], means: Sequence[float], stds: Sequence[float], colors=None) -> None:
+def bars(ax, labels: Sequence[str], mean_values: Sequence[float], std_values: Sequence[float], colors=None) -> None:
     """One bar per label with a ±std error bar and the mean written above it; y-range fitted to the bars."""
     x = np.arange(len(labels))
-    means = np.asarray(means, dtype=float)
-    stds = np.nan_to_num(np.asarray(stds, dtype=float))
+    means, stds = np.asarray(mean_values, dtype=float), np.nan_to_num(np.asarray(std_values, dtype=float))
     ax.bar(x, np.nan_to_num(means), yerr=stds, capsize=3, color=colors)
     for xi, m, s in zip(x, means, stds):
         if not np.isnan(m):

@@ -49,11 +49,11 @@ class FigureRuns:
     def overrides(self, scenario: Scenario, method: str, extra: Sequence[str] = (), tag: str = "") -> List[str]:
         """Command-line overrides of one job: scale-wide, scenario, method, then figure-specific ones;
         `tag` is appended to the scenario's run_tag (a variant such as _P2)."""
-        tag = [f"run_tag={scenario.tag}{tag}"] if scenario.tag or tag else []
+        tags = [f"run_tag={scenario.tag}{tag}"] if scenario.tag or tag else []
         args = [*self.spec.common, *scenario.overrides]
         datasets = [a.split("=", 1)[1] for a in args if a.startswith("dataset=")]
         root = [f"dataset.root={self.data_root}/{datasets[-1]}"] if self.data_root and datasets else []
-        return [*args, *root, f"method={method}", *tag, *extra, f"out_root={self.spec.runs}"]
+        return [*args, *root, f"method={method}", *tags, *extra, f"out_root={self.spec.runs}"]
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """The protocol config scripts/protocol.py composes for `overrides`."""

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import OmegaConf
 
+from synermix.config.checks import plain_dict
 from synermix.config.presets import PAPER_NAMES, paper_name  # noqa: F401  (the figures' labels)
 from synermix.errors import ConfigError
 from synermix.run.validation import METHOD_NAMES
@@ -68,7 +69,7 @@ def load_figure_spec(name: str, scale: str, runs: Optional[Path] = None) -> Figu
     if scale not in SCALES:
         raise ConfigError(f"Unknown scale {scale!r}: it must be one of {list(SCALES)}.")
     source = SCALES_DIR / f"{scale}.yaml"
-    data = OmegaConf.to_container(OmegaConf.load(source), resolve=True)
+    data = plain_dict(OmegaConf.load(source))
     if name not in data:
         raise ConfigError(
             f"{source} defines no `{name}:` entry; figures defined there: "

@@ -189,7 +189,7 @@ def logger_problems(logger) -> List[str]:
         return []
     if not LOGGER_CHECK.ok(logger):
         return [f"logger={list(logger.keys())!r} is invalid: it must be {LOGGER_CHECK.allowed}"]
-    found = []
+    found: List[str] = []
     for name in logger.keys():
         if name in TRACKERS and not target_of(logger[name]):
             module = import_module(TRACKERS.builtins[name].split(":")[0])

@@ -44,7 +44,8 @@ class MlflowTracker(Tracker):
 
     def __init__(self, experiment: str = "synermix", tracking_uri: Optional[str] = None) -> None:
         self.experiment, self.tracking_uri = experiment, tracking_uri
-        self.client, self.run_id = None, None
+        self.client: Any = None
+        self.run_id: Any = None
 
     def _uri(self, run: TrackedRun) -> str:
         if self.tracking_uri:

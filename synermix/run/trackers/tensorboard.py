@@ -14,7 +14,7 @@ class TensorBoardTracker(Tracker):
     """Scalars per epoch (cohesion metrics under cohesion/), the final metrics, and the HPARAMS tab."""
 
     def __init__(self) -> None:
-        self.writer = None
+        self.writer: Any = None
         self.epochs = 0
 
     def start(self, run: TrackedRun) -> Dict[str, Any]:

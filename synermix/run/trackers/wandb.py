@@ -61,8 +61,10 @@ class WandbTracker(Tracker):
         group: Optional[str] = None,
         tags: Sequence[str] = (),
     ) -> None:
-        self.options = dict(project=project, entity=entity, mode=mode, group=group, tags=list(tags) or None)
-        self.run = None
+        self.options: Dict[str, Any] = dict(
+            project=project, entity=entity, mode=mode, group=group, tags=list(tags) or None
+        )
+        self.run: Any = None
 
     def start(self, run: TrackedRun) -> Dict[str, Any]:
         """Open the W&B run (resumed by id after an interruption), with the resolved config."""
