@@ -60,6 +60,12 @@ def dataset_checks(group) -> tuple:
     own = target_of(group) is not None
     return (
         Check(
+            "_target_",
+            lambda v: isinstance(v, str) and v.strip() != "",
+            "the dotted path of your dataset entry (a synermix.data.registry.DatasetEntry subclass)",
+            optional=True,
+        ),
+        Check(
             "name",
             lambda v: v in DATASETS if not own else isinstance(v, str) and NAME.match(v) is not None,
             DATASETS.allowed() if not own else "a name of your data set (letters, digits, '_', '.', '+', '-')",

@@ -50,6 +50,12 @@ def model_checks(group) -> tuple:
     entry, own = known_model_entry(group), target_of(group) is not None
     return (
         Check(
+            "_target_",
+            lambda v: isinstance(v, str) and v.strip() != "",
+            "the dotted path of your model entry (a synermix.models.registry.ModelEntry)",
+            optional=True,
+        ),
+        Check(
             "name",
             lambda v: v in MODELS if not own else isinstance(v, str) and NAME.match(v) is not None,
             MODELS.allowed() if not own else "a name of your model (letters, digits, '_', '.', '+', '-')",

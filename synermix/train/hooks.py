@@ -1,8 +1,9 @@
 """Training hooks: small objects the trainer calls at fixed points, and the stop request they share.
 
-Each gets the synermix.train.trainer.Trainer. Order, for every hook in registration order (built-in hooks first: the
-periodic checkpoint, then the recorder that evaluates and writes each epoch, then the trackers, the EMA of the
-weights and the mixing schedule where configured; then `hooks` of the config, then those passed to `run_training`):
+Each gets the trainer, typed as `TrainerView`: what a hook may read, and the calls it may make. Order, for every
+hook in registration order (the metrics first, then the built-in hooks: the EMA of the weights and the mixing
+schedule where configured, the periodic checkpoint, the recorder that writes each epoch, the trackers; then `hooks`
+of the config, then those passed to `run_training`):
   before_epoch(trainer) before each epoch's first step (also the first epoch of a resumed run)
   after_step(trainer)   after each optimisation step (trainer.step steps of epoch trainer.epoch (0-based) done)
   after_epoch(trainer)  after an epoch (trainer.epoch epochs done; trainer.last_epoch holds its stats)
@@ -19,7 +20,8 @@ import logging
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Protocol, Sequence
 
 from synermix.config.registry import Registry, target_of
 from synermix.errors import ConfigError, describe
@@ -70,6 +72,60 @@ class StopFlag:
                 previous(signal.SIGUSR2, None)
 
 
+class TrainerView(Protocol):
+    """What a hook may read of the trainer (synermix.train.trainer.Trainer), and the two calls it may make."""
+
+    @property
+    def epoch(self) -> int:
+        """Epochs done (0-based index of the running epoch during one)."""
+
+    @property
+    def step(self) -> int:
+        """Steps done in the running epoch."""
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps of a full epoch."""
+
+    @property
+    def epoch_start(self) -> float:
+        """time.perf_counter() at the running epoch's start (before a resume too)."""
+
+    @property
+    def model(self) -> Any:
+        """The model being trained (features, head, mix points)."""
+
+    @property
+    def optimizer(self) -> Any:
+        """Its optimizer."""
+
+    @property
+    def options(self) -> Any:
+        """The trainer's TrainOptions (seeds, amp, the process group)."""
+
+    @property
+    def last_epoch(self) -> Any:
+        """The last finished epoch's EpochStats (None before the first)."""
+
+    @property
+    def metrics(self) -> Any:
+        """The metrics channel (synermix.train.metrics.EpochLog): the rows so far."""
+
+    @property
+    def stop(self) -> StopFlag:
+        """The stop request: `stop.request()` ends the run after the step, with a checkpoint."""
+
+    @property
+    def run_dir(self) -> Optional[Path]:
+        """The run directory, where a hook may leave files of its own (None without one)."""
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint of this exact point."""
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything a resume needs (what a checkpoint holds)."""
+
+
 class Hook:
     """Base class: override the calls you need (each gets the trainer)."""
 
@@ -82,16 +138,16 @@ class Hook:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Continue from a checkpoint's `state_dict()`."""
 
-    def before_epoch(self, trainer) -> None:
+    def before_epoch(self, trainer: TrainerView) -> None:
         """Before each epoch's first step."""
 
-    def after_step(self, trainer) -> None:
+    def after_step(self, trainer: TrainerView) -> None:
         """After each optimisation step."""
 
-    def after_epoch(self, trainer) -> None:
+    def after_epoch(self, trainer: TrainerView) -> None:
         """After an epoch's row is recorded and checkpointed."""
 
-    def after_train(self, trainer) -> None:
+    def after_train(self, trainer: TrainerView) -> None:
         """After the run completed."""
 
 
@@ -111,22 +167,22 @@ class Hooks(Hook):
             if hook.state_key and hook.state_key in state:
                 hook.load_state_dict(state[hook.state_key])
 
-    def before_epoch(self, trainer) -> None:
+    def before_epoch(self, trainer: TrainerView) -> None:
         """Each hook's before_epoch."""
         for hook in self.hooks:
             hook.before_epoch(trainer)
 
-    def after_step(self, trainer) -> None:
+    def after_step(self, trainer: TrainerView) -> None:
         """Each hook's after_step."""
         for hook in self.hooks:
             hook.after_step(trainer)
 
-    def after_epoch(self, trainer) -> None:
+    def after_epoch(self, trainer: TrainerView) -> None:
         """Each hook's after_epoch."""
         for hook in self.hooks:
             hook.after_epoch(trainer)
 
-    def after_train(self, trainer) -> None:
+    def after_train(self, trainer: TrainerView) -> None:
         """Each hook's after_train."""
         for hook in self.hooks:
             hook.after_train(trainer)
@@ -138,7 +194,7 @@ class PeriodicCheckpoint(Hook):
     def __init__(self, every: int) -> None:
         self.every = every
 
-    def after_step(self, trainer) -> None:
+    def after_step(self, trainer: TrainerView) -> None:
         """Save the partial epoch at every multiple of `every` (the epoch's end has its own checkpoint)."""
         if self.every and trainer.step % self.every == 0 and trainer.step < trainer.steps_per_epoch:
             trainer.checkpoint()
@@ -151,7 +207,7 @@ class MixingEpoch(Hook):
     def __init__(self, mixer) -> None:
         self.mixer = mixer
 
-    def before_epoch(self, trainer) -> None:
+    def before_epoch(self, trainer: TrainerView) -> None:
         """The coming epoch (0-based)."""
         self.mixer.set_epoch(trainer.epoch)
 
