@@ -109,7 +109,7 @@ def finished(proc: subprocess.Popen) -> None:
 
 def test_a_hook_of_your_own(tmp_path, monkeypatch):
     """The periodic checkpoint, copied: with it a run killed mid-epoch resumes from the step before the kill."""
-    imports = "from typing import Any\n\nfrom synermix.train.hooks import Hook"
+    imports = "from synermix.train.hooks import Hook, TrainerView"
     copy_class(tmp_path, monkeypatch, "train/hooks.py", "my_hooks", "PeriodicCheckpoint", "MyCheckpoint", imports)
     args = [*FAST, "+hooks.ckpt={_target_:my_hooks.MyCheckpoint,every:1}"]
     run_dir = tmp_path / "killed"
@@ -125,7 +125,7 @@ def test_a_hook_of_your_own(tmp_path, monkeypatch):
 
 
 def test_a_metric_of_your_own_reaches_metrics_csv_the_summary_tensorboard_and_the_report(tmp_path, monkeypatch):
-    imports = "from typing import Any\n\nfrom synermix.train.metrics import EpochLog, Metric"
+    imports = "from typing import Any\n\nimport torch\n\nfrom synermix.train.metrics import EpochLog, Metric"
     copy_class(tmp_path, monkeypatch, "train/metrics.py", "my_metrics", "GradNorm", "MyGradNorm", imports)
     out = tmp_path / "runs"
     mine = run_training(

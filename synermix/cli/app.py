@@ -63,8 +63,8 @@ def refuse(message: str) -> NoReturn:
 
 def run_hydra_app(app: Callable[[], object]) -> None:
     """Run a @hydra.main `app`, turning Hydra's composition errors and our SynerMixErrors into one paragraph."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from hydra.errors import HydraException  # Hydra: only when a Hydra app fails
+    from omegaconf.errors import OmegaConfBaseException  # OmegaConf: only when a Hydra app fails
 
     if os.environ.get(FULL_ERROR_ENV):  # asked for: Hydra prints its full tracebacks
         app()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, List
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from synermix.cli.app import refuse
 from synermix.errors import ConfigError, SynerMixError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -39,8 +40,10 @@ def _is_group(key: str) -> bool:
 def added_key_problems(cfg: DictConfig, overrides: Iterable[str]) -> List[str]:
     """One phrase per `+key=value` of `overrides` whose key no group's checks read (nor an open mapping holds):
     nothing would read it, so the run would silently train without it."""
+    # on use: the callback runs in every command, --help included
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    # on use: the callback runs in every command, --help included
     from synermix.run.validation import OPEN_MAPPINGS, declared_keys
 
     declared = set(declared_keys(cfg))
@@ -82,9 +85,10 @@ def location_problems(cfg: DictConfig) -> List[str]:
 
 def check_single_run(config: DictConfig) -> None:
     """Everything refusable about a single run before its folder exists (ConfigError / RunError)."""
+    # on use: imports torch, which --help does not need
     from synermix.models.normalization import resolve_auto_normalization
-    from synermix.run.validation import validate_config
-    from synermix.store.io import check_writable
+    from synermix.run.validation import validate_config  # on use: the callback runs in every command, --help included
+    from synermix.store.io import check_writable  # on use: imports torch, which --help does not need
 
     overrides = list(config.hydra.overrides.task)
     found = added_key_problems(config, overrides)
@@ -94,7 +98,7 @@ def check_single_run(config: DictConfig) -> None:
         validate_config(cfg)
         found = location_problems(cfg)
         if "seeds" in cfg:  # scripts/protocol.py
-            from synermix.results.protocol import protocol_problems
+            from synermix.results.protocol import protocol_problems  # on use: only protocol configs
 
             found += protocol_problems(cfg)
     if found:
@@ -116,8 +120,6 @@ def check_sweep(config: DictConfig) -> None:
 def refusing(check: Callable[[DictConfig], None], config: DictConfig) -> None:
     """Run `check`; its SynerMixError ends the command (one paragraph, exit 2). Hydra turns an exception raised in
     a callback into a warning and goes on, so the refusal is a SystemExit, which it lets through."""
-    from synermix.cli.app import refuse
-
     try:
         check(config)
     except SynerMixError as exc:

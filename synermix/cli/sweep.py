@@ -43,6 +43,7 @@ class SweepReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Before a sweep: its folder must be writable; start the jobs' log (removed however the sweep ends)."""
+        # on use: imports the validation (torch), which --help does not need
         from synermix.cli.preflight import refusing
         from synermix.store.io import (
             check_writable,  # here: scripts/train.py --help imports this module, and needs no torch

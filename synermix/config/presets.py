@@ -6,6 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Tuple
 
+from omegaconf import OmegaConf
+
+from synermix.config.checks import plain_dict
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
@@ -44,10 +48,6 @@ def _paper_order(preset: dict) -> tuple:
 @lru_cache(maxsize=1)
 def method_presets() -> Dict[str, dict]:
     """Every method preset by name (its config group file as a plain dict), in the paper's table order."""
-    from omegaconf import OmegaConf
-
-    from synermix.config.checks import plain_dict
-
     presets = {p.stem: plain_dict(OmegaConf.load(p)) for p in (CONFIG_DIR / "method").glob("*.yaml")}
     return dict(sorted(presets.items(), key=lambda item: (_paper_order(item[1]), item[0])))
 

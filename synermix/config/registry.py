@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Any
 
+from synermix.errors import ConfigError
+
 TARGET = "_target_"
 
 
@@ -84,6 +86,26 @@ class Registry:
         if isinstance(name, str) and name in self.builtins:
             return locate(self.builtins[name])
         raise self.unknown(name)
+
+    def entry_of(self, spec: Any, base: str) -> Any:
+        """`load(spec)` for a config group, every failure a ConfigError naming the key (`base`: what the entry must
+        be, for the message)."""
+        try:
+            return self.load(spec)
+        except UnknownEntry as exc:
+            raise ConfigError(f"Invalid configuration: {exc}.") from None
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"Invalid configuration: {self.key.split('.')[0]}._target_={target_of(spec)!r} cannot be imported "
+                f"({type(exc).__name__}: {exc}); it must name {base}."
+            ) from None
+
+    def known(self, spec: Any, base: str) -> Any:
+        """`entry_of(spec)`, or None where there is none (the group's name check reports it)."""
+        try:
+            return self.entry_of(spec, base)
+        except ConfigError:
+            return None
 
     def build(self, spec: Any, **defaults: Any) -> Any:
         """An instance of the entry `spec` names: a name gets `defaults`; a mapping is instantiated with its own

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 
 from synermix.config.checks import NAME, Check, is_bool, is_int, is_num, is_numbers
-from synermix.config.registry import UnknownEntry, target_of
+from synermix.config.registry import target_of
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.registry import DATASETS, DatasetEntry
 from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source
 from synermix.data.stream import Batch, EvalStream, TrainStream
-from synermix.errors import ConfigError, RunError, describe, value_errors_as_config_errors
+from synermix.errors import ConfigError, RunError, value_errors_as_config_errors
 from synermix.method.sampling import SupplementedBatchSampler
 from synermix.seeding import RunSeeds
 
@@ -25,25 +25,17 @@ if TYPE_CHECKING:
 POLICIES = ("none", "trivialaugment", "randaugment", "autoaugment")  # dataset.augment.policy (torchvision v2)
 
 
+ENTRY = "a synermix.data.registry.DatasetEntry subclass"
+
+
 def dataset_entry(group) -> type[DatasetEntry]:
     """The registry entry of the `dataset` group: by `dataset.name`, or `dataset._target_` (ConfigError if neither)."""
-    try:
-        return DATASETS.load(group)
-    except UnknownEntry as exc:
-        raise ConfigError(f"Invalid configuration: {exc}.") from None
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"Invalid configuration: dataset._target_={target_of(group)!r} cannot be imported "
-            f"({describe(exc)}); it must name a synermix.data.registry.DatasetEntry subclass."
-        ) from None
+    return DATASETS.entry_of(group, ENTRY)
 
 
 def _known_entry(group):
     """The entry of `group`, or None for a name no entry has (the name's check reports it)."""
-    try:
-        return dataset_entry(group)
-    except ConfigError:
-        return None
+    return DATASETS.known(group, ENTRY)
 
 
 def held_in_memory(dataset) -> bool:
@@ -340,6 +332,7 @@ def _build_data(dataset, loading: Loading, device, seeds: RunSeeds, with_origina
             f"{aug.cutout}: padded crops and cutout are implemented for the data sets held in memory; {name} is "
             "decoded from files with RandomResizedCrop + flip (Table 1), so set both to 0."
         )
+    # torchvision: ~2 s, only for data decoded from files
     from synermix.data.files import FileTrainStream, FileTwoViewDataset, eval_transform, train_transform
 
     original = eval_transform(size, int(dataset.eval_resize), mean, std)

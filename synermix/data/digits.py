@@ -33,8 +33,8 @@ class Digits(DatasetEntry):
     in_memory = True
     needs_root = False
 
-    @classmethod
-    def read(cls, root=None, **options) -> Source:
+    @staticmethod
+    def read(root=None, **options) -> Source:
         """Both splits of the bundled data (`root` and options unused)."""
         x_tr, y_tr, x_te, y_te = load_digits_splits()
         return Source(ArraySplit(x_tr, y_tr), ArraySplit(x_te, y_te), [str(i) for i in range(10)])

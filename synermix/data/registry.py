@@ -39,6 +39,7 @@ class DatasetEntry:
     needs_root = True  # False: bundled with a library (dataset.root unused)
     counts_classes = False  # dataset.num_classes may be null: the number of classes read
     downloads = False  # dataset.download=true fetches it (`download`)
+    torchvision_download: tuple[str, dict[str, Any]] | None = None  # the torchvision class and arguments that fetch it
     checks: tuple[Check, ...] = ()  # the checks of this data set's own keys (dataset.<key>)
 
     @classmethod
@@ -46,12 +47,18 @@ class DatasetEntry:
         """Whether the `dataset` group's images are held in memory (an image folder: by its recipe)."""
         return cls.in_memory
 
-    @classmethod
-    def read(cls, root: Path | None, **options: Any) -> Source:
+    @staticmethod
+    def read(root: Any, **options: Any) -> Source:
         """Both splits and the class names, from `root` (options: the dataset group's reader keys that are set)."""
         raise NotImplementedError
 
     @classmethod
     def download(cls, root: Path) -> None:
-        """Fetch the data set into `root`."""
-        raise DatasetNotFound(f"dataset.download=true: {cls.__name__} cannot be downloaded; place it under {root}.")
+        """Fetch the data set into `root` (with torchvision's class `torchvision_download` names)."""
+        if cls.torchvision_download is None:
+            raise DatasetNotFound(f"dataset.download=true: {cls.__name__} cannot be downloaded; place it under {root}.")
+        from torchvision import datasets  # torchvision: ~2 s, only to download
+
+        name, arguments = cls.torchvision_download
+        root.mkdir(parents=True, exist_ok=True)
+        getattr(datasets, name)(str(root), download=True, **arguments)

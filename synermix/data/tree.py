@@ -16,7 +16,7 @@ BAD_IMAGE_ACTIONS = ("error", "skip")
 
 
 def _image_extensions() -> Tuple[str, ...]:
-    from torchvision.datasets.folder import IMG_EXTENSIONS
+    from torchvision.datasets.folder import IMG_EXTENSIONS  # torchvision: ~2 s, only on use
 
     return IMG_EXTENSIONS
 
@@ -68,7 +68,7 @@ def fingerprint(root: Optional[str]) -> str:
 def _header_problem(path: str) -> Optional[str]:
     """Why the file at `path` is not a readable image (None when it is): Pillow opens its header and verifies
     it (PNG: every chunk's CRC, so truncation too); a JPEG that does not end with its end marker is decoded."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only where images are decoded
 
     try:
         with Image.open(path) as image:

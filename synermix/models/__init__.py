@@ -8,33 +8,25 @@ from pathlib import Path
 from torch import nn
 
 from synermix.config.checks import NAME, Check, is_bool, is_int
-from synermix.config.registry import UnknownEntry, target_of
-from synermix.errors import ConfigError, WeightsError, describe, value_errors_as_config_errors
+from synermix.config.registry import target_of
+from synermix.errors import WeightsError, value_errors_as_config_errors
 from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.registry import MIX_POINT_SETS, MODELS, ModelEntry, as_entry
 from synermix.models.staged import StagedClassifier
 from synermix.models.weights import read_state_dict
 
+ENTRY = "a synermix.models.registry.ModelEntry"
+
 
 def model_entry(group) -> ModelEntry:
     """The registry entry of the `model` group: by `model.name`, or `model._target_` (ConfigError if neither)."""
-    try:
-        return as_entry(MODELS.load(group))
-    except UnknownEntry as exc:
-        raise ConfigError(f"Invalid configuration: {exc}.") from None
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"Invalid configuration: model._target_={target_of(group)!r} cannot be imported "
-            f"({describe(exc)}); it must name a synermix.models.registry.ModelEntry."
-        ) from None
+    return as_entry(MODELS.entry_of(group, ENTRY))
 
 
 def known_model_entry(group) -> ModelEntry | None:
     """The entry of `group`, or None for a name no entry has (the name's check reports it)."""
-    try:
-        return model_entry(group)
-    except ConfigError:
-        return None
+    found = MODELS.known(group, ENTRY)
+    return None if found is None else as_entry(found)
 
 
 def _mix_points_ok(v) -> bool:

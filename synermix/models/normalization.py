@@ -14,7 +14,7 @@ def pretrained_stats(model: Any) -> Optional[Tuple[list, list]]:
     """(mean, std) of a pretrained timm model's weights (model.arch's pretrained config), None for any other model."""
     if model is None or model.get("name") != "timm" or model.get("pretrained") is not True:
         return None
-    from timm.models import get_pretrained_cfg
+    from timm.models import get_pretrained_cfg  # timm: ~1 s, only runs that use it
 
     found = get_pretrained_cfg(str(model.get("arch")))
     if found is None or found.mean is None or found.std is None:

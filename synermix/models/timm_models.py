@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -77,9 +78,7 @@ def default_mix_points(net: nn.Module) -> List[str]:
 
 def unknown_arch(arch: str) -> Optional[str]:
     """What is wrong with `model.arch` (None for a name timm.list_models() knows), with the closest names."""
-    import difflib
-
-    import timm
+    import timm  # timm: ~1 s, only runs that use it
 
     names = timm.list_models()
     if arch in names:
@@ -102,7 +101,7 @@ def build_timm_model(
 ) -> TimmClassifier:
     """timm.create_model(model.arch, num_classes, in_chans, **model.kwargs) wrapped as a TimmClassifier; weights
     from `state` (a local file) or, with model.pretrained, timm's local cache; the classifier always new."""
-    import timm
+    import timm  # timm: ~1 s, only runs that use it
 
     arch, kwargs = str(cfg.arch), dict(cfg.get("kwargs") or {})
     problem = unknown_arch(arch)
@@ -151,8 +150,8 @@ def _check_input_size(model: TimmClassifier, arch: str, in_channels: int, image_
 
 def _cached_pretrained_file(arch: str, download: bool) -> str:
     """The local file of timm's default pretrained weights for `arch` (Hugging Face or torch hub cache)."""
-    import timm
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    import timm  # timm: ~1 s, only runs that use it
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache  # with timm: only pretrained timm weights
 
     cfg = timm.models.get_pretrained_cfg(arch)
     hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None

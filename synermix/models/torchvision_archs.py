@@ -30,6 +30,7 @@ class TorchvisionArch(ModelEntry):
 
     def build(self, cfg: Any, num_classes: int, in_channels: int, image_size: int, state, source: str):
         """Weights from `state`, else (model.pretrained) torchvision's ImageNet weights; the head always new."""
+        # torchvision: ~2 s, only when such a model is built
         from synermix.models.torchvision_models import build_torchvision_model, imagenet_weights
 
         if state is None and cfg.pretrained:

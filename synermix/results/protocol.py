@@ -76,9 +76,10 @@ def optuna_search(
     """A TPE study (seeded by `seed`) of `optuna.n_trials` validation runs over log-uniform `optuna.beta`
     (and `optuna.alpha` when given), stored in out_dir/optuna.db: re-running resumes it. Returns the
     validation accuracy per beta tried and the best trial's parameters."""
-    import optuna
-    from optuna.trial import TrialState
+    import optuna  # optuna: only the Optuna search
+    from optuna.trial import TrialState  # optuna: only the Optuna search
 
+    # optuna: only the Optuna search
     from synermix.results.search import completed_trials, open_study, resume, sqlite_url
 
     space = {key: cfg.optuna.get(name) for name, key in SEARCHED.items()}

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 
-from synermix.config.identity import IDENTITY_COLUMNS
+from synermix.config.identity import IDENTITY_COLUMNS, run_identity
 from synermix.config.presets import synermix_variants
 from synermix.results.paired import describe, paired_difference, synergy_margin
 from synermix.run.validation import METHOD_NAMES
@@ -30,10 +31,6 @@ def _unreadable_row(path: Path, exc: Exception) -> dict:
         "error": f"{path} is unreadable ({type(exc).__name__}: {exc}); the run's results are not counted",
     }
     try:
-        from omegaconf import DictConfig, OmegaConf
-
-        from synermix.config.identity import run_identity
-
         config = OmegaConf.load(path.parent / CONFIG)
         if isinstance(config, DictConfig):
             row.update(run_identity(config))

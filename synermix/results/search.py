@@ -25,7 +25,7 @@ def open_study(
     storage: Optional[str], name: Optional[str], directions: Sequence[str] = ("maximize",), sampler: Any = None
 ):
     """Create the study `name` in `storage`, or load it if it exists (an SQLite file's folder is created)."""
-    import optuna
+    import optuna  # optuna: only the Optuna search
 
     if storage and str(storage).startswith(SQLITE):
         Path(str(storage)[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +37,7 @@ def open_study(
 def resume(study, n_trials: int) -> int:
     """Close the trials an interrupted process left running and queue them again (same parameters);
     return how many of `n_trials` remain to be run."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # optuna: only the Optuna search
 
     interrupted = set(study.user_attrs.get(INTERRUPTED, []))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -55,6 +55,6 @@ def resume(study, n_trials: int) -> int:
 
 def completed_trials(study) -> list:
     """The study's completed trials (value and parameters), in trial order."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # optuna: only the Optuna search
 
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

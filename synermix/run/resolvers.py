@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 def _data_fingerprint_resolver(root: Any) -> str:
     """dataset.fingerprint of an image folder (imported here: the data package needs torch, --help does not)."""
+    # on use: imports torchvision for image folders, which --help and --cfg do not need
     from synermix.data.tree import fingerprint
 
     return fingerprint(root)
@@ -21,6 +22,7 @@ OmegaConf.register_new_resolver("data_fingerprint", _data_fingerprint_resolver, 
 def _normalization_resolver(which: str, default: Any, *, _root_: DictConfig) -> Any:
     """dataset.mean/std: a pretrained timm model's own statistics, else the data set's
     (synermix.models.normalization)."""
+    # on use: imports torch, which --help does not need
     from synermix.models.normalization import normalization_resolver
 
     return normalization_resolver(which, default, _root_=_root_)

@@ -139,11 +139,11 @@ def _task_job_environment():
     """submitit's view of a job that started one process per task (None when there is no such job): a submitit
     job (SUBMITIT_EXECUTOR: slurm or local, tasks_per_node), or srun's tasks (SLURM_STEP_NUM_TASKS)."""
     if os.environ.get("SUBMITIT_EXECUTOR"):
-        from submitit import JobEnvironment
+        from submitit import JobEnvironment  # submitit: only inside a SLURM job
 
         return JobEnvironment()
     if "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1:
-        from submitit.slurm.slurm import SlurmJobEnvironment
+        from submitit.slurm.slurm import SlurmJobEnvironment  # submitit: only inside a SLURM job
 
         return SlurmJobEnvironment()
     return None

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from synermix.config.registry import Registry
 from synermix.train.cohesion import COHESION_COLUMNS, cohesion_metrics
@@ -173,8 +174,6 @@ class GradNorm(Metric):
 
     def after_step(self, trainer: Any) -> None:
         """Add this step's norm."""
-        import torch
-
         grads = [p.grad.detach().float().norm() for p in trainer.model.parameters() if p.grad is not None]
         if grads:
             norm = torch.stack(grads).norm()

@@ -74,7 +74,7 @@ def build_optimizer(model: nn.Module, t) -> torch.optim.Optimizer:
     in a group without weight decay (timm's param_groups_weight_decay)."""
     params: Any = model.parameters()
     if not t.decay_norm_and_bias:
-        from timm.optim import param_groups_weight_decay
+        from timm.optim import param_groups_weight_decay  # timm: ~1 s, only runs that use it
 
         params = param_groups_weight_decay(model, float(t.weight_decay))
     if t.optimizer == "adamw":

@@ -106,7 +106,7 @@ class Trainer:
         self.steps_per_epoch, self.epoch_lr = 0, self.lr  # epoch_lr: the learning rate of the epoch's first step
         self.objective = None
         if options.env.enabled:
-            from torch.nn.parallel import DistributedDataParallel
+            from torch.nn.parallel import DistributedDataParallel  # only under torchrun
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.objective = DistributedDataParallel(PartObjective(model, loss), device_ids=ids)

@@ -127,6 +127,7 @@ def evaluate_run(
 ) -> Path:
     """Evaluate the run in `run_dir` (its trained weights, or with `averaged="ema"` their EMA; under torchrun: each
     process its part, the numbers of one process) and write eval/<name>/ there; returns that folder."""
+    # on use: the composition root imports every layer; --help does not need it
     from synermix.run.training import resolve_device
 
     export_task_environment()

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from synermix.data import Loading, eval_stream, held_in_memory
+from synermix.data.image_folder import decode_to_array
 from synermix.data.sources import FileSplit
 from synermix.data.tree import bad_images, image_files
 from synermix.errors import ConfigError, RunError
@@ -38,8 +39,6 @@ def _split_for(trained: TrainedRun, files: List[Path]):
     dataset = trained.cfg.dataset
     split = FileSplit([str(f) for f in files], np.zeros(len(files), dtype=np.int64))
     if held_in_memory(dataset):
-        from synermix.data.image_folder import decode_to_array
-
         return decode_to_array(split, int(dataset.image_size), len(dataset.mean))
     return split
 
@@ -76,7 +75,7 @@ def predict(
     classes = trained.classes
     if not 1 <= topk <= len(classes):
         raise ConfigError(f"--topk={topk} is invalid: the run has {len(classes)} classes, so use 1..{len(classes)}.")
-    from tqdm import tqdm
+    from tqdm import tqdm  # tqdm: only the prediction loop
 
     device = next(trained.model.parameters()).device
     loading = Loading(eval_batch_size=batch_size, num_workers=num_workers)

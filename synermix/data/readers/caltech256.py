@@ -40,16 +40,5 @@ class Caltech256(DatasetEntry):
 
     in_memory = False
     downloads = True
-
-    @classmethod
-    def read(cls, root, **options) -> Source:
-        """read_caltech256(root, **options)."""
-        return read_caltech256(root, **options)
-
-    @classmethod
-    def download(cls, root) -> None:
-        """Fetch it with torchvision into `root`."""
-        from torchvision import datasets as tvd
-
-        root.mkdir(parents=True, exist_ok=True)
-        tvd.Caltech256(str(root), download=True)
+    torchvision_download = ("Caltech256", {})
+    read = staticmethod(read_caltech256)

@@ -13,8 +13,8 @@ from synermix.errors import DatasetFormatError
 
 def _verify_cifar100(base: Path) -> None:
     """Check the official CIFAR-100 files against torchvision's MD5 sums."""
-    from torchvision.datasets import CIFAR100
-    from torchvision.datasets.utils import calculate_md5
+    from torchvision.datasets import CIFAR100  # torchvision: ~2 s, only on use
+    from torchvision.datasets.utils import calculate_md5  # torchvision: ~2 s, only on use
 
     for name, md5 in [*CIFAR100.train_list, *CIFAR100.test_list, (CIFAR100.meta["filename"], CIFAR100.meta["md5"])]:
         path = base / name
@@ -62,16 +62,5 @@ class Cifar100(DatasetEntry):
 
     in_memory = True
     downloads = True
-
-    @classmethod
-    def read(cls, root, **options) -> Source:
-        """read_cifar100(root, **options)."""
-        return read_cifar100(root, **options)
-
-    @classmethod
-    def download(cls, root) -> None:
-        """Fetch it with torchvision into `root`."""
-        from torchvision import datasets as tvd
-
-        root.mkdir(parents=True, exist_ok=True)
-        tvd.CIFAR100(str(root), train=True, download=True)
+    torchvision_download = ("CIFAR100", {"train": True})
+    read = staticmethod(read_cifar100)

@@ -64,16 +64,5 @@ class FashionMnist(DatasetEntry):
 
     in_memory = True
     downloads = True
-
-    @classmethod
-    def read(cls, root, **options) -> Source:
-        """read_fashion_mnist(root, **options)."""
-        return read_fashion_mnist(root, **options)
-
-    @classmethod
-    def download(cls, root) -> None:
-        """Fetch it with torchvision into `root`."""
-        from torchvision import datasets as tvd
-
-        root.mkdir(parents=True, exist_ok=True)
-        tvd.FashionMNIST(str(root), train=True, download=True)
+    torchvision_download = ("FashionMNIST", {"train": True})
+    read = staticmethod(read_fashion_mnist)

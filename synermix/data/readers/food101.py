@@ -51,16 +51,5 @@ class Food101(DatasetEntry):
 
     in_memory = False
     downloads = True
-
-    @classmethod
-    def read(cls, root, **options) -> Source:
-        """read_food101(root, **options)."""
-        return read_food101(root, **options)
-
-    @classmethod
-    def download(cls, root) -> None:
-        """Fetch it with torchvision into `root`."""
-        from torchvision import datasets as tvd
-
-        root.mkdir(parents=True, exist_ok=True)
-        tvd.Food101(str(root), split="train", download=True)
+    torchvision_download = ("Food101", {"split": "train"})
+    read = staticmethod(read_food101)

@@ -103,7 +103,6 @@ class MiniImagenet(DatasetEntry):
     """mini-ImageNet: all 100 classes pooled, then split (dataset.split)."""
 
     in_memory = True
-    downloads = False
     checks = (
         Check(
             "split",
@@ -112,8 +111,4 @@ class MiniImagenet(DatasetEntry):
             optional=True,
         ),
     )
-
-    @classmethod
-    def read(cls, root, **options) -> Source:
-        """read_mini_imagenet(root, **options)."""
-        return read_mini_imagenet(root, **options)
+    read = staticmethod(read_mini_imagenet)

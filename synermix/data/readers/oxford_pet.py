@@ -53,16 +53,5 @@ class OxfordPet(DatasetEntry):
 
     in_memory = False
     downloads = True
-
-    @classmethod
-    def read(cls, root, **options) -> Source:
-        """read_oxford_pet(root, **options)."""
-        return read_oxford_pet(root, **options)
-
-    @classmethod
-    def download(cls, root) -> None:
-        """Fetch it with torchvision into `root`."""
-        from torchvision import datasets as tvd
-
-        root.mkdir(parents=True, exist_ok=True)
-        tvd.OxfordIIITPet(str(root), split="trainval", download=True)
+    torchvision_download = ("OxfordIIITPet", {"split": "trainval"})
+    read = staticmethod(read_oxford_pet)

@@ -117,7 +117,7 @@ def build_mixer(spec: Any, alpha: float = 1.0, lam_mode: str = "batch") -> Optio
             )
         return MIXERS.build(spec, alpha=alpha, lam_mode=lam_mode)
     if hasattr(spec, "get") and spec.get("_target_"):
-        from hydra.utils import instantiate
+        from hydra.utils import instantiate  # Hydra: only for an entry of your own (the library needs no Hydra)
 
         try:
             mixer = instantiate(spec)

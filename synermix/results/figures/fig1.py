@@ -40,10 +40,10 @@ def table(scale: str = "cpu", seed: int = 0) -> pd.DataFrame:
 
 def make(out_dir: Path, scale: str = "cpu") -> pd.DataFrame:
     """Write fig1.csv and fig1.png under `out_dir`; returns the table."""
-    import matplotlib
+    import matplotlib  # matplotlib: ~1 s, only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: ~1 s, only when a figure is drawn
 
     data = table(scale)
     out_dir.mkdir(parents=True, exist_ok=True)

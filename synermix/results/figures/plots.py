@@ -14,10 +14,10 @@ from synermix.store.io import write_png_atomic, write_text_atomic
 
 def pyplot():
     """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
-    import matplotlib
+    import matplotlib  # matplotlib: ~1 s, only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: ~1 s, only when a figure is drawn
 
     return plt
 

@@ -54,7 +54,7 @@ class MlflowTracker(Tracker):
 
     def start(self, run: TrackedRun) -> Dict[str, Any]:
         """Open the MLflow run (the saved one after an interruption) in the experiment, creating either if needed."""
-        from mlflow.tracking import MlflowClient
+        from mlflow.tracking import MlflowClient  # the tracker's client: only runs that select it
 
         uri = self._uri(run)
         if uri.startswith("sqlite:///"):
@@ -74,14 +74,14 @@ class MlflowTracker(Tracker):
         return {"run_id": self.run_id, "tracking_uri": uri}
 
     def _log_params(self, params: Dict[str, str]) -> None:
-        from mlflow.entities import Param
+        from mlflow.entities import Param  # the tracker's client: only runs that select it
 
         items: List[Param] = [Param(k, v) for k, v in sorted(params.items())]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 parameters a batch
             self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def _log_metrics(self, values: Dict[str, float], step: int) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # the tracker's client: only runs that select it
 
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])

@@ -3,9 +3,11 @@ with `wandb sync`); `logger.wandb.mode=online` logs live where the machine can r
 
 from __future__ import annotations
 
+import netrc
 import os
 import uuid
 from typing import Any, Dict, List, Optional, Sequence
+from urllib.parse import urlparse
 
 from synermix.config.checks import Check, one_of
 from synermix.run.trackers import TrackedRun, Tracker, metric_values, summary_results
@@ -21,9 +23,6 @@ EXIT_CODES = {"complete": 0, "interrupted": 255, "failed": 1}
 def _has_credentials() -> bool:
     """Whether W&B would find an API key without asking: WANDB_API_KEY, an identity token file, or ~/.netrc's entry
     for the server (`wandb login` writes it)."""
-    import netrc
-    from urllib.parse import urlparse
-
     if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
     host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
@@ -68,7 +67,7 @@ class WandbTracker(Tracker):
 
     def start(self, run: TrackedRun) -> Dict[str, Any]:
         """Open the W&B run (resumed by id after an interruption), with the resolved config."""
-        import wandb
+        import wandb  # the tracker's client: only runs that select it
 
         run_id = run.saved.get("id") or uuid.uuid4().hex[:16]
         self.run = wandb.init(
