@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from importlib import import_module
 from typing import Any
 
+from synermix.config.checks import NAME, Check
 from synermix.errors import ConfigError
 
 TARGET = "_target_"
@@ -86,6 +87,24 @@ class Registry:
         if isinstance(name, str) and name in self.builtins:
             return locate(self.builtins[name])
         raise self.unknown(name)
+
+    def group_checks(self, group: Any, base: str) -> tuple[Check, ...]:
+        """The checks of a config group's `_target_` and `name`: a built-in name, or any safe name beside your own
+        `_target_` (`base`: what the entry must be, for the message)."""
+        own = target_of(group) is not None
+        return (
+            Check(
+                "_target_",
+                lambda v: isinstance(v, str) and v.strip() != "",
+                f"the dotted path of {base}",
+                optional=True,
+            ),
+            Check(
+                "name",
+                lambda v: v in self if not own else isinstance(v, str) and NAME.match(v) is not None,
+                self.allowed() if not own else f"a name of your {self.kind} (letters, digits, '_', '.', '+', '-')",
+            ),
+        )
 
     def entry_of(self, spec: Any, base: str) -> Any:
         """`load(spec)` for a config group, every failure a ConfigError naming the key (`base`: what the entry must

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any, List
 import numpy as np
 import torch
 
-from synermix.config.checks import NAME, Check, is_bool, is_int, is_num, is_numbers
-from synermix.config.registry import target_of
+from synermix.config.checks import Check, is_bool, is_int, is_num, is_numbers
 from synermix.data.in_memory import AugmentSpec, InMemoryTrainStream, InMemoryTwoViewData
 from synermix.data.registry import DATASETS, DatasetEntry
 from synermix.data.sources import ArraySplit, DatasetFormatError, DatasetNotFound, FileSplit, Source
@@ -49,19 +48,8 @@ def dataset_checks(group) -> tuple:
     """The checks of the `dataset` config group (some depend on its name and image size)."""
     name, size, entry = group.get("name"), group.get("image_size"), _known_entry(group)
     in_memory = entry is not None and entry.held_in_memory(group)
-    own = target_of(group) is not None
     return (
-        Check(
-            "_target_",
-            lambda v: isinstance(v, str) and v.strip() != "",
-            "the dotted path of your dataset entry (a synermix.data.registry.DatasetEntry subclass)",
-            optional=True,
-        ),
-        Check(
-            "name",
-            lambda v: v in DATASETS if not own else isinstance(v, str) and NAME.match(v) is not None,
-            DATASETS.allowed() if not own else "a name of your data set (letters, digits, '_', '.', '+', '-')",
-        ),
+        *DATASETS.group_checks(group, ENTRY),
         Check(
             "root",
             lambda v: (entry is not None and not entry.needs_root) or (isinstance(v, str) and v.strip() != ""),

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from synermix.config.checks import NAME, Check, is_bool, is_int
-from synermix.config.registry import target_of
+from synermix.config.checks import Check, is_bool, is_int
 from synermix.errors import WeightsError, value_errors_as_config_errors
 from synermix.models.cifar_resnet import cifar_resnet
 from synermix.models.registry import MIX_POINT_SETS, MODELS, ModelEntry, as_entry
@@ -39,19 +38,9 @@ def _mix_points_ok(v) -> bool:
 
 def model_checks(group) -> tuple:
     """The checks of the `model` config group: every model's keys, then the entry's own."""
-    entry, own = known_model_entry(group), target_of(group) is not None
+    entry = known_model_entry(group)
     return (
-        Check(
-            "_target_",
-            lambda v: isinstance(v, str) and v.strip() != "",
-            "the dotted path of your model entry (a synermix.models.registry.ModelEntry)",
-            optional=True,
-        ),
-        Check(
-            "name",
-            lambda v: v in MODELS if not own else isinstance(v, str) and NAME.match(v) is not None,
-            MODELS.allowed() if not own else "a name of your model (letters, digits, '_', '.', '+', '-')",
-        ),
+        *MODELS.group_checks(group, ENTRY),
         Check("pretrained", is_bool, "true or false"),
         Check(
             "weights",
